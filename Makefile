@@ -1,0 +1,36 @@
+# FabricOps: `make demo` runs the platform with the virtual lab, `make test` runs the test suite.
+# Both work from a fresh clone: they create .venv and install requirements.txt first.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+# PostgreSQL on 127.0.0.1:5432 (trust auth, database `test`) when it answers, else SQLite under var/.
+TEST_DATABASE_URL ?= $(shell $(PYTHON) -c "import socket;s=socket.socket();s.settimeout(1);print('postgresql://postgres@127.0.0.1:5432/test' if s.connect_ex(('127.0.0.1',5432))==0 else '')")
+PYTEST_ARGS ?=
+
+.PHONY: demo test lint bench install clean
+
+$(VENV)/.installed: requirements.txt
+	@echo "==> creating $(VENV) and installing requirements.txt"
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	@touch $@
+
+install: $(VENV)/.installed
+
+test: install
+	@mkdir -p var
+	@echo "==> database: $(if $(TEST_DATABASE_URL),$(TEST_DATABASE_URL),SQLite under var/)"
+	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+demo: install
+	@mkdir -p var
+	$(PY) manage.py demo
+
+clean:
+	rm -rf var/ .pytest_cache

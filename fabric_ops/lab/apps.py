@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class LabConfig(AppConfig):
+    name = "fabric_ops.lab"
+    verbose_name = "Virtual lab"

@@ -1,0 +1,118 @@
+"""Django settings. Every value comes from the environment, with a default that runs on one machine.
+
+Production sets ``DATABASE_URL`` (PostgreSQL), ``FABRIC_OPS_SECRET_KEY`` and
+``FABRIC_OPS_DEBUG=0``; the defaults are for the demo and for local tests.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+# Runtime state (SQLite file, lab state, spools, logs) lives under var/, never in the source tree.
+VAR_DIR = Path(os.environ.get("FABRIC_OPS_VAR_DIR", BASE_DIR / "var"))
+
+
+def env_bool(name: str, default: bool) -> bool:
+    """Read a boolean flag; accepts 1/0, true/false, yes/no."""
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+# The insecure default only serves the embedded demo; DEBUG off without a real key fails fast below.
+SECRET_KEY = os.environ.get("FABRIC_OPS_SECRET_KEY", "insecure-demo-key-change-me-in-production-0123456789")
+DEBUG = env_bool("FABRIC_OPS_DEBUG", True)
+if not DEBUG and SECRET_KEY.startswith("insecure-"):
+    raise RuntimeError("FABRIC_OPS_SECRET_KEY must be set when FABRIC_OPS_DEBUG=0")
+ALLOWED_HOSTS = [h for h in os.environ.get("FABRIC_OPS_ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "fabric_ops.topology",
+    "fabric_ops.devices",
+    "fabric_ops.lab",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "fabric_ops.urls"
+WSGI_APPLICATION = "fabric_ops.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+# SQLite under var/ by default so `make demo` needs no database server; PostgreSQL when DATABASE_URL is set.
+DATABASES = {
+    "default": dj_database_url.parse(
+        os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'fabric_ops.sqlite3'}"),
+        conn_max_age=int(os.environ.get("FABRIC_OPS_DB_CONN_MAX_AGE", "60")),
+    )
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+
+# Network configuration templates (Jinja2), one folder per platform.
+NETWORK_TEMPLATES_DIR = Path(os.environ.get("FABRIC_OPS_TEMPLATES_DIR", BASE_DIR / "templates"))
+INVENTORY_DIR = Path(os.environ.get("FABRIC_OPS_INVENTORY_DIR", BASE_DIR / "inventory"))
+PLAYBOOKS_DIR = Path(os.environ.get("FABRIC_OPS_PLAYBOOKS_DIR", BASE_DIR / "playbooks"))
+# Device secrets are files in this folder (one per credential name) or FABRIC_OPS_CRED_<NAME>_* variables.
+SECRETS_DIR = Path(os.environ.get("FABRIC_OPS_SECRETS_DIR", VAR_DIR / "secrets"))
+
+# Celery: Redis on this machine by default; production points CELERY_BROKER_URL at its own broker.
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
+CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND", "redis://127.0.0.1:6379/1")
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+# Device jobs are long: take one at a time so a slow switch does not hold other work hostage.
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SOFT_TIME_LIMIT = int(os.environ.get("CELERY_TASK_SOFT_TIME_LIMIT", "300"))
+CELERY_TASK_TIME_LIMIT = int(os.environ.get("CELERY_TASK_TIME_LIMIT", "360"))
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("FABRIC_OPS_LOG_LEVEL", "INFO")},
+    "loggers": {"paramiko": {"level": "WARNING"}, "napalm": {"level": "WARNING"}},
+}

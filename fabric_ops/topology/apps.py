@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class TopologyConfig(AppConfig):
+    name = "fabric_ops.topology"
+    verbose_name = "Topology (source of truth)"

@@ -1,0 +1,1 @@
+"""Shared fixtures. Tests use the real database (PostgreSQL in CI) and real sockets."""
