@@ -26,7 +26,7 @@ TRAFFIC_CLASSES = 8
 
 @dataclass(frozen=True)
 class EcnProfile:
-    """WRED/ECN marking on one traffic class: mark from ``min_kbytes`` of queue depth, ramping to ``max_probability``."""
+    """WRED/ECN marking on one traffic class: mark from ``min_kbytes`` of depth, ramping to ``max_probability``."""
 
     min_kbytes: int
     max_kbytes: int

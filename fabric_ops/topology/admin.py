@@ -2,7 +2,19 @@
 
 from django.contrib import admin
 
-from .models import Device, Fabric, GpuHost, GpuNic, Interface, Link, OpticalChannel, OpticalSpan, Pod, Site, Transceiver
+from .models import (
+    Device,
+    Fabric,
+    GpuHost,
+    GpuNic,
+    Interface,
+    Link,
+    OpticalChannel,
+    OpticalSpan,
+    Pod,
+    Site,
+    Transceiver,
+)
 
 
 @admin.register(Device)
