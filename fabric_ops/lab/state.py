@@ -209,3 +209,35 @@ class SwitchState:
     @property
     def uptime_seconds(self) -> float:
         return max(0.0, time.time() - self.boot_time)
+
+
+def make_switch(
+    hostname: str,
+    platform: str,
+    mgmt_address: str,
+    *,
+    role: str = "leaf",
+    ports: int = 4,
+    speed_gbps: int = 400,
+    transceiver: str = "400G-DR4",
+    eapi_port: int = 443,
+    ssh_port: int = 22,
+    gnmi_port: int = 6030,
+) -> SwitchState:
+    """A stand-alone switch with ``ports`` unused interfaces named the platform's way (tests and tools)."""
+    if platform == "huawei_vrp":
+        names = [f"400GE1/0/{i}" if speed_gbps == 400 else f"{speed_gbps}GE1/0/{i}" for i in range(1, ports + 1)]
+    else:
+        names = [f"Ethernet{i}/1" for i in range(1, ports + 1)]
+    switch = SwitchState(
+        hostname=hostname,
+        platform=platform,
+        role=role,
+        mgmt_address=mgmt_address,
+        eapi_port=eapi_port,
+        ssh_port=ssh_port,
+        gnmi_port=gnmi_port,
+    )
+    for name in names:
+        switch.interfaces[name] = InterfaceState(name=name, speed_gbps=speed_gbps, transceiver=transceiver)
+    return switch
