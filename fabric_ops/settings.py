@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "fabric_ops.topology",
     "fabric_ops.devices",
     "fabric_ops.lab",
+    "fabric_ops.config",
 ]
 
 MIDDLEWARE = [

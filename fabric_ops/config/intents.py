@@ -1,0 +1,68 @@
+"""Resolve the effective intent of one device from the assignments that match it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db.models import Q
+
+from fabric_ops.errors import ConfigurationError
+from fabric_ops.topology.models import Device
+
+from .models import IntentAssignment, RoceProfile, UnderlayProfile
+from .models.intents import profile_fields
+
+
+def _defaults(model: type) -> dict[str, Any]:
+    """Field defaults of a profile model: the intent of a device nobody assigned anything to."""
+    values = {}
+    for name in profile_fields(model):
+        model_field = model._meta.get_field(name)
+        values[name] = model_field.get_default()
+    return values
+
+
+def _values(profile: RoceProfile | UnderlayProfile) -> dict[str, Any]:
+    return {name: getattr(profile, name) for name in profile_fields(type(profile))}
+
+
+@dataclass(frozen=True)
+class DeviceIntent:
+    """The merged intent for one device, with the assignments it came from (most general first)."""
+
+    roce: dict[str, Any]
+    underlay: dict[str, Any]
+    sources: list[str] = field(default_factory=list)
+
+
+def matching_assignments(device: Device) -> list[IntentAssignment]:
+    """Assignments that apply to ``device``, most general first."""
+    rows = (
+        IntentAssignment.objects.filter(fabric_id=device.fabric_id)
+        .filter(Q(role="") | Q(role=device.role))
+        .filter(Q(device__isnull=True) | Q(device=device))
+        .select_related("roce_profile", "underlay_profile", "fabric", "device")
+    )
+    return sorted(rows, key=lambda a: a.specificity)
+
+
+def resolve_intent(device: Device) -> DeviceIntent:
+    """Merge field by field: built-in defaults < fabric < fabric+role < device, overrides last at each level."""
+    roce = _defaults(RoceProfile)
+    underlay = _defaults(UnderlayProfile)
+    sources = []
+    for assignment in matching_assignments(device):
+        if assignment.roce_profile:
+            roce.update(_values(assignment.roce_profile))
+        if assignment.underlay_profile:
+            underlay.update(_values(assignment.underlay_profile))
+        for key, value in (assignment.overrides or {}).items():
+            if key in roce:
+                roce[key] = value
+            elif key in underlay:
+                underlay[key] = value
+            else:
+                raise ConfigurationError(f"intent assignment {assignment}: override {key!r} is not an intent field")
+        sources.append(str(assignment))
+    return DeviceIntent(roce=roce, underlay=underlay, sources=sources)
