@@ -6,7 +6,8 @@ from fabric_ops.config.rendering import TemplateRenderError, render_template
 @pytest.fixture
 def templates(tmp_path):
     (tmp_path / "t").mkdir()
-    (tmp_path / "t" / "ok.j2").write_text("hostname {{ hostname }}\n{% for i in interfaces %}interface {{ i }}\n{% endfor %}")
+    ok = "hostname {{ hostname }}\n{% for i in interfaces %}interface {{ i }}\n{% endfor %}"
+    (tmp_path / "t" / "ok.j2").write_text(ok)
     (tmp_path / "t" / "missing.j2").write_text("hostname {{ hostname }}\n!\nrouter bgp {{ asn }}\n")
     (tmp_path / "t" / "syntax.j2").write_text("hostname {{ hostname }}\n{% if %}\n")
     (tmp_path / "t" / "escape.j2").write_text("{{ ''.__class__.__mro__ }}\n")
@@ -30,7 +31,7 @@ def test_syntax_error_names_the_line(templates):
 
 
 def test_sandbox_blocks_python_internals(templates):
-    with pytest.raises(TemplateRenderError, match="unsafe|__class__"):
+    with pytest.raises(TemplateRenderError, match=r"unsafe|__class__"):
         render_template("t/escape.j2", {}, templates)
 
 
