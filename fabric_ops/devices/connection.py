@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -84,7 +83,7 @@ def translate_errors(hostname: str) -> Iterator[None]:
         raise ConfigRejected(hostname, str(exc).strip()) from exc
     except CommitError as exc:
         raise CommitFailed(hostname, str(exc).strip()) from exc
-    except (ConnectionException, ConnectionError, socket.timeout, TimeoutError, OSError, EOFError) as exc:
+    except (ConnectionException, ConnectionError, TimeoutError, OSError, EOFError) as exc:
         raise DeviceUnreachable(hostname, f"unreachable at {hostname}: {exc}") from exc
 
 
@@ -109,5 +108,5 @@ def open_driver(device: Device, timeout: int | None = None) -> Iterator[NetworkD
     finally:
         try:
             driver.close()
-        except Exception as exc:  # noqa: BLE001 - a failed close must not hide the real outcome
+        except Exception as exc:
             logger.warning("%s: close failed: %s", device.hostname, exc)

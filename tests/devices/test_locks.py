@@ -9,9 +9,9 @@ from fabric_ops.devices.locks import DeviceBusy, device_lock, holder
 def test_second_holder_is_refused_with_the_owner_named():
     with device_lock("lock-test-leaf1", "push job 1", ttl_seconds=30):
         assert holder("lock-test-leaf1") == "push job 1"
-        with pytest.raises(DeviceBusy, match=r"lock-test-leaf1: locked by push job 1"):
-            with device_lock("lock-test-leaf1", "remediation 9"):
-                pass
+        refused = pytest.raises(DeviceBusy, match=r"lock-test-leaf1: locked by push job 1")
+        with refused, device_lock("lock-test-leaf1", "remediation 9"):
+            pass
     assert holder("lock-test-leaf1") is None
 
 
