@@ -82,6 +82,8 @@ class InterfaceState:
     peer: tuple[str, str] | None = None
     kind: str = "unused"  # fabric | dci | host | unused
     description: str = ""
+    # Point-to-point prefix in CIDR form from the source of truth (e.g. 10.0.0.0/31); platforms put it in their config.
+    address: str = ""
     # Set by the platform from the running configuration.
     admin_up: bool = True
     mtu: int = 1500
