@@ -108,6 +108,17 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = int(os.environ.get("CELERY_TASK_SOFT_TIME_LIMIT", "300"))
 CELERY_TASK_TIME_LIMIT = int(os.environ.get("CELERY_TASK_TIME_LIMIT", "360"))
+# Exactly one beat runs these. Backups hourly and compliance every 15 minutes by default.
+CELERY_BEAT_SCHEDULE = {
+    "config-backup": {
+        "task": "config.backup_all",
+        "schedule": float(os.environ.get("FABRIC_OPS_BACKUP_INTERVAL", "3600")),
+    },
+    "config-compliance": {
+        "task": "config.compliance_all",
+        "schedule": float(os.environ.get("FABRIC_OPS_COMPLIANCE_INTERVAL", "900")),
+    },
+}
 
 LOGGING = {
     "version": 1,

@@ -1,0 +1,232 @@
+"""Bring devices to their intended configuration: diff, commit-confirm, verify, confirm — in waves.
+
+The sequence per device is NAPALM's: load the candidate, compare, commit with
+``revert_in`` (EOS ``commit timer``, VRP ``commit trial``), verify from the
+outside, then confirm. If verification fails the job does not confirm, and the
+switch reverts by itself: a push that cut the platform off from a switch heals
+without anyone having to reach it.
+
+Device I/O runs in worker threads that never touch the database; the job
+runner reads and writes all rows on its own thread.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.utils import timezone
+
+from fabric_ops.devices.connection import DeviceUnreachable, open_driver
+from fabric_ops.devices.gnmi import gnmi_capabilities
+from fabric_ops.devices.locks import DeviceBusy, device_lock
+from fabric_ops.errors import DeviceError, FabricOpsError
+from fabric_ops.topology.models import Device
+
+from .models import DeviceConfigState, DeviceJob, PushJob
+from .models.jobs import FAILED_DEVICE_STATUSES, DeviceStatus, JobStatus
+from .rendering import render_device
+from .waves import plan_waves
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class DeviceOutcome:
+    status: str
+    diff: str = ""
+    error: str = ""
+
+
+def verify_device(device: Device, intended: str) -> str:
+    """Return why ``device`` fails post-commit verification, or "" when it passes.
+
+    Checks from fresh sessions, as a newcomer would: the management API or CLI
+    answers, gNMI answers, and loading the intended configuration again would
+    change nothing (the intended state is in the running configuration).
+    """
+    try:
+        with open_driver(device) as driver:
+            driver.get_facts()
+            driver.load_merge_candidate(config=intended)
+            remaining = driver.compare_config()
+            driver.discard_config()
+        if remaining.strip():
+            return f"intended state not visible after commit:\n{remaining}"
+        gnmi_capabilities(device)
+    except DeviceError as exc:
+        return str(exc)
+    return ""
+
+
+def push_device(
+    device: Device,
+    intended: str,
+    *,
+    owner: str,
+    dry_run: bool,
+    revert_in: int,
+    verify: Callable[[Device, str], str] = verify_device,
+) -> DeviceOutcome:
+    """Push ``intended`` to one device under its lock. Never raises for device problems: they are the outcome."""
+    try:
+        with device_lock(device.hostname, owner, ttl_seconds=revert_in + 300):
+            return _push_locked(device, intended, dry_run=dry_run, revert_in=revert_in, verify=verify)
+    except DeviceBusy as exc:
+        return DeviceOutcome(DeviceStatus.BUSY, error=str(exc))
+    except DeviceUnreachable as exc:
+        return DeviceOutcome(DeviceStatus.UNREACHABLE, error=str(exc))
+    except DeviceError as exc:
+        return DeviceOutcome(DeviceStatus.FAILED, error=str(exc))
+
+
+def _push_locked(device: Device, intended: str, *, dry_run: bool, revert_in: int, verify) -> DeviceOutcome:
+    with open_driver(device) as driver:
+        try:
+            driver.load_merge_candidate(config=intended)
+            diff = driver.compare_config()
+        except DeviceError as exc:
+            # A rejected line: the session is discarded, the running configuration was never touched.
+            _discard_quietly(driver, device)
+            return DeviceOutcome(DeviceStatus.FAILED, error=getattr(exc, "device_text", str(exc)))
+        if not diff.strip():
+            driver.discard_config()
+            return DeviceOutcome(DeviceStatus.NO_CHANGE)
+        if dry_run:
+            driver.discard_config()
+            return DeviceOutcome(DeviceStatus.DIFFED, diff=diff)
+        driver.commit_config(revert_in=revert_in)
+        problem = verify(device, intended)
+        if problem:
+            logger.warning("%s: verification failed, not confirming: %s", device.hostname, problem)
+            return DeviceOutcome(
+                DeviceStatus.REVERTED,
+                diff=diff,
+                error=f"verification failed, commit not confirmed; the switch reverts within {revert_in} s: {problem}",
+            )
+        driver.confirm_commit()
+        return DeviceOutcome(DeviceStatus.CONFIRMED, diff=diff)
+
+
+def _discard_quietly(driver, device: Device) -> None:
+    try:
+        driver.discard_config()
+    except Exception as exc:  # the session may already be gone with the rejected candidate
+        logger.info("%s: discard after rejection: %s", device.hostname, exc)
+
+
+def create_job(
+    devices: list[Device],
+    *,
+    requested_by: str,
+    reason: str = "",
+    dry_run: bool = False,
+    require_approval: bool = False,
+    **policy,
+) -> PushJob:
+    """Record a push job and its device rows in waves; nothing is sent until ``run_job``."""
+    if not devices:
+        raise FabricOpsError("a push job needs at least one device; an empty selection is never read as 'all'")
+    with transaction.atomic():
+        job = PushJob.objects.create(
+            requested_by=requested_by,
+            reason=reason,
+            dry_run=dry_run,
+            require_approval=require_approval,
+            status=JobStatus.AWAITING_APPROVAL if require_approval and not dry_run else JobStatus.PENDING,
+            **policy,
+        )
+        by_name = {d.hostname: d for d in devices}
+        waves = plan_waves(list(by_name), job.canary_count, job.wave_percent)
+        DeviceJob.objects.bulk_create(
+            DeviceJob(job=job, device=by_name[name], wave=index) for index, wave in enumerate(waves) for name in wave
+        )
+    return job
+
+
+def approve_job(job: PushJob, approver: str) -> None:
+    if job.status != JobStatus.AWAITING_APPROVAL:
+        raise FabricOpsError(f"{job} is {job.status}, not awaiting approval")
+    if approver == job.requested_by:
+        raise FabricOpsError(f"{job}: the requester cannot approve their own change")
+    job.approved_by, job.approved_at, job.status = approver, timezone.now(), JobStatus.PENDING
+    job.save(update_fields=["approved_by", "approved_at", "status"])
+
+
+def run_job(job_id: int, verify: Callable[[Device, str], str] = verify_device) -> PushJob:
+    """Run a pending job wave by wave; stop when failures exceed the job's threshold."""
+    job = PushJob.objects.get(pk=job_id)
+    if job.status != JobStatus.PENDING:
+        raise FabricOpsError(f"{job} is {job.status}; only pending jobs run")
+    job.status, job.started_at = JobStatus.RUNNING, timezone.now()
+    job.save(update_fields=["status", "started_at"])
+    rows = list(job.devices.select_related("device", "device__fabric", "device__site").order_by("wave", "id"))
+    failures = 0
+    stopped = False
+    for wave in sorted({row.wave for row in rows}):
+        wave_rows = [row for row in rows if row.wave == wave]
+        if stopped:
+            DeviceJob.objects.filter(pk__in=[r.pk for r in wave_rows]).update(status=DeviceStatus.SKIPPED)
+            continue
+        failures += _run_wave(job, wave_rows, verify)
+        if failures > job.max_failures:
+            stopped = True
+    counts = {s: 0 for s in DeviceStatus.values}
+    for status in job.devices.values_list("status", flat=True):
+        counts[status] += 1
+    failed = sum(counts[s] for s in FAILED_DEVICE_STATUSES)
+    if stopped:
+        job.status = JobStatus.STOPPED
+    elif failed == 0:
+        job.status = JobStatus.SUCCEEDED
+    else:
+        job.status = JobStatus.FAILED if failed == len(rows) else JobStatus.PARTIAL
+    job.summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+    job.finished_at = timezone.now()
+    job.save(update_fields=["status", "summary", "finished_at"])
+    logger.info("%s finished %s: %s", job, job.status, job.summary)
+    return job
+
+
+def _run_wave(job: PushJob, rows: list[DeviceJob], verify) -> int:
+    """Push one wave concurrently (capped); return how many devices failed."""
+    intended: dict[int, str] = {}
+    for row in rows:
+        row.started_at = timezone.now()
+        try:
+            intended[row.pk] = render_device(row.device)
+        except FabricOpsError as exc:
+            _finish(job, row, DeviceOutcome(DeviceStatus.FAILED, error=f"render failed: {exc}"))
+    todo = [row for row in rows if row.pk in intended]
+    owner = f"{job} ({job.requested_by})"
+    with ThreadPoolExecutor(max_workers=max(1, min(job.concurrency, len(todo) or 1))) as pool:
+        futures = {
+            row.pk: pool.submit(
+                push_device,
+                row.device,
+                intended[row.pk],
+                owner=owner,
+                dry_run=job.dry_run,
+                revert_in=job.revert_in,
+                verify=verify,
+            )
+            for row in todo
+        }
+        for row in todo:
+            _finish(job, row, futures[row.pk].result())
+    return sum(1 for row in rows if row.status in FAILED_DEVICE_STATUSES)
+
+
+def _finish(job: PushJob, row: DeviceJob, outcome: DeviceOutcome) -> None:
+    row.status, row.diff, row.error, row.finished_at = outcome.status, outcome.diff, outcome.error, timezone.now()
+    row.save(update_fields=["status", "diff", "error", "started_at", "finished_at"])
+    if job.dry_run:
+        return
+    state, _ = DeviceConfigState.objects.get_or_create(device=row.device)
+    state.last_attempt_at, state.last_attempt_status, state.last_attempt_job = row.finished_at, row.status, job
+    if row.status in (DeviceStatus.CONFIRMED, DeviceStatus.NO_CHANGE):
+        state.last_success_at, state.last_success_job = row.finished_at, job
+    state.save()

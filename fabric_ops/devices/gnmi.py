@@ -1,0 +1,39 @@
+"""gNMI reachability of a device, used by post-commit verification.
+
+A change that leaves the switch answering eAPI or SSH but not gNMI has still
+blinded the platform: detection runs on gNMI telemetry, so a push is only
+verified when gNMI answers too.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from pygnmi.client import gNMIclient
+
+from fabric_ops.errors import DeviceError
+from fabric_ops.topology.models import Device
+
+from .connection import DeviceUnreachable
+from .credentials import resolve
+
+logger = logging.getLogger(__name__)
+
+
+def gnmi_capabilities(device: Device, timeout: int = 5) -> dict:
+    """Ask the device for its gNMI capabilities; raise DeviceUnreachable naming the device when it does not answer."""
+    credential = resolve(device.credential)
+    target = (device.mgmt_address, device.gnmi_port)
+    try:
+        with gNMIclient(
+            target=target,
+            username=credential.username,
+            password=credential.password,
+            insecure=True,
+            gnmi_timeout=timeout,
+        ) as client:
+            return client.capabilities()
+    except DeviceError:
+        raise
+    except Exception as exc:  # pygnmi raises bare Exception and grpc errors alike
+        raise DeviceUnreachable(device.hostname, f"gNMI at {target[0]}:{target[1]} did not answer: {exc}") from exc
