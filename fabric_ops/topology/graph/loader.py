@@ -1,0 +1,277 @@
+"""Read the source of truth into compact index arrays.
+
+Only ``values_list`` queries: a 100k-GPU fabric has ~300k links and ~100k NICs,
+and building a model instance per row would cost more than the whole graph. Every
+device, link, host, NIC and span gets a dense integer index; the queries work on
+plain Python lists indexed by those integers.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Container
+from dataclasses import dataclass, field
+
+from django.db.models import Q
+
+from ..choices import DeviceRole, Lifecycle, LinkKind, LinkState, PodKind
+from ..models import Device, GpuHost, GpuNic, Link, OpticalChannel, OpticalSpan
+
+logger = logging.getLogger(__name__)
+
+# Position in the Clos hierarchy; 0 = outside it (DCI routers, optical gear).
+ROLE_TIER: dict[str, int] = {
+    DeviceRole.LEAF: 1,
+    DeviceRole.BORDER_LEAF: 1,
+    DeviceRole.SPINE: 2,
+    DeviceRole.SUPERSPINE: 3,
+}
+LEAF_TIER = 1
+
+
+@dataclass
+class Topology:
+    """Dense arrays of one load. Read-only after ``finish()``; queries never mutate it."""
+
+    fabric_names: tuple[str, ...]
+    # devices
+    dev_id: list[int] = field(default_factory=list)
+    dev_name: list[str] = field(default_factory=list)
+    dev_role: list[str] = field(default_factory=list)
+    dev_tier: list[int] = field(default_factory=list)
+    dev_fabric: list[str] = field(default_factory=list)
+    dev_site: list[str] = field(default_factory=list)
+    dev_pod: list[str | None] = field(default_factory=list)
+    dev_plane: list[str | None] = field(default_factory=list)
+    dev_active: list[bool] = field(default_factory=list)
+    dev_index: dict[str, int] = field(default_factory=dict)
+    # links
+    link_id: list[int] = field(default_factory=list)
+    link_a: list[int] = field(default_factory=list)
+    link_b: list[int] = field(default_factory=list)
+    link_cap: list[float] = field(default_factory=list)
+    link_state: list[str] = field(default_factory=list)
+    link_kind: list[str] = field(default_factory=list)
+    link_spans: list[tuple[int, ...]] = field(default_factory=list)
+    link_live: list[bool] = field(default_factory=list)
+    link_index: dict[int, int] = field(default_factory=dict)
+    # GPU hosts and their NICs
+    host_name: list[str] = field(default_factory=list)
+    host_fabric: list[str] = field(default_factory=list)
+    host_speed: list[float] = field(default_factory=list)
+    host_index: dict[str, int] = field(default_factory=dict)
+    nic_host: list[int] = field(default_factory=list)
+    nic_leaf: list[int] = field(default_factory=list)
+    nic_speed: list[float] = field(default_factory=list)
+    nic_rail: list[int] = field(default_factory=list)
+    # optical spans
+    span_name: list[str] = field(default_factory=list)
+    span_sites: list[tuple[str, str]] = field(default_factory=list)
+    span_up: list[bool] = field(default_factory=list)
+    span_links: list[list[int]] = field(default_factory=list)
+    span_index: dict[str, int] = field(default_factory=dict)
+    # derived (finish())
+    adj: list[list[tuple[int, int]]] = field(default_factory=list)
+    uplinks: list[list[int]] = field(default_factory=list)
+    downlinks: list[list[int]] = field(default_factory=list)
+    design_up: list[float] = field(default_factory=list)
+    eff: list[float] = field(default_factory=list)
+    eff_cap: list[float] = field(default_factory=list)
+    leaf_nics: list[list[int]] = field(default_factory=list)
+    comp: list[int] = field(default_factory=list)
+    inter_site_links: list[int] = field(default_factory=list)
+    load_seconds: float = 0.0
+
+    @property
+    def n_dev(self) -> int:
+        return len(self.dev_name)
+
+    def other(self, link: int, node: int) -> int:
+        """The far end of ``link`` seen from ``node``."""
+        a = self.link_a[link]
+        return self.link_b[link] if a == node else a
+
+    def finish(self) -> None:
+        """Derive adjacency, the up/down split of the hierarchy, effective capacities and components."""
+        n = self.n_dev
+        self.adj = [[] for _ in range(n)]
+        self.uplinks = [[] for _ in range(n)]
+        self.downlinks = [[] for _ in range(n)]
+        self.design_up = [0.0] * n
+        tier = self.dev_tier
+        for li in range(len(self.link_id)):
+            a, b = self.link_a[li], self.link_b[li]
+            self.adj[a].append((b, li))
+            self.adj[b].append((a, li))
+            ta, tb = tier[a], tier[b]
+            if ta and tb and ta != tb and self.link_kind[li] == LinkKind.FABRIC:
+                low, high = (a, b) if ta < tb else (b, a)
+                self.uplinks[low].append(li)
+                self.downlinks[high].append(li)
+                if self.link_state[li] != LinkState.PLANNED:
+                    self.design_up[low] += self.link_cap[li]
+        self.eff = [0.0] * n
+        self.eff_cap = [0.0] * n
+        for node in sorted(range(n), key=lambda i: -tier[i]):
+            if tier[node]:
+                self.eff[node], self.eff_cap[node] = self.effective(node, self.eff, (), ())
+        self.leaf_nics = [[] for _ in range(n)]
+        for nic, leaf in enumerate(self.nic_leaf):
+            self.leaf_nics[leaf].append(nic)
+        self.comp = self._components()
+        site = self.dev_site
+        self.inter_site_links = [
+            li for li in range(len(self.link_id)) if site[self.link_a[li]] != site[self.link_b[li]]
+        ]
+
+    def effective(
+        self, node: int, eff: list[float] | dict[int, float], dead_links: Container[int], dead_nodes: Container[int]
+    ) -> tuple[float, float]:
+        """(effective up-fraction, effective uplink Gbps) of ``node`` given its parents' fractions.
+
+        A node without built uplinks is the top of its hierarchy and keeps 1.0 while active.
+        ``eff`` may be a dict of overrides falling back to the precomputed fractions.
+        """
+        if not self.dev_active[node] or node in dead_nodes:
+            return 0.0, 0.0
+        design = self.design_up[node]
+        if design <= 0:
+            return 1.0, 0.0
+        base = self.eff
+        total = 0.0
+        for li in self.uplinks[node]:
+            if not self.link_live[li] or li in dead_links:
+                continue
+            parent = self.other(li, node)
+            frac = eff.get(parent, base[parent]) if isinstance(eff, dict) else eff[parent]
+            total += self.link_cap[li] * frac
+        return total / design, total
+
+    def _components(self) -> list[int]:
+        """Connected components of the switch graph over links that carry traffic now (hosts are not transit)."""
+        comp = [-1] * self.n_dev
+        label = 0
+        for start in range(self.n_dev):
+            if comp[start] != -1:
+                continue
+            comp[start] = label
+            stack = [start]
+            while stack:
+                node = stack.pop()
+                for nbr, li in self.adj[node]:
+                    if comp[nbr] == -1 and self.link_live[li]:
+                        comp[nbr] = label
+                        stack.append(nbr)
+            label += 1
+        return comp
+
+
+def load_topology(fabric_names: list[str] | None = None) -> Topology:
+    """Build a :class:`Topology` from the database; ``None`` loads every fabric."""
+    started = time.perf_counter()
+    names = tuple(sorted(set(fabric_names))) if fabric_names is not None else ()
+    topo = Topology(fabric_names=names)
+
+    devices = Device.objects.all()
+    if fabric_names is not None:
+        devices = devices.filter(fabric__name__in=names)
+    rows = devices.order_by("id").values_list(
+        "id", "hostname", "role", "fabric__name", "site__name", "pod__name", "pod__kind", "lifecycle"
+    )
+    id_to_idx: dict[int, int] = {}
+    for dev_id, hostname, role, fabric, site, pod, pod_kind, lifecycle in rows.iterator(chunk_size=20000):
+        id_to_idx[dev_id] = len(topo.dev_id)
+        topo.dev_id.append(dev_id)
+        topo.dev_name.append(hostname)
+        topo.dev_role.append(role)
+        topo.dev_tier.append(ROLE_TIER.get(role, 0))
+        topo.dev_fabric.append(fabric)
+        topo.dev_site.append(site)
+        topo.dev_pod.append(pod if pod_kind == PodKind.POD else None)
+        topo.dev_plane.append(pod if pod_kind == PodKind.PLANE else None)
+        # Drained or in-maintenance switches carry no traffic; planned ones are not built yet.
+        topo.dev_active.append(lifecycle == Lifecycle.ACTIVE)
+    topo.dev_index = {name: i for i, name in enumerate(topo.dev_name)}
+
+    spans = OpticalSpan.objects.order_by("id").values_list("id", "name", "a_site__name", "b_site__name", "state")
+    span_id_to_idx: dict[int, int] = {}
+    for span_id, name, a_site, b_site, state in spans:
+        span_id_to_idx[span_id] = len(topo.span_name)
+        topo.span_name.append(name)
+        topo.span_sites.append((a_site, b_site))
+        topo.span_up.append(state == LinkState.UP)
+        topo.span_links.append([])
+    topo.span_index = {name: i for i, name in enumerate(topo.span_name)}
+
+    # Channel -> spans, keyed by the DCI link the channel carries.
+    link_spans: dict[int, list[int]] = {}
+    channel_link = dict(OpticalChannel.objects.values_list("id", "link_id"))
+    for channel_id, span_id in OpticalChannel.spans.through.objects.values_list("opticalchannel_id", "opticalspan_id"):
+        link_spans.setdefault(channel_link[channel_id], []).append(span_id_to_idx[span_id])
+
+    links = Link.objects.all()
+    if fabric_names is not None:
+        in_a = Q(a_interface__device__fabric__name__in=names)
+        links = links.filter(in_a | Q(b_interface__device__fabric__name__in=names))
+    link_rows = links.order_by("id").values_list(
+        "id", "a_interface__device_id", "b_interface__device_id", "capacity_gbps", "state", "kind"
+    )
+    active = topo.dev_active
+    for link_id, a_dev, b_dev, capacity, state, kind in link_rows.iterator(chunk_size=50000):
+        a = id_to_idx.get(a_dev)
+        b = id_to_idx.get(b_dev)
+        if a is None or b is None:
+            continue  # the far end belongs to a fabric that was not loaded
+        li = len(topo.link_id)
+        topo.link_id.append(link_id)
+        topo.link_a.append(a)
+        topo.link_b.append(b)
+        topo.link_cap.append(float(capacity))
+        topo.link_state.append(state)
+        topo.link_kind.append(kind)
+        riding = tuple(link_spans.get(link_id, ()))
+        topo.link_spans.append(riding)
+        for s in riding:
+            topo.span_links[s].append(li)
+        topo.link_live.append(
+            state == LinkState.UP and active[a] and active[b] and all(topo.span_up[s] for s in riding)
+        )
+    topo.link_index = {link_id: i for i, link_id in enumerate(topo.link_id)}
+
+    hosts = GpuHost.objects.all()
+    nics = GpuNic.objects.all()
+    if fabric_names is not None:
+        hosts = hosts.filter(fabric__name__in=names)
+        nics = nics.filter(host__fabric__name__in=names)
+    host_id_to_idx: dict[int, int] = {}
+    for host_id, name, fabric in hosts.order_by("id").values_list("id", "name", "fabric__name").iterator(20000):
+        host_id_to_idx[host_id] = len(topo.host_name)
+        topo.host_name.append(name)
+        topo.host_fabric.append(fabric)
+    topo.host_index = {name: i for i, name in enumerate(topo.host_name)}
+    topo.host_speed = [0.0] * len(topo.host_name)
+    nic_rows = nics.order_by("id").values_list("host_id", "leaf_interface__device_id", "speed_gbps", "rail")
+    for host_id, leaf_dev, speed, rail in nic_rows.iterator(chunk_size=50000):
+        h = host_id_to_idx.get(host_id)
+        leaf = id_to_idx.get(leaf_dev)
+        if h is None or leaf is None:
+            continue
+        topo.nic_host.append(h)
+        topo.nic_leaf.append(leaf)
+        topo.nic_speed.append(float(speed))
+        topo.nic_rail.append(rail)
+        topo.host_speed[h] += float(speed)
+
+    topo.finish()
+    topo.load_seconds = time.perf_counter() - started
+    logger.info(
+        "graph loaded: %d devices, %d links, %d hosts, %d NICs, %d spans in %.2f s",
+        topo.n_dev,
+        len(topo.link_id),
+        len(topo.host_name),
+        len(topo.nic_host),
+        len(topo.span_name),
+        topo.load_seconds,
+    )
+    return topo

@@ -1,0 +1,284 @@
+"""Graph queries against small fabrics whose answers were worked out by hand (see factories.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from fabric_ops.errors import TopologyError
+from fabric_ops.topology.graph import BlastRadius, FabricGraph
+from fabric_ops.topology.models import Device, Link, OpticalSpan
+
+from .factories import three_tier, two_sites, two_tier
+
+pytestmark = pytest.mark.django_db
+
+
+def leaf(result: BlastRadius, hostname: str):
+    return next(row for row in result.leaves if row.hostname == hostname)
+
+
+def host(result: BlastRadius, name: str):
+    return next(row for row in result.hosts if row.name == name)
+
+
+# -- two-tier: 4 leaves x 2 spines, 400G links ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def f2():
+    built = two_tier("f2")
+    return built, FabricGraph.load(["f2"], refresh=True)
+
+
+def test_two_tier_paths_and_capacity(f2):
+    _, graph = f2
+    paths = graph.ecmp_paths("f2-leaf1", "f2-leaf4")
+    assert (paths.count, paths.hops, paths.bottleneck_gbps, paths.min_link_gbps) == (2, 2, 800.0, 400.0)
+    assert graph.uplink_capacity("f2-leaf1") == 800.0
+    assert graph.uplink_capacity("f2-spine1") == 0.0  # top of a 2-tier fabric
+    assert graph.bisection_bandwidth() == 1600.0
+    assert graph.counts() == {
+        "devices": 6,
+        "links": 8,
+        "links_carrying": 8,
+        "gpu_hosts": 4,
+        "gpu_nics": 8,
+        "optical_spans": 0,
+    }
+    assert graph.role_counts() == {"leaf": 4, "spine": 2}
+
+
+def test_blast_radius_of_one_link(f2):
+    built, graph = f2
+    link = built.links["f2-leaf1-f2-spine1"]
+    result = graph.blast_radius(links=[link.pk])
+    assert [row.hostname for row in result.leaves] == ["f2-leaf1"]
+    row = leaf(result, "f2-leaf1")
+    assert (row.before_gbps, row.after_gbps, row.lost_fraction, row.remaining_fraction) == (800.0, 400.0, 0.5, 0.5)
+    assert result.min_remaining_uplink_fraction == 0.5
+    assert result.capacity_lost_gbps == 400.0
+    # h1 and h2 each have one of their two NICs on leaf1, which lost half its uplinks: 1/4 of the host.
+    assert {(h.name, h.lost_fraction, h.nics_lost) for h in result.hosts} == {("f2-h1", 0.25, 0), ("f2-h2", 0.25, 0)}
+    assert not result.partitioned
+    assert not result.passes(0.75)
+    assert result.removed_link_ids == (link.pk,)
+
+
+def test_blast_radius_of_a_spine(f2):
+    _, graph = f2
+    result = graph.blast_radius(devices=["f2-spine1"])
+    assert len(result.leaves) == 4
+    assert all(row.remaining_fraction == 0.5 and not row.removed for row in result.leaves)
+    assert result.capacity_lost_gbps == 1600.0
+    assert {h.lost_fraction for h in result.hosts} == {0.5}
+    assert result.partitions == ()
+    assert result.min_remaining_uplink_fraction == 0.5
+
+
+def test_leaf_losing_all_uplinks_is_partitioned(f2):
+    built, graph = f2
+    result = graph.blast_radius(links=[built.links["f2-leaf1-f2-spine1"].pk, built.links["f2-leaf1-f2-spine2"].pk])
+    assert result.partitions == (("f2-leaf1",),)
+    assert leaf(result, "f2-leaf1").partitioned
+    assert result.min_remaining_uplink_fraction == 0.0
+    assert host(result, "f2-h1").nics_lost == 1
+    assert host(result, "f2-h1").lost_fraction == 0.5
+    assert result.isolated_hosts == ()
+    assert result.partitioned and not result.passes()
+
+
+def test_removing_a_leaf_costs_its_host_nics(f2):
+    _, graph = f2
+    result = graph.blast_radius(devices=["f2-leaf1"])
+    row = leaf(result, "f2-leaf1")
+    assert row.removed and row.after_gbps == 0.0
+    assert result.min_remaining_uplink_fraction == 1.0  # only surviving leaves count
+    assert result.host_capacity_lost_gbps == 800.0
+    assert {(h.name, h.lost_fraction, h.nics_lost) for h in result.hosts} == {("f2-h1", 0.5, 1), ("f2-h2", 0.5, 1)}
+    assert result.partitions == ()
+    # Removing both rails of h1 and h2 isolates them, and no switch is cut off.
+    both = graph.blast_radius(devices=["f2-leaf1", "f2-leaf2"])
+    assert both.isolated_hosts == ("f2-h1", "f2-h2")
+    assert both.partitions == ()
+
+
+def test_drained_and_down_links_carry_nothing(f2):
+    built, _ = f2
+    Link.objects.filter(pk=built.links["f2-leaf2-f2-spine1"].pk).update(state="drained")
+    Link.objects.filter(pk=built.links["f2-leaf3-f2-spine1"].pk).update(state="down")
+    graph = FabricGraph.load(["f2"])  # bulk update sends no signal: the fingerprint must notice
+    assert graph.uplink_capacity("f2-leaf2") == 400.0
+    assert graph.design_uplink_capacity("f2-leaf2") == 800.0
+    assert graph.bisection_bandwidth() == 1200.0
+    paths = graph.ecmp_paths("f2-leaf1", "f2-leaf2")
+    assert (paths.count, paths.bottleneck_gbps) == (1, 400.0)
+    # Draining an already drained link costs nothing.
+    again = graph.blast_radius(links=[built.links["f2-leaf2-f2-spine1"].pk])
+    assert again.leaves == () and again.capacity_lost_gbps == 0.0 and not again.partitioned
+    # Its last live uplink: the leaf is cut off, measured against its 800G design capacity.
+    last = graph.blast_radius(links=[built.links["f2-leaf2-f2-spine2"].pk])
+    row = leaf(last, "f2-leaf2")
+    assert (row.before_gbps, row.after_gbps, row.lost_fraction, row.partitioned) == (400.0, 0.0, 1.0, True)
+
+
+def test_drained_device_carries_nothing(f2):
+    Device.objects.filter(hostname="f2-spine2").update(lifecycle="drained")
+    graph = FabricGraph.load(["f2"])
+    assert graph.uplink_capacity("f2-leaf1") == 400.0
+    assert graph.ecmp_paths("f2-leaf1", "f2-leaf3").count == 1
+    result = graph.blast_radius(devices=["f2-spine1"])
+    # The fabric shatters into four equal parts: none of them is "the rest", all are reported.
+    assert result.partitions == (("f2-leaf1",), ("f2-leaf2",), ("f2-leaf3",), ("f2-leaf4",))
+    assert all(row.partitioned for row in result.leaves)
+    assert result.isolated_hosts == ("f2-h1", "f2-h2", "f2-h3", "f2-h4")
+
+
+def test_unknown_names_raise_topology_error(f2):
+    _, graph = f2
+    with pytest.raises(TopologyError) as excinfo:
+        graph.blast_radius(links=[999999], devices=["no-such-switch"], spans=["no-such-span"])
+    message = str(excinfo.value)
+    assert "link 999999" in message and "device no-such-switch" in message and "optical span no-such-span" in message
+    with pytest.raises(TopologyError, match="nope"):
+        graph.ecmp_paths("f2-leaf1", "nope")
+    with pytest.raises(TopologyError, match="missing-fabric"):
+        FabricGraph.load(["missing-fabric"])
+
+
+def test_empty_request_is_empty_not_everything(f2):
+    _, graph = f2
+    result = graph.blast_radius(links=[], devices=[], spans=[])
+    assert result == BlastRadius()
+    assert result.empty and result.leaves == () and result.capacity_lost_gbps == 0.0
+    assert result.passes()
+
+
+def test_cache_reuses_and_invalidates(f2):
+    built, graph = f2
+    assert FabricGraph.load(["f2"]) is graph
+    FabricGraph.invalidate()
+    fresh = FabricGraph.load(["f2"])
+    assert fresh is not graph
+    assert FabricGraph.load(["f2"]) is fresh
+    link = built.links["f2-leaf1-f2-spine1"]
+    link.state = "down"
+    link.save()
+    assert FabricGraph.load(["f2"]) is not fresh
+
+
+def test_networkx_view(f2):
+    _, graph = f2
+    g = graph.nx
+    assert g.number_of_nodes() == 6 + 4
+    assert g.number_of_edges() == 8 + 8
+    assert g.nodes["f2-leaf3"]["role"] == "leaf"
+    assert sum(1 for *_, d in g.edges(data=True) if d["kind"] == "nic") == 8
+
+
+# -- three-tier: 2 pods x (2 leaves + 2 spines) under 2 superspines ---------------------------------------------------
+
+
+@pytest.fixture
+def f3():
+    built = three_tier("f3")
+    return built, FabricGraph.load(["f3"], refresh=True)
+
+
+def test_three_tier_paths(f3):
+    _, graph = f3
+    local = graph.ecmp_paths("f3-p1-leaf1", "f3-p1-leaf2")
+    assert (local.count, local.hops, local.bottleneck_gbps) == (2, 2, 800.0)
+    remote = graph.ecmp_paths("f3-p1-leaf1", "f3-p2-leaf1")
+    assert (remote.count, remote.hops, remote.bottleneck_gbps) == (8, 4, 800.0)
+    assert graph.bisection_bandwidth() == 1600.0
+    assert graph.uplink_capacity("f3-p1-spine1") == 800.0
+
+
+def test_spine_losing_an_uplink_costs_its_leaves_proportionally(f3):
+    built, graph = f3
+    result = graph.blast_radius(links=[built.links["f3-p1-spine1-f3-ss1"].pk])
+    assert sorted(row.hostname for row in result.leaves) == ["f3-p1-leaf1", "f3-p1-leaf2"]
+    # Each leaf: 400G into a full spine + 400G into a half spine = 600 of 800.
+    assert all(row.after_gbps == 600.0 and row.remaining_fraction == 0.75 for row in result.leaves)
+    assert result.min_remaining_uplink_fraction == 0.75
+    assert result.passes(0.75)
+    assert host(result, "f3-p1-h").lost_fraction == 0.25
+
+
+def test_superspine_removal(f3):
+    _, graph = f3
+    result = graph.blast_radius(devices=["f3-ss1"])
+    assert len(result.leaves) == 4
+    assert result.min_remaining_uplink_fraction == 0.5
+    assert not result.partitioned
+
+
+def test_spine_without_uplinks_is_capacity_loss_not_partition(f3):
+    built, graph = f3
+    links = [built.links["f3-p1-spine1-f3-ss1"].pk, built.links["f3-p1-spine1-f3-ss2"].pk]
+    result = graph.blast_radius(links=links)
+    assert result.min_remaining_uplink_fraction == 0.5
+    assert result.partitions == ()  # the spine still reaches the other spine through its leaves
+
+
+def test_pod_cut_off(f3):
+    built, graph = f3
+    links = [built.links[f"f3-p1-spine{s}-f3-ss{ss}"].pk for s in (1, 2) for ss in (1, 2)]
+    result = graph.blast_radius(links=links)
+    assert result.partitions == (("f3-p1-leaf1", "f3-p1-leaf2", "f3-p1-spine1", "f3-p1-spine2"),)
+    assert result.isolated_hosts == ("f3-p1-h",)
+    assert result.min_remaining_uplink_fraction == 0.0
+    assert all(row.partitioned for row in result.leaves)
+
+
+# -- two sites joined by DCI over optical spans -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def dx():
+    built = two_sites("dx")
+    return built, FabricGraph.load(refresh=True)
+
+
+def test_span_removes_the_dci_link_riding_it(dx):
+    built, graph = dx
+    result = graph.blast_radius(spans=["dx-north"])
+    assert result.removed_link_ids == (built.links["dx-a-dci-dx-b-dci#1"].pk,)
+    assert result.dci_capacity_lost_gbps == 400.0
+    assert not result.partitioned
+    assert result.leaves == ()
+
+
+def test_both_spans_partition_the_sites(dx):
+    _, graph = dx
+    result = graph.blast_radius(spans=["dx-north", "dx-south"])
+    assert result.site_partitions == ((("dx-a",), ("dx-b",)),)
+    # The smaller side is reported as cut off, with its hosts.
+    assert result.partitions == (("dx-b-dci", "dx-b-leaf1", "dx-b-spine"),)
+    assert result.isolated_hosts == ("dx-b-h",)
+    assert result.dci_capacity_lost_gbps == 800.0
+
+
+def test_span_already_down(dx):
+    _, graph = dx
+    OpticalSpan.objects.filter(name="dx-south").update(state="down")
+    graph = FabricGraph.load()
+    assert graph.blast_radius(spans=["dx-south"]).dci_capacity_lost_gbps == 0.0
+    assert graph.blast_radius(spans=["dx-north"]).site_partitions == ((("dx-a",), ("dx-b",)),)
+
+
+def test_dci_bisection_and_paths(dx):
+    _, graph = dx
+    # Leaf tier: 3 leaves x 800G / 2 = 1200; the DCI cut is 2 x 400G = 800.
+    assert graph.bisection_bandwidth() == 800.0
+    paths = graph.ecmp_paths("dx-a-leaf1", "dx-b-leaf1")
+    # leaf -2-> spine -2-> dci -2-> dci -2-> spine -2-> leaf
+    assert (paths.count, paths.hops, paths.bottleneck_gbps) == (32, 5, 800.0)
+
+
+def test_load_subset_of_fabrics(dx):
+    graph = FabricGraph.load(["dx-fab-a"])
+    assert sorted(graph.devices()) == ["dx-a-leaf1", "dx-a-leaf2", "dx-a-spine"]
+    assert graph.counts()["gpu_hosts"] == 1
+    with pytest.raises(TopologyError, match="dx-b-leaf1"):
+        graph.blast_radius(devices=["dx-b-leaf1"])
