@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from django.core.management.color import no_style
+from django.db import connection
+
 from fabric_ops.topology.models import (
     Device,
     Fabric,
@@ -159,3 +162,110 @@ def two_sites(name: str = "dx") -> Built:
         channel = OpticalChannel.objects.create(name=f"{name}-ch{n}", link=link, frequency_ghz=193100.0 + 100 * n)
         channel.spans.add(span)
     return built
+
+
+def _next_id(model) -> int:
+    from django.db.models import Max
+
+    return (model.objects.aggregate(top=Max("id"))["top"] or 0) + 1
+
+
+def bulk_clos(name: str, gpus: int, radix: int = 128, speed: int = 400, gpus_per_host: int = 8) -> Fabric:
+    """A rail-optimized 3-tier non-blocking Clos built with bulk_create (explicit ids, any database).
+
+    Leaves and spines split their radix half down, half up; a pod is radix/2 leaves and
+    radix/2 spines; spine j of every pod joins superspine plane j, whose
+    ceil(pods*radix/2/radix) superspines share the spine's radix/2 uplinks round-robin
+    (parallel links when a plane has fewer superspines than uplinks). One GPU per NIC;
+    NIC r of a host is on the leaf of rail r. For measuring the graph at scale only: the
+    generators own the real, addressed fabric.
+    """
+    half = radix // 2
+    n_hosts = gpus // gpus_per_host
+    leaves = -(-n_hosts // half) * gpus_per_host  # whole rail groups: `half` hosts share `gpus_per_host` leaves
+    pods = -(-leaves // half)
+    per_plane = max(1, -(-pods * half // radix))
+    site = Site.objects.create(name=f"{name}-site", city="Bench")
+    fabric = Fabric.objects.create(name=name, kind="rail-optimized", site=site)
+    Pod.objects.bulk_create([Pod(fabric=fabric, name=f"pod{p}", index=p) for p in range(pods)], batch_size=1000)
+    pod_ids = list(Pod.objects.filter(fabric=fabric).order_by("index").values_list("id", flat=True))
+    devices: list[Device] = []
+    dev_id = _next_id(Device)
+    ids: dict[tuple, int] = {}
+
+    def add(key: tuple, hostname: str, role: str, pod: int | None) -> None:
+        nonlocal dev_id
+        ids[key] = dev_id
+        devices.append(
+            Device(id=dev_id, hostname=hostname, fabric=fabric, site=site, pod_id=pod, role=role, platform="eos")
+        )
+        dev_id += 1
+
+    for plane in range(half):
+        for k in range(per_plane):
+            add(("ss", plane, k), f"{name}-ss{plane}-{k}", "superspine", None)
+    for p in range(pods):
+        for s in range(half):
+            add(("spine", p, s), f"{name}-p{p}-spine{s}", "spine", pod_ids[p])
+        for leaf in range(half):
+            if p * half + leaf < leaves:
+                add(("leaf", p, leaf), f"{name}-p{p}-leaf{leaf}", "leaf", pod_ids[p])
+    Device.objects.bulk_create(devices, batch_size=5000)
+
+    intf_id = _next_id(Interface)
+    link_id = _next_id(Link)
+    ports: dict[int, int] = {}
+    interfaces: list[Interface] = []
+    links: list[Link] = []
+
+    def port(device: int) -> int:
+        nonlocal intf_id
+        n = ports.get(device, 0) + 1
+        ports[device] = n
+        interfaces.append(Interface(id=intf_id, device_id=device, name=f"Ethernet{n}/1", speed_gbps=speed))
+        intf_id += 1
+        return intf_id - 1
+
+    def cable(a: int, b: int) -> None:
+        nonlocal link_id
+        links.append(Link(id=link_id, a_interface_id=port(a), b_interface_id=port(b), capacity_gbps=speed))
+        link_id += 1
+
+    for p in range(pods):
+        for s in range(half):
+            spine = ids[("spine", p, s)]
+            for u in range(half):
+                cable(spine, ids[("ss", s, u % per_plane)])
+            for leaf in range(half):
+                if ("leaf", p, leaf) in ids:
+                    cable(ids[("leaf", p, leaf)], spine)
+
+    host_id = _next_id(GpuHost)
+    hosts: list[GpuHost] = []
+    nics: list[GpuNic] = []
+    # Rail-optimized: leaves of a pod are grouped by rail; host h of a rail group uses port h of each of its leaves.
+    rails = gpus_per_host
+    for h in range(n_hosts):
+        group = h // half  # `half` hosts share one group of `rails` leaves
+        hosts.append(GpuHost(id=host_id + h, name=f"{name}-h{h}", fabric=fabric, gpus=gpus_per_host))
+        for r in range(rails):
+            flat = group * rails + r
+            p, leaf = divmod(flat, half)
+            nics.append(
+                GpuNic(
+                    host_id=host_id + h,
+                    rail=r,
+                    name=f"eth{r}",
+                    speed_gbps=speed,
+                    leaf_interface_id=port(ids[("leaf", p, leaf)]),
+                )
+            )
+    Interface.objects.bulk_create(interfaces, batch_size=10000)
+    Link.objects.bulk_create(links, batch_size=10000)
+    GpuHost.objects.bulk_create(hosts, batch_size=10000)
+    GpuNic.objects.bulk_create(nics, batch_size=10000)
+    # Explicit ids leave PostgreSQL sequences behind; put them past the rows so later creates do not collide.
+    with connection.cursor() as cursor:
+        for sql in connection.ops.sequence_reset_sql(no_style(), [Device, Interface, Link, GpuHost, GpuNic]):
+            cursor.execute(sql)
+    return fabric

@@ -282,3 +282,76 @@ def test_load_subset_of_fabrics(dx):
     assert graph.counts()["gpu_hosts"] == 1
     with pytest.raises(TopologyError, match="dx-b-leaf1"):
         graph.blast_radius(devices=["dx-b-leaf1"])
+
+
+# -- incremental answers agree with a full recomputation on a generated Clos -------------------------------------------
+
+
+def _reference(graph: FabricGraph, dead_links: set[int], dead_devices: set[str]):
+    """Recompute from scratch: effective leaf capacities on a patched copy, partitions with networkx."""
+    import copy
+
+    import networkx as nx
+
+    topo = copy.copy(graph.topology)
+    dead_idx = {topo.dev_index[d] for d in dead_devices}
+    topo.dev_active = [active and i not in dead_idx for i, active in enumerate(topo.dev_active)]
+    topo.link_live = [
+        live
+        and topo.link_id[li] not in dead_links
+        and topo.dev_active[topo.link_a[li]]
+        and topo.dev_active[topo.link_b[li]]
+        for li, live in enumerate(topo.link_live)
+    ]
+    topo.finish()
+    after = {topo.dev_name[i]: topo.eff_cap[i] for i in range(topo.n_dev) if topo.dev_tier[i] == 1}
+    switches = nx.Graph()
+    switches.add_nodes_from(n for n, d in graph.nx.nodes(data=True) if d["kind"] == "device" and n not in dead_devices)
+    switches.add_edges_from(
+        (u, v)
+        for u, v, key, d in graph.nx.edges(keys=True, data=True)
+        if d["kind"] != "nic"
+        and d["carrying"]
+        and key not in dead_links
+        and u not in dead_devices
+        and v not in dead_devices
+    )
+    parts = sorted((sorted(c) for c in nx.connected_components(switches)), key=len, reverse=True)
+    return after, parts
+
+
+@pytest.mark.timeout(120)
+def test_incremental_blast_radius_matches_full_recomputation():
+    import random
+
+    from .factories import bulk_clos
+
+    bulk_clos("clos", gpus=512, radix=16)
+    graph = FabricGraph.load(["clos"], refresh=True)
+    assert graph.role_counts() == {"leaf": 64, "spine": 64, "superspine": 32}
+    assert graph.counts()["links"] == 1024 and graph.counts()["gpu_nics"] == 512
+    # Non-blocking: every leaf 8 x 400G up, bisection = half of 64 leaves' uplinks.
+    assert set(graph.uplink_capacities().values()) == {3200.0}
+    assert graph.bisection_bandwidth() == 64 * 3200 / 2
+    nx_graph = graph.nx
+    link_ids = sorted(k for *_, k, d in nx_graph.edges(keys=True, data=True) if d["kind"] != "nic")
+    spines = graph.devices("spine")
+    rng = random.Random(7)
+    requests = [([rng.choice(link_ids)], []) for _ in range(20)]
+    requests += [(rng.sample(link_ids, rng.randint(2, 40)), rng.sample(spines, rng.randint(0, 2))) for _ in range(20)]
+    # Cut pod 0 off: every superspine uplink of its spines.
+    pod0 = [f"clos-p0-spine{s}" for s in range(8)]
+    up_of_pod0 = [k for u, v, k, d in nx_graph.edges(keys=True, data=True) if {u, v} & set(pod0) and "ss" in u + v]
+    requests.append((up_of_pod0, []))
+    requests.append(([], pod0))
+    for links, devices in requests:
+        result = graph.blast_radius(links=links, devices=devices)
+        after, parts = _reference(graph, set(links), set(devices))
+        reported = {row.hostname: row.after_gbps for row in result.leaves}
+        for hostname, gbps in after.items():
+            assert reported.get(hostname, graph.uplink_capacity(hostname, effective=True)) == pytest.approx(gbps)
+        expected_pieces = [tuple(p) for p in parts[1:]] if len(parts) > 1 and len(parts[0]) > len(parts[1]) else []
+        assert sorted(result.partitions) == sorted(expected_pieces), (links, devices)
+    cut = graph.blast_radius(links=up_of_pod0)
+    assert len(cut.partitions) == 1 and len(cut.partitions[0]) == 16  # 8 leaves + 8 spines
+    assert len(cut.isolated_hosts) == 8  # one rail group of 8 hosts lives in pod 0
