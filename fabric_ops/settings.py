@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "fabric_ops.devices",
     "fabric_ops.lab",
     "fabric_ops.config",
+    "fabric_ops.telemetry",
 ]
 
 MIDDLEWARE = [
@@ -119,6 +120,31 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(os.environ.get("FABRIC_OPS_COMPLIANCE_INTERVAL", "900")),
     },
 }
+
+# Telemetry storage. The product writes with influxdb-client to <URL>/api/v2/write and reads InfluxQL from
+# <URL>/query, so one URL serves InfluxDB 1.8+, 2.x (DBRP mapping) and 3.x. The default is the demo's local
+# InfluxDB 1.6 behind the write-path proxy (`manage.py telemetry influx-local`).
+FABRIC_OPS_INFLUX_URL = os.environ.get("FABRIC_OPS_INFLUX_URL", "http://127.0.0.1:8086")
+# 2.x/3.x: an API token; 1.x with auth: "user:password"; empty when auth is off. Never logged.
+FABRIC_OPS_INFLUX_TOKEN = os.environ.get("FABRIC_OPS_INFLUX_TOKEN", "")
+FABRIC_OPS_INFLUX_ORG = os.environ.get("FABRIC_OPS_INFLUX_ORG", "fabric_ops")
+# "database/retention-policy": a 1.x database, or the 2.x bucket that a DBRP mapping of that name points at.
+FABRIC_OPS_INFLUX_BUCKET = os.environ.get("FABRIC_OPS_INFLUX_BUCKET", "fabric_ops/autogen")
+FABRIC_OPS_INFLUX_TIMEOUT_S = float(os.environ.get("FABRIC_OPS_INFLUX_TIMEOUT_S", "10"))
+# 5000 lines per request is InfluxData's recommended batch size; a flush at least every second keeps data fresh.
+FABRIC_OPS_INFLUX_BATCH_SIZE = int(os.environ.get("FABRIC_OPS_INFLUX_BATCH_SIZE", "5000"))
+FABRIC_OPS_INFLUX_FLUSH_INTERVAL_S = float(os.environ.get("FABRIC_OPS_INFLUX_FLUSH_INTERVAL_S", "1.0"))
+# Points held in memory per writer before they spill to the spool (~25 MB): bounds memory during bursts.
+FABRIC_OPS_INFLUX_QUEUE_MAX_POINTS = int(os.environ.get("FABRIC_OPS_INFLUX_QUEUE_MAX_POINTS", "100000"))
+# On-disk spool used while InfluxDB is unreachable; one directory per writer process (it is locked).
+FABRIC_OPS_INFLUX_SPOOL_DIR = Path(os.environ.get("FABRIC_OPS_INFLUX_SPOOL_DIR", VAR_DIR / "spool" / "influx"))
+# Points/s one collector process is sized for; the spool holds 10 minutes of it at 256 bytes a point.
+FABRIC_OPS_TELEMETRY_TARGET_POINTS_PER_S = int(os.environ.get("FABRIC_OPS_TELEMETRY_TARGET_POINTS_PER_S", "10000"))
+FABRIC_OPS_INFLUX_SPOOL_MAX_BYTES = int(
+    os.environ.get("FABRIC_OPS_INFLUX_SPOOL_MAX_BYTES", str(FABRIC_OPS_TELEMETRY_TARGET_POINTS_PER_S * 600 * 256))
+)
+# How often the spool's open segment is fsynced while spooling (a host crash loses at most this much).
+FABRIC_OPS_INFLUX_SPOOL_FSYNC_S = float(os.environ.get("FABRIC_OPS_INFLUX_SPOOL_FSYNC_S", "1.0"))
 
 LOGGING = {
     "version": 1,

@@ -1,0 +1,1 @@
+"""Telemetry: gNMI collection, normalisation, and InfluxDB storage (writer with spool, InfluxQL queries)."""
