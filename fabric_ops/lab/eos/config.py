@@ -1,0 +1,510 @@
+"""The EOS configuration model: hierarchical text, the accepted grammar, merge/replace semantics, rendering, diffs.
+
+A configuration is a tree of :class:`Node` (one per stored line, sections carry children). Lines are applied
+the way the EOS CLI applies them, including *mode fall-through*: a line that is not valid in the current mode
+(e.g. ``interface Ethernet2/1`` typed inside ``tx-queue 3``) is tried in the parent modes, which is how
+NAPALM's un-indented candidate files work. Inside one parent, a line replaces the line with the same key
+(``mtu 9214`` replaces ``mtu 1500``); ``no X`` / ``default X`` removes it. Anything outside :data:`RULES`
+is refused with ``Invalid input`` and the tree is left as it was.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import hashlib
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from fabric_ops.lab.eos.grammar import CliError, Spec, token_error
+
+__all__ = ["RULES", "ConfigTree", "Node", "interface_sort_key", "normalise_interface"]
+
+
+@dataclass
+class Node:
+    line: str
+    key: str
+    rank: int = 0
+    mode: str | None = None  # child mode when this line opens a section
+    children: list[Node] = field(default_factory=list)
+
+    def find(self, key: str) -> Node | None:
+        for child in self.children:
+            if child.key == key:
+                return child
+        return None
+
+    def remove(self, key: str) -> bool:
+        before = len(self.children)
+        self.children = [c for c in self.children if c.key != key]
+        return len(self.children) != before
+
+
+@dataclass(frozen=True)
+class Rule:
+    spec: Spec
+    key_len: int  # how many leading tokens identify the line within its parent
+    rank: int = 50  # position among siblings when rendered (EOS prints in a canonical order)
+    mode: str | None = None  # child mode entered by this line
+    no_stored: bool = False  # "no X" is itself shown in the running-config (e.g. "no switchport")
+    positive_default: bool = False  # "X" is the default: it only removes a stored "no X"
+
+
+def _r(spec: str, key_len: int, rank: int = 50, **kw) -> Rule:
+    return Rule(Spec(spec), key_len, rank, **kw)
+
+
+_NATURAL = re.compile(r"(\d+)")
+
+
+def _natural(text: str) -> list:
+    return [int(p) if p.isdigit() else p for p in _NATURAL.split(text)]
+
+
+_IFACE_TYPES = {
+    "ethernet": "Ethernet",
+    "et": "Ethernet",
+    "eth": "Ethernet",
+    "loopback": "Loopback",
+    "lo": "Loopback",
+    "management": "Management",
+    "ma": "Management",
+    "port-channel": "Port-Channel",
+    "po": "Port-Channel",
+}
+_IFACE_RE = re.compile(r"^([A-Za-z-]+?)\s*(\d+(?:/\d+)*)$")
+
+
+def normalise_interface(name: str) -> str | None:
+    """``et1/1`` / ``ethernet 1/1`` -> ``Ethernet1/1``; None if it is not an interface name EOS knows."""
+    m = _IFACE_RE.match(name.strip())
+    if not m:
+        return None
+    kind = _IFACE_TYPES.get(m.group(1).lower())
+    return f"{kind}{m.group(2)}" if kind else None
+
+
+_IFACE_ORDER = {"Ethernet": 0, "Loopback": 1, "Management": 2, "Port-Channel": 3}
+
+
+def interface_sort_key(name: str) -> tuple:
+    m = _IFACE_RE.match(name)
+    kind = m.group(1) if m else name
+    return (_IFACE_ORDER.get(kind, 9), _natural(name))
+
+
+# --- custom handlers -------------------------------------------------------------------------------------------
+
+
+def _apply_qos_map(tree: ConfigTree, parent: Node, tokens: list[str], negate: bool) -> None:
+    """``qos map dscp 24 26 to traffic-class 3``: EOS keeps one line per traffic class, a DSCP maps to one class."""
+    idx = [t.lower() for t in tokens].index("to")
+    dscps = {int(t) for t in tokens[3:idx]}
+    tc = int(tokens[idx + 2])
+    current: dict[int, set[int]] = {}
+    for child in [c for c in parent.children if c.key.startswith("qos map dscp to traffic-class ")]:
+        current[int(child.key.rsplit(" ", 1)[1])] = {int(t) for t in child.line.split()[3:-3]}
+    for members in current.values():
+        members -= dscps
+    if not negate:
+        current.setdefault(tc, set()).update(dscps)
+    parent.children = [c for c in parent.children if not c.key.startswith("qos map dscp to traffic-class ")]
+    rank = RULE_BY_NAME["qos-map"].rank
+    for klass, members in sorted(current.items()):
+        if members:
+            line = f"qos map dscp {' '.join(str(d) for d in sorted(members))} to traffic-class {klass}"
+            parent.children.append(Node(line, f"qos map dscp to traffic-class {klass}", rank))
+
+
+def _hash_secret(tokens: list[str]) -> list[str]:
+    """EOS never shows a clear-text secret: ``secret 0 pw`` / ``secret pw`` become ``secret sha512 $6$...``."""
+    lowered = [t.lower() for t in tokens]
+    if "secret" not in lowered:
+        return tokens
+    i = lowered.index("secret")
+    rest = tokens[i + 1 :]
+    if rest and rest[0].lower() in ("sha512", "5"):
+        return tokens
+    clear = rest[-1] if rest else ""
+    salt = hashlib.sha256(("salt" + tokens[1]).encode()).hexdigest()[:16]
+    digest = hashlib.sha512((salt + clear).encode()).hexdigest()[:86]
+    return [*tokens[: i + 1], "sha512", f"$6${salt}${digest}"]
+
+
+# --- the accepted grammar, per CLI mode ------------------------------------------------------------------------
+
+_UNITS = "segments|bytes|kbytes|mbytes"
+_LB_FIELDS = (
+    "(source-ip|destination-ip|protocol|source-port|destination-port|ingress-interface|flow-label|"
+    "src-ip|dst-ip|ip-proto|l4-src-port|l4-dst-port)+"
+)
+
+RULE_BY_NAME: dict[str, Rule] = {
+    "qos-map": _r("qos map dscp (" + "|".join(str(i) for i in range(64)) + ")+ to traffic-class <int:0-7>", 3, 51),
+}
+
+RULES: dict[str, list[Rule]] = {
+    "global": [
+        _r("service routing protocols model multi-agent|ribd", 4, 10),
+        _r("logging host <host> [<int:1-65535>] [protocol tcp|udp]", 3, 15),
+        _r("logging vrf <word> host <host> [<int:1-65535>] [protocol tcp|udp]", 5, 15),
+        _r("hostname <hostname>", 1, 20),
+        _r("ip name-server [vrf <word>] <ip>", 2, 25),
+        _r("ntp server <host> [iburst] [prefer] [version <int:1-4>] [local-interface <word>]", 3, 30),
+        _r("ntp server vrf <word> <host> [iburst] [prefer] [version <int:1-4>] [local-interface <word>]", 5, 30),
+        _r("spanning-tree mode mstp|rstp|rapid-pvst|none", 2, 35),
+        _r("aaa root", 2, 40, no_stored=True),
+        _r(
+            "username <word> [privilege <int:0-15>] [role <word>] secret [0|5|sha512] <word>",
+            2,
+            45,
+        ),
+        _r("username <word> [privilege <int:0-15>] [role <word>] nopassword", 2, 45),
+        _r("qos rewrite dscp", 3, 50, no_stored=True),
+        RULE_BY_NAME["qos-map"],
+        _r("qos map traffic-class <int:0-7> to tx-queue <int:0-7>", 4, 52),
+        _r("priority-flow-control all off", 3, 55),
+        _r("priority-flow-control pause watchdog default timeout <float:0.01~60>", 5, 55),
+        _r("priority-flow-control pause watchdog default recovery-time <float:0.01~60> [forced]", 5, 55),
+        _r("priority-flow-control pause watchdog default polling-interval <float:0.005~30>", 5, 55),
+        _r("priority-flow-control pause watchdog action drop|no-drop|errdisable|notify-only", 4, 55),
+        _r(f"ip load-sharing trident|sand|arad fields ip|ipv6 {_LB_FIELDS}", 5, 57),
+        _r("ip load-sharing trident|sand|arad seed <int>", 4, 57),
+        _r("load-balance policies", 2, 58, mode="lb-policies"),
+        _r("interface <rest>", 2, 60, mode="interface"),
+        _r("ip routing", 2, 65, no_stored=True),
+        _r("ip route <prefix> <word> [<int:1-255>]", 4, 66),
+        _r("router bfd", 2, 70, mode="router-bfd"),
+        _r("router bgp <asn>", 2, 75, mode="router-bgp"),
+        _r("management api http-commands", 3, 85, mode="mgmt-api-http"),
+        _r("management api gnmi", 3, 86, mode="mgmt-api-gnmi"),
+    ],
+    "interface": [
+        _r("description <rest>", 1, 10),
+        _r("shutdown", 1, 12),
+        _r("load-interval <int:0-600>", 1, 13),
+        _r("mtu <int:68-9214>", 1, 14),
+        _r("speed [forced] <word>", 1, 15),
+        _r("error-correction encoding reed-solomon|fire-code", 2, 16, no_stored=True),
+        _r("switchport", 1, 18, no_stored=True, positive_default=True),
+        _r("ip address <prefix>", 2, 20),
+        _r("bfd interval <int:50-60000> min-rx <int:50-60000> multiplier <int:3-50>", 2, 22),
+        _r("qos trust dscp|cos", 2, 30, no_stored=True),
+        _r("priority-flow-control on", 1, 40),
+        _r("priority-flow-control mode on", 1, 40),
+        _r("priority-flow-control priority <int:0-7> no-drop|drop", 3, 41),
+        _r("priority-flow-control pause watchdog", 3, 42),
+        _r("priority-flow-control pause watchdog port action drop|no-drop|errdisable|notify-only", 5, 43),
+        _r(
+            "priority-flow-control pause watchdog port timer timeout <float:0.01~60> polling-interval auto|<float> "
+            "recovery-time <float> [forced]",
+            5,
+            43,
+        ),
+        _r("lldp transmit", 2, 45, no_stored=True, positive_default=True),
+        _r("lldp receive", 2, 45, no_stored=True, positive_default=True),
+        _r("tx-queue <int:0-7>", 2, 80, mode="tx-queue"),
+    ],
+    "tx-queue": [
+        _r("bandwidth percent <int:1-100>", 2, 10),
+        _r("bandwidth guaranteed percent <int:1-100>", 2, 11),
+        _r("shape rate <int> [percent]", 2, 12),
+        _r("priority strict", 1, 13),
+        _r(
+            f"random-detect ecn minimum-threshold <int> {_UNITS} maximum-threshold <int> {_UNITS} "
+            "[max-mark-probability <int:1-100>] [weight <int:0-15>]",
+            2,
+            20,
+        ),
+    ],
+    "router-bgp": [
+        _r("router-id <ip>", 1, 10),
+        _r("bgp log-neighbor-changes", 2, 11, no_stored=True),
+        _r("bgp bestpath as-path multipath-relax", 4, 12),
+        _r("bgp default ipv4-unicast", 3, 12, no_stored=True),
+        _r("timers bgp <int:0-3600> <int:0-3600>", 2, 13),
+        _r("distance bgp <int:1-255> <int:1-255> <int:1-255>", 2, 13),
+        _r("maximum-paths <int:1-512> [ecmp <int:1-512>]", 1, 14),
+        _r("neighbor <word> peer group", 4, 20),
+        _r("neighbor <ip> peer group <word>", 4, 21),
+        _r("neighbor <word> remote-as <asn>", 3, 22),
+        _r("neighbor <word> description <rest>", 3, 22),
+        _r("neighbor <word> update-source <word>", 3, 22),
+        _r("neighbor <word> bfd", 3, 22),
+        _r("neighbor <word> send-community [standard|extended|large]", 3, 22),
+        _r("neighbor <word> maximum-routes <int> [warning-only]", 3, 22),
+        _r("neighbor <word> allowas-in [<int:1-10>]", 3, 22),
+        _r("neighbor <word> ebgp-multihop [<int:1-255>]", 3, 22),
+        _r("neighbor <word> password [0|7] <word>", 3, 22),
+        _r("neighbor <word> shutdown", 3, 22),
+        _r("network <prefix>", 2, 30),
+        _r("redistribute connected [route-map <word>]", 2, 31),
+        _r("address-family ipv4|ipv6", 2, 40, mode="router-bgp-af"),
+    ],
+    "router-bgp-af": [
+        _r("neighbor <word> activate", 3, 10, no_stored=True),
+        _r("network <prefix>", 2, 20),
+        _r("redistribute connected [route-map <word>]", 2, 21),
+    ],
+    "router-bfd": [
+        _r("interval <int:50-60000> min-rx <int:50-60000> multiplier <int:3-50> default", 1, 10),
+        _r("multihop interval <int:50-60000> min-rx <int:50-60000> multiplier <int:3-50>", 2, 11),
+    ],
+    "lb-policies": [
+        _r("load-balance sand|trident profile <word>", 4, 10, mode="lb-profile"),
+    ],
+    "lb-profile": [
+        _r(f"fields ip|ipv6 {_LB_FIELDS}", 2, 10),
+        _r("hash-seed <int>", 1, 11),
+    ],
+    "mgmt-api-http": [
+        _r("shutdown", 1, 10, no_stored=True),
+        _r("protocol https|http [port <int:1-65535>]", 2, 20),
+        _r("vrf <word>", 2, 30, mode="mgmt-api-http-vrf"),
+    ],
+    "mgmt-api-http-vrf": [
+        _r("shutdown", 1, 10, no_stored=True),
+    ],
+    "mgmt-api-gnmi": [
+        _r("transport grpc <word>", 3, 10, mode="gnmi-transport"),
+        _r("provider eos-native", 2, 20),
+    ],
+    "gnmi-transport": [
+        _r("port <int:1-65535>", 1, 10),
+        _r("vrf <word>", 1, 11),
+        _r("ssl profile <word>", 2, 12),
+        _r("shutdown", 1, 13),
+    ],
+}
+
+# Sections EOS shows even when empty and never deletes (physical ports); everything else is removed by "no".
+_SECTION_NO_CHILDREN_SHOWN_EMPTY = {"router bfd", "management api http-commands", "management api gnmi"}
+
+
+@dataclass
+class Cursor:
+    """Where the next configuration line goes: the stack of open sections from the root."""
+
+    stack: list[Node]
+
+
+class ConfigTree:
+    """One configuration (running, startup, a session's candidate) as EOS holds it."""
+
+    def __init__(self, physical: Iterable[str]):
+        self.physical = sorted(physical, key=interface_sort_key)
+        self.root = Node("", "", 0, "global")
+        for name in self.physical:
+            self.root.children.append(Node(f"interface {name}", f"interface {name}", 60, "interface"))
+
+    def copy(self) -> ConfigTree:
+        return copy.deepcopy(self)
+
+    def cursor(self) -> Cursor:
+        return Cursor([self.root])
+
+    # --- applying lines ---------------------------------------------------------------------------------------
+
+    def apply(self, cursor: Cursor, line: str) -> None:
+        """Apply one configuration line at ``cursor`` (fall-through to parent modes); raise CliError if refused."""
+        tokens = line.split()
+        if not tokens or line.lstrip().startswith("!"):
+            return
+        if [t.lower() for t in tokens] == ["exit"]:
+            if len(cursor.stack) > 1:
+                cursor.stack.pop()
+            return
+        negate = tokens[0].lower() in ("no", "default")
+        body = tokens[1:] if negate else tokens
+        best = 0
+        for depth in range(len(cursor.stack) - 1, -1, -1):
+            parent = cursor.stack[depth]
+            for rule in RULES[parent.mode or "global"]:
+                if negate:
+                    matched, reached = rule.spec.match(body)
+                    if not matched and len(body) >= rule.key_len:
+                        matched = rule.spec.match_prefix(body[: rule.key_len])
+                    elif not matched and body and rule.spec.match_prefix(body) and not rule.mode:
+                        # "no neighbor 10.0.0.1": remove every line of that neighbour
+                        prefix = " ".join(t.lower() for t in body) + " "
+                        if any(c.key.startswith(prefix) for c in parent.children):
+                            parent.children = [c for c in parent.children if not c.key.startswith(prefix)]
+                            del cursor.stack[depth + 1 :]
+                            return
+                else:
+                    matched, reached = rule.spec.match(body)
+                best = max(best, reached + (1 if negate else 0))
+                if matched:
+                    del cursor.stack[depth + 1 :]
+                    self._apply_rule(cursor, parent, rule, body, negate)
+                    return
+        raise token_error(tokens, best)
+
+    def _apply_rule(self, cursor: Cursor, parent: Node, rule: Rule, body: list[str], negate: bool) -> None:
+        if rule is RULE_BY_NAME["qos-map"]:
+            _apply_qos_map(self, parent, body, negate)
+            return
+        if rule.spec.text.startswith("interface "):
+            self._apply_interface(cursor, parent, body, negate)
+            return
+        if body[0].lower() == "username" and not negate:
+            body = _hash_secret(body)
+        line = _normalise(rule, body)
+        key = " ".join(t.lower() for t in line.split()[: rule.key_len])
+        if negate:
+            parent.remove(key)
+            if rule.no_stored:
+                parent.children.append(Node(f"no {key}", key, rule.rank))
+            return
+        existing = parent.find(key)
+        if rule.positive_default:
+            parent.remove(key)
+            return
+        if existing is not None and existing.mode is not None and existing.line == line:
+            cursor.stack.append(existing)
+            return
+        if existing is not None and existing.mode is not None:
+            # Same key, new text (e.g. "router bgp 65002" while 65001 exists): EOS refuses a second BGP instance.
+            if body[0].lower() == "router":
+                raise CliError(f"BGP is already running with AS number {existing.line.split()[-1]}")
+            existing.line = line
+            cursor.stack.append(existing)
+            return
+        parent.remove(key)
+        node = Node(line, key, rule.rank, rule.mode)
+        parent.children.append(node)
+        if rule.mode:
+            cursor.stack.append(node)
+
+    def _apply_interface(self, cursor: Cursor, parent: Node, body: list[str], negate: bool) -> None:
+        raw = "".join(body[1:])
+        name = normalise_interface(raw)
+        if name is None:
+            raise token_error(body, 1)
+        is_physical = name.startswith(("Ethernet", "Management"))
+        if is_physical and name not in self.physical and name != "Management1":
+            raise token_error(body, 1)
+        key = f"interface {name}"
+        node = parent.find(key)
+        if negate:
+            if node is not None and is_physical:
+                node.children = []  # physical ports cannot be deleted: "no interface" resets them
+            elif node is not None:
+                parent.remove(key)
+            return
+        if node is None:
+            node = Node(key, key, 60, "interface")
+            parent.children.append(node)
+        cursor.stack.append(node)
+
+    def load_text(self, text: str) -> None:
+        """Apply a whole configuration text (indentation ignored, like ``configure replace`` or a NAPALM file)."""
+        cursor = self.cursor()
+        for number, raw in enumerate(text.splitlines(), start=1):
+            line = raw.strip()
+            if not line or line.startswith("!"):
+                continue
+            if line == "end":
+                break
+            try:
+                self.apply(cursor, line)
+            except CliError as exc:
+                raise CliError(f"line {number} '{line}': {exc.message}") from exc
+
+    # --- rendering --------------------------------------------------------------------------------------------
+
+    def lines(self) -> list[str]:
+        """The body of ``show running-config``: sections, 3-space indentation, '!' separators, no header."""
+        out: list[str] = []
+        previous_rank = None
+        for node in _sorted(self.root.children):
+            if node.mode is not None or previous_rank is None or node.rank != previous_rank:
+                out.append("!")
+            previous_rank = node.rank
+            out.append(node.line)
+            if node.mode is not None:
+                _render_children(node, 1, out)
+                if node.key not in _SECTION_NO_CHILDREN_SHOWN_EMPTY and not node.key.startswith("interface"):
+                    previous_rank = None
+        out.append("!")
+        out.append("end")
+        return out
+
+    def text(self) -> str:
+        return "\n".join(self.lines()) + "\n"
+
+    def section(self, key: str) -> Node | None:
+        return self.root.find(key)
+
+    def walk(self) -> Iterable[tuple[Node, Node]]:
+        """(parent, node) pairs, depth first."""
+        stack = [self.root]
+        while stack:
+            parent = stack.pop()
+            for child in parent.children:
+                yield parent, child
+                if child.children:
+                    stack.append(child)
+
+    def as_json(self) -> dict:
+        """``show running-config`` in JSON format: nested ``cmds`` dictionaries, as eAPI returns it."""
+
+        def convert(node: Node) -> dict:
+            return {
+                "cmds": {c.line: (convert(c) if c.mode is not None else None) for c in _sorted(node.children)},
+                "comments": [],
+            }
+
+        result = convert(self.root)
+        return {"cmds": result["cmds"], "header": ["! device: (EOS emulation)\n"]}
+
+
+def _normalise(rule: Rule, body: list[str]) -> str:
+    spec_words: set[str] = set()
+    for elem in _iter_elems(rule.spec.elems):
+        spec_words.update(elem.words)
+    out = []
+    for index, token in enumerate(body):
+        if "<rest>" in rule.spec.text and index >= _rest_index(rule.spec.text):
+            out.append(token)
+        else:
+            out.append(token.lower() if token.lower() in spec_words else token)
+    return " ".join(out)
+
+
+def _rest_index(text: str) -> int:
+    return text.split().index("<rest>")
+
+
+def _iter_elems(elems):
+    for elem in elems:
+        yield elem
+        yield from _iter_elems(elem.children)
+
+
+def _sorted(children: list[Node]) -> list[Node]:
+    def key(node: Node) -> tuple:
+        if node.key.startswith("interface "):
+            return (node.rank, interface_sort_key(node.key[10:]))
+        return (node.rank, _natural(node.key), _natural(node.line))
+
+    return sorted(children, key=key)
+
+
+def _render_children(node: Node, depth: int, out: list[str]) -> None:
+    indent = "   " * depth
+    for position, child in enumerate(_sorted(node.children)):
+        if child.mode is not None and position > 0:
+            out.append(f"{indent}!")
+        out.append(f"{indent}{child.line}")
+        if child.mode is not None:
+            _render_children(child, depth + 1, out)
+
+
+def unified_diff(before: list[str], after: list[str], fromfile: str, tofile: str) -> str:
+    """The diff EOS prints for ``show session-config diffs``: a unified diff with file-style headers."""
+    return "".join(
+        line + "\n" for line in difflib.unified_diff(before, after, fromfile=fromfile, tofile=tofile, lineterm="")
+    )

@@ -1,0 +1,279 @@
+"""eAPI over HTTP(S) for many emulated switches in one process.
+
+One acceptor thread waits on every switch's listening socket with a selector; accepted connections go to a
+small worker pool that does the TLS handshake (or plain HTTP, detected from the first byte, so ``transport
+http`` and ``https`` both work on the same port) and answers JSON-RPC ``runCmds`` at ``/command-api``.
+Threads: 1 acceptor + at most ``workers`` (8), whatever the number of switches.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import datetime
+import hmac
+import json
+import logging
+import os
+import selectors
+import socket
+import ssl
+import struct
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+
+from fabric_ops.devices.credentials import Credential
+from fabric_ops.errors import LabError
+from fabric_ops.lab.eos.cli import EapiError, run_cmds
+from fabric_ops.lab.eos.platform import EosPlatform
+from fabric_ops.lab.state import SwitchState
+
+__all__ = ["LabServer", "ensure_certificate"]
+
+logger = logging.getLogger(__name__)
+
+EAPI_PATH = "/command-api"
+_CERT_LOCK = threading.Lock()
+
+
+def _var_dir() -> Path:
+    try:
+        from django.conf import settings
+
+        return Path(settings.VAR_DIR)
+    except Exception:
+        return Path(os.environ.get("FABRIC_OPS_VAR_DIR", "var"))
+
+
+def ensure_certificate(directory: Path | None = None) -> tuple[Path, Path]:
+    """The lab's self-signed eAPI certificate, generated once (ECDSA P-256: cheap handshakes for many switches)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    directory = directory or _var_dir() / "lab"
+    cert_path, key_path = directory / "eapi-cert.pem", directory / "eapi-key.pem"
+    with _CERT_LOCK:
+        if cert_path.exists() and key_path.exists():
+            return cert_path, key_path
+        directory.mkdir(parents=True, exist_ok=True)
+        key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fabric-ops-lab-eapi")])
+        now = datetime.datetime.now(datetime.UTC)
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=3650))
+            .sign(key, hashes.SHA256())
+        )
+        tmp_key = key_path.with_suffix(f".{os.getpid()}.tmp")
+        fd = os.open(tmp_key, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(
+                key.private_bytes(
+                    serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+                )
+            )
+        tmp_cert = cert_path.with_suffix(f".{os.getpid()}.tmp")
+        tmp_cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        os.replace(tmp_key, key_path)
+        os.replace(tmp_cert, cert_path)
+        logger.info("generated lab eAPI certificate %s", cert_path)
+        return cert_path, key_path
+
+
+class _Context:
+    """What a request handler needs (passed where socketserver passes the server)."""
+
+    def __init__(self, switch: SwitchState, credential: Credential):
+        self.switch = switch
+        self.credential = credential
+
+
+class _EapiHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "Arista-eAPI-lab"
+    sys_version = ""
+    timeout = 30
+
+    server: _Context  # type: ignore[assignment]
+
+    def log_message(self, format: str, *args) -> None:
+        logger.debug("%s eAPI %s", self.server.switch.hostname, format % args)
+
+    def _send(self, status: int, body: bytes, content_type: str = "application/json", extra: dict | None = None):
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for key, value in (extra or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _authorised(self) -> str | None:
+        header = self.headers.get("Authorization", "")
+        if not header.startswith("Basic "):
+            return None
+        try:
+            user, _, password = base64.b64decode(header[6:]).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        cred = self.server.credential
+        ok_user = hmac.compare_digest(user.encode(), cred.username.encode())
+        ok_password = hmac.compare_digest(password.encode(), cred.password.encode())
+        return user if ok_user and ok_password else None
+
+    def do_GET(self) -> None:
+        self._send(404, b"Not Found", "text/plain")
+
+    def do_POST(self) -> None:
+        switch = self.server.switch
+        if not switch.alive:
+            self.close_connection = True
+            return
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        if self.path.split("?")[0] != EAPI_PATH:
+            self._send(404, b"Not Found", "text/plain")
+            return
+        user = self._authorised()
+        if user is None:
+            logger.info("%s: eAPI login refused from %s", switch.hostname, self.client_address[0])
+            self._send(401, b"Unauthorized", "text/plain", {"WWW-Authenticate": 'Basic realm="eAPI"'})
+            return
+        request_id = None
+        try:
+            request = json.loads(body)
+            request_id = request.get("id")
+            if request.get("method") != "runCmds":
+                raise EapiError(-32601, f"Method not found: {request.get('method')!r}")
+            platform = switch.platform_state
+            if not isinstance(platform, EosPlatform):
+                raise EapiError(1000, "Switch is not initialised")
+            reply = {
+                "jsonrpc": "2.0",
+                "id": request_id,
+                "result": run_cmds(platform, user, request.get("params") or {}),
+            }
+        except EapiError as exc:
+            reply = {"jsonrpc": "2.0", "id": request_id, "error": exc.as_json()}
+        except (ValueError, AttributeError, TypeError) as exc:
+            reply = {"jsonrpc": "2.0", "id": request_id, "error": {"code": -32700, "message": f"Parse error: {exc}"}}
+        if not switch.alive:  # went down while the request ran: the client sees the connection drop
+            self.close_connection = True
+            return
+        self._send(200, json.dumps(reply).encode())
+
+
+def _reset(sock: socket.socket) -> None:
+    """Close with RST, as a switch that stopped answering would leave a client: no HTTP response at all."""
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+
+
+class LabServer:
+    """All eAPI listeners of one lab process. ``stop()`` closes them and lets the workers drain."""
+
+    def __init__(self, switches: list[SwitchState], credential: Credential, workers: int = 8):
+        cert, key = ensure_certificate()
+        self._tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self._tls.load_cert_chain(cert, key)
+        self._credential = credential
+        self._selector = selectors.DefaultSelector()
+        self._listeners: list[socket.socket] = []
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._selector.register(self._wake_r, selectors.EVENT_READ, None)
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="eapi-worker")
+        self._stopping = threading.Event()
+        try:
+            for switch in switches:
+                self._listen(switch)
+        except BaseException:
+            self._close_listeners()
+            raise
+        self._thread = threading.Thread(target=self._loop, name="eapi-acceptor", daemon=True)
+        self._thread.start()
+        logger.info("eAPI serving %d switches", len(switches))
+
+    def _listen(self, switch: SwitchState) -> None:
+        try:
+            sock = socket.create_server((switch.mgmt_address, switch.eapi_port), backlog=128)
+        except OSError as exc:
+            raise LabError(
+                f"{switch.hostname}: cannot listen for eAPI on {switch.mgmt_address}:{switch.eapi_port} ({exc})"
+            ) from exc
+        sock.setblocking(False)
+        self._listeners.append(sock)
+        self._selector.register(sock, selectors.EVENT_READ, _Context(switch, self._credential))
+
+    def _loop(self) -> None:
+        while not self._stopping.is_set():
+            for key, _ in self._selector.select(timeout=1.0):
+                if key.data is None:
+                    return
+                try:
+                    conn, address = key.fileobj.accept()
+                except (BlockingIOError, InterruptedError, OSError):
+                    continue
+                context: _Context = key.data
+                if not context.switch.alive:
+                    _reset(conn)
+                    continue
+                conn.setblocking(True)
+                try:
+                    self._pool.submit(self._serve, conn, address, context)
+                except RuntimeError:  # pool shut down while stopping
+                    _reset(conn)
+
+    def _serve(self, conn: socket.socket, address, context: _Context) -> None:
+        try:
+            conn.settimeout(_EapiHandler.timeout)
+            first = conn.recv(1, socket.MSG_PEEK)
+            if not first:
+                return
+            if first[0] == 0x16:  # TLS handshake record: https; anything else is plain http
+                conn = self._tls.wrap_socket(conn, server_side=True)
+            _EapiHandler(conn, address, context)
+        except (OSError, ssl.SSLError) as exc:
+            logger.debug("%s: eAPI connection from %s ended: %s", context.switch.hostname, address, exc)
+        finally:
+            if context.switch.alive:
+                with contextlib.suppress(OSError):
+                    conn.close()
+            else:
+                _reset(conn)
+
+    def _close_listeners(self) -> None:
+        for sock in self._listeners:
+            with contextlib.suppress(KeyError, ValueError):
+                self._selector.unregister(sock)
+            sock.close()
+        self._listeners.clear()
+
+    @property
+    def thread_count(self) -> int:
+        """Threads this server uses right now (acceptor + started workers): the scaling figure to watch."""
+        return 1 + len(getattr(self._pool, "_threads", ()))
+
+    def stop(self) -> None:
+        if self._stopping.is_set():
+            return
+        self._stopping.set()
+        with contextlib.suppress(OSError):
+            self._wake_w.send(b"x")
+        self._thread.join(timeout=5)
+        self._close_listeners()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._selector.close()
+        self._wake_r.close()
+        self._wake_w.close()
+        logger.info("eAPI server stopped")
