@@ -154,16 +154,20 @@ class _Handler(BaseHTTPRequestHandler):
         except (OSError, http.client.HTTPException) as exc:
             self._close_upstream()
             logger.warning("influx proxy: upstream %s unreachable: %s", self.server.upstream_label, exc)
+            self._observe(write_info, body, 503)
             self._reply_json(
                 503, {"code": "unavailable", "message": f"upstream {self.server.upstream_label} unreachable: {exc}"}
             )
             return
+        self._observe(write_info, body, status)
+        self._reply(status, resp_headers, resp_body)
+
+    def _observe(self, write_info: tuple[str, str, str] | None, body: bytes, status: int) -> None:
         if write_info is not None and self.server.observer is not None:
             try:
                 self.server.observer(*write_info, body, status)
             except Exception:
                 logger.exception("influx proxy: write observer failed")
-        self._reply(status, resp_headers, resp_body)
 
     def _connection(self) -> http.client.HTTPConnection:
         if self._upstream is None:

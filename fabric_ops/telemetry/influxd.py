@@ -54,7 +54,7 @@ bind-address = "{host}:{rpc_port}"
 [http]
   enabled = true
   bind-address = "{host}:{port}"
-  auth-enabled = false
+  auth-enabled = {auth}
   log-enabled = false
   suppress-write-log = true
   pprof-enabled = false
@@ -100,7 +100,14 @@ class LocalInfluxd:
     ``port`` is the HTTP port; influxd's RPC (backup) port is a second free port on the same host.
     """
 
-    def __init__(self, data_dir: Path, host: str = "127.0.0.1", port: int | None = None, binary: str = "influxd"):
+    def __init__(
+        self,
+        data_dir: Path,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        binary: str = "influxd",
+        auth_enabled: bool = False,
+    ):
         resolved = shutil.which(binary)
         if resolved is None:
             raise ConfigurationError(
@@ -114,6 +121,8 @@ class LocalInfluxd:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.config_path = self.data_dir / "influxd.conf"
         self.log_path = self.data_dir / "influxd.log"
+        self.auth_enabled = auth_enabled
+        self.credentials: tuple[str, str] | None = None  # sent as Basic auth by query() once set
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -122,7 +131,13 @@ class LocalInfluxd:
 
     def write_config(self) -> Path:
         self.config_path.write_text(
-            CONFIG_TEMPLATE.format(host=self.host, port=self.port, rpc_port=self.rpc_port, data_dir=self.data_dir)
+            CONFIG_TEMPLATE.format(
+                host=self.host,
+                port=self.port,
+                rpc_port=self.rpc_port,
+                data_dir=self.data_dir,
+                auth="true" if self.auth_enabled else "false",
+            )
         )
         return self.config_path
 
@@ -191,6 +206,11 @@ class LocalInfluxd:
             params["db"] = database
         data = urllib.parse.urlencode(params).encode()
         request = urllib.request.Request(f"{self.url}/query", data=data, method=method)
+        if self.credentials:
+            import base64
+
+            token = base64.b64encode(":".join(self.credentials).encode()).decode()
+            request.add_header("Authorization", f"Basic {token}")
         try:
             with urllib.request.urlopen(request, timeout=30) as resp:
                 body = json.loads(resp.read())
