@@ -355,3 +355,43 @@ def test_incremental_blast_radius_matches_full_recomputation():
     cut = graph.blast_radius(links=up_of_pod0)
     assert len(cut.partitions) == 1 and len(cut.partitions[0]) == 16  # 8 leaves + 8 spines
     assert len(cut.isolated_hosts) == 8  # one rail group of 8 hosts lives in pod 0
+
+
+# -- management command -----------------------------------------------------------------------------------------------
+
+
+def _run(*args: str) -> str:
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command("fabric", *args, stdout=out)
+    return out.getvalue()
+
+
+def test_fabric_show_command(f2):
+    text = _run("show", "f2", "--from", "f2-leaf1", "--to", "f2-leaf3")
+    assert "leaf 4, spine 2" in text
+    assert "Bisection bandwidth: 1,600 Gbps" in text
+    assert "ECMP f2-leaf1 -> f2-leaf3: 2 equal-cost paths of 2 hops, bottleneck 800 Gbps" in text
+    assert "min 800 Gbps, median 800 Gbps, max 800 Gbps" in text
+
+
+def test_fabric_what_if_command(f2, f3):
+    import json
+
+    from django.core.management.base import CommandError
+
+    built, _ = f2
+    text = _run("what-if", "f2", "--link", str(built.links["f2-leaf1-f2-spine1"].pk))
+    assert "f2-leaf1" in text and "50.0%" in text
+    assert "Guardrail" in text and "FAIL" in text
+    built3, _ = f3
+    text = _run("what-if", "f3", "--link", str(built3.links["f3-p1-spine1-f3-ss1"].pk))
+    assert "75.0%" in text and ": PASS" in text
+    payload = json.loads(_run("what-if", "f3", "--device", "f3-ss1", "--json"))
+    assert payload["min_remaining_uplink_fraction"] == 0.5 and payload["passes"] is False
+    with pytest.raises(CommandError, match="device ghost"):
+        _run("what-if", "f2", "--device", "ghost")
+    assert "an empty change removes nothing" in _run("what-if", "f2")
