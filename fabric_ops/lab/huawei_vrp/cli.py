@@ -344,6 +344,8 @@ class Session:
             return displays.display_lldp(switch, [words[3]] if len(words) > 3 else list(switch.interfaces))
         if name == "device":
             return displays.display_device(switch)
+        if name == "esn":
+            return [f"ESN of slot 1: {displays.serial(switch)}"]
         if name == "transceiver":
             targets = [words[2]] if len(words) > 2 and words[1] == "interface" else list(switch.interfaces)
             return displays.display_transceiver(switch, targets)

@@ -320,6 +320,7 @@ DISPLAY = _table(
     ("lldp neighbor brief", {"name": "lldp_brief"}),
     ("lldp neighbor interface <if>", {"name": "lldp"}),
     ("device", {"name": "device"}),
+    ("esn", {"name": "esn"}),
     ("transceiver [verbose]", {"name": "transceiver"}),
     ("transceiver interface <if> [verbose]", {"name": "transceiver"}),
     ("saved-configuration", {"name": "saved"}),
