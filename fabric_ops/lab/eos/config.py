@@ -10,7 +10,6 @@ is refused with ``Invalid input`` and the tree is left as it was.
 
 from __future__ import annotations
 
-import copy
 import difflib
 import hashlib
 import re
@@ -279,6 +278,21 @@ RULES: dict[str, list[Rule]] = {
     ],
 }
 
+
+def _index_by_first_word(rules: dict[str, list[Rule]]) -> dict[str, dict[str, list[Rule]]]:
+    """Every rule starts with a keyword: index by it so applying a line tries only the plausible rules."""
+    index: dict[str, dict[str, list[Rule]]] = {}
+    for mode, mode_rules in rules.items():
+        by_word: dict[str, list[Rule]] = {}
+        for rule in mode_rules:
+            for word in rule.spec.elems[0].words:
+                by_word.setdefault(word, []).append(rule)
+        index[mode] = by_word
+    return index
+
+
+_BY_FIRST_WORD = _index_by_first_word(RULES)
+
 # Sections EOS shows even when empty and never deletes (physical ports); everything else is removed by "no".
 _SECTION_NO_CHILDREN_SHOWN_EMPTY = {"router bfd", "management api http-commands", "management api gnmi"}
 
@@ -300,7 +314,10 @@ class ConfigTree:
             self.root.children.append(Node(f"interface {name}", f"interface {name}", 60, "interface"))
 
     def copy(self) -> ConfigTree:
-        return copy.deepcopy(self)
+        clone = ConfigTree.__new__(ConfigTree)
+        clone.physical = list(self.physical)
+        clone.root = _copy_node(self.root)
+        return clone
 
     def cursor(self) -> Cursor:
         return Cursor([self.root])
@@ -321,7 +338,7 @@ class ConfigTree:
         best = 0
         for depth in range(len(cursor.stack) - 1, -1, -1):
             parent = cursor.stack[depth]
-            for rule in RULES[parent.mode or "global"]:
+            for rule in _BY_FIRST_WORD[parent.mode or "global"].get(body[0].lower() if body else "", ()):
                 if negate:
                     matched, reached = rule.spec.match(body)
                     if not matched and len(body) >= rule.key_len:
@@ -459,6 +476,10 @@ class ConfigTree:
 
         result = convert(self.root)
         return {"cmds": result["cmds"], "header": ["! device: (EOS emulation)\n"]}
+
+
+def _copy_node(node: Node) -> Node:
+    return Node(node.line, node.key, node.rank, node.mode, [_copy_node(c) for c in node.children])
 
 
 def _normalise(rule: Rule, body: list[str]) -> str:

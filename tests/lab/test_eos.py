@@ -1,0 +1,476 @@
+"""The EOS emulation driven only through the unmodified NAPALM ``eos`` driver, pyeapi and raw HTTP.
+
+Each test gets its own loopback address in 127.10.0.0/16 so runs never collide; getters are validated
+against NAPALM's own TypedDict models the way ``napalm/base/test/getters.py`` does.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import itertools
+import json
+import ssl
+import threading
+import time
+
+import pyeapi
+import pytest
+from napalm import get_network_driver
+from napalm.base import models
+from napalm.base.exceptions import CommandErrorException, ConnectionException, MergeConfigException
+from napalm.base.test.helpers import test_model as napalm_model_ok
+
+from fabric_ops.devices.credentials import Credential
+from fabric_ops.lab import eos
+from fabric_ops.lab.state import QosSettings, make_switch
+
+pytestmark = [pytest.mark.lab, pytest.mark.timeout(60)]
+
+EOS_PORT = 14443
+EOS_CRED = Credential("admin", "lab-secret-pw")
+_addresses = itertools.count(1)
+
+ROCE_CONFIG = """
+qos map dscp 26 to traffic-class 3
+qos map dscp 48 to traffic-class 6
+priority-flow-control pause watchdog default timeout 0.2
+priority-flow-control pause watchdog default recovery-time 0.4
+priority-flow-control pause watchdog action drop
+interface Ethernet1/1
+   mtu 9214
+   priority-flow-control on
+   priority-flow-control priority 3 no-drop
+   priority-flow-control pause watchdog
+   tx-queue 3
+      random-detect ecn minimum-threshold 150 kbytes maximum-threshold 1500 kbytes max-mark-probability 20
+   tx-queue 6
+      priority strict
+interface Ethernet2/1
+   mtu 9214
+   priority-flow-control on
+   priority-flow-control priority 3 no-drop
+"""
+
+
+def eos_address() -> str:
+    n = next(_addresses)
+    return f"127.10.{n // 250}.{n % 250 + 1}"
+
+
+def eos_make(hostname: str = "leaf1", ports: int = 4):
+    switch = make_switch(hostname, "eos", eos_address(), ports=ports, eapi_port=EOS_PORT)
+    e1 = switch.interfaces["Ethernet1/1"]
+    e1.peer, e1.kind, e1.description = ("spine1", "Ethernet3/1"), "fabric", "to spine1 Ethernet3/1"
+    e2 = switch.interfaces["Ethernet2/1"]
+    e2.peer, e2.kind = ("host:gpu-node-1", "eth2"), "host"
+    switch.asn, switch.loopback = 65101, "10.255.0.11"
+    eos.initialise(switch)
+    return switch
+
+
+@pytest.fixture
+def eos_switch():
+    switch = eos_make()
+    server = eos.serve([switch], EOS_CRED)
+    yield switch
+    server.stop()
+    eos.platform_of(switch).stop_timers()
+
+
+def eos_driver(switch, password: str = EOS_CRED.password, transport: str = "https"):
+    driver_cls = get_network_driver("eos")
+    return driver_cls(
+        switch.mgmt_address,
+        EOS_CRED.username,
+        password,
+        timeout=10,
+        optional_args={"port": switch.eapi_port, "transport": transport},
+    )
+
+
+@pytest.fixture
+def eos_device(eos_switch):
+    device = eos_driver(eos_switch)
+    device.open()
+    yield device
+    device.close()
+
+
+def eos_raw(switch, payload: dict | bytes, password: str = EOS_CRED.password) -> tuple[int, bytes]:
+    conn = http.client.HTTPSConnection(
+        switch.mgmt_address, switch.eapi_port, timeout=10, context=ssl._create_unverified_context()
+    )
+    token = base64.b64encode(f"{EOS_CRED.username}:{password}".encode()).decode()
+    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    conn.request("POST", "/command-api", body, {"Authorization": f"Basic {token}", "Content-Type": "application/json"})
+    response = conn.getresponse()
+    data = response.read()
+    conn.close()
+    return response.status, data
+
+
+def eos_running(switch) -> str:
+    return eos.platform_of(switch).running.text()
+
+
+# --- connection ---------------------------------------------------------------------------------------------
+
+
+def test_open_close_is_alive(eos_switch):
+    device = eos_driver(eos_switch)
+    device.open()
+    assert device.is_alive() == {"is_alive": True}
+    assert device._eos_version.version >= "4.23.0"  # open() refuses older EOS: we must report a modern one
+    device.close()
+
+
+def test_wrong_password_is_refused(eos_switch):
+    device = eos_driver(eos_switch, password="wrong")
+    # The unmodified driver lets pyeapi's ConnectionError (HTTP 401) escape open(); the device layer translates it.
+    with pytest.raises((pyeapi.eapilib.ConnectionError, ConnectionException), match="Unauthorized"):
+        device.open()
+    status, _ = eos_raw(eos_switch, {"jsonrpc": "2.0", "method": "runCmds", "params": {"cmds": ["show version"]}}, "x")
+    assert status == 401
+
+
+def test_dead_switch_refuses_then_recovers(eos_switch):
+    eos_switch.alive = False
+    with pytest.raises((pyeapi.eapilib.ConnectionError, ConnectionException)):
+        eos_driver(eos_switch).open()
+    eos_switch.alive = True
+    device = eos_driver(eos_switch)
+    device.open()
+    assert device.get_facts()["hostname"] == "leaf1"
+    device.close()
+
+
+def test_plain_http_transport_on_the_same_port(eos_switch):
+    device = eos_driver(eos_switch, transport="http")
+    device.open()
+    assert device.get_facts()["hostname"] == "leaf1"
+    device.close()
+
+
+# --- getters ------------------------------------------------------------------------------------------------
+
+
+def test_get_facts(eos_device, eos_switch):
+    facts = eos_device.get_facts()
+    assert napalm_model_ok(models.FactsDict, facts)
+    assert facts["hostname"] == "leaf1"
+    assert facts["vendor"] == "Arista"
+    assert facts["interface_list"][:4] == ["Ethernet1/1", "Ethernet2/1", "Ethernet3/1", "Ethernet4/1"]
+    assert "Loopback0" in facts["interface_list"] and "Management1" in facts["interface_list"]
+    assert 0 <= facts["uptime"] < 60
+
+
+def test_get_interfaces_follow_live_state(eos_device, eos_switch):
+    with eos_switch.lock:
+        eos_switch.interfaces["Ethernet3/1"].oper_up = False
+        eos_switch.interfaces["Ethernet4/1"].admin_up = False
+    interfaces = eos_device.get_interfaces()
+    for data in interfaces.values():
+        assert napalm_model_ok(models.InterfaceDict, data)
+    assert interfaces["Ethernet1/1"]["is_up"] and interfaces["Ethernet1/1"]["is_enabled"]
+    assert interfaces["Ethernet1/1"]["description"] == "to spine1 Ethernet3/1"
+    assert interfaces["Ethernet1/1"]["speed"] == 400000.0
+    assert (interfaces["Ethernet3/1"]["is_up"], interfaces["Ethernet3/1"]["is_enabled"]) == (False, True)
+    assert (interfaces["Ethernet4/1"]["is_up"], interfaces["Ethernet4/1"]["is_enabled"]) == (False, False)
+
+
+def test_get_interfaces_counters(eos_device, eos_switch):
+    with eos_switch.lock:
+        port = eos_switch.interfaces["Ethernet1/1"]
+        port.in_octets, port.out_octets, port.in_errors, port.out_discards = 123456, 654321, 7, 9
+    counters = eos_device.get_interfaces_counters()
+    for data in counters.values():
+        assert napalm_model_ok(models.InterfaceCounterDict, data)
+    assert counters["Ethernet1/1"]["rx_octets"] == 123456
+    assert counters["Ethernet1/1"]["tx_octets"] == 654321
+    assert counters["Ethernet1/1"]["rx_errors"] == 7
+    assert counters["Ethernet1/1"]["tx_discards"] == 9
+
+
+def test_get_lldp_neighbors(eos_device, eos_switch):
+    neighbours = eos_device.get_lldp_neighbors()
+    for entries in neighbours.values():
+        for entry in entries:
+            assert napalm_model_ok(models.LLDPNeighborDict, entry)
+    assert neighbours == {
+        "Ethernet1/1": [{"hostname": "spine1", "port": "Ethernet3/1"}],
+        "Ethernet2/1": [{"hostname": "gpu-node-1", "port": "eth2"}],
+    }
+    with eos_switch.lock:
+        eos_switch.interfaces["Ethernet1/1"].oper_up = False
+    assert "Ethernet1/1" not in eos_device.get_lldp_neighbors()
+
+
+def test_get_lldp_neighbors_detail(eos_device):
+    detail = eos_device.get_lldp_neighbors_detail()
+    for entries in detail.values():
+        for entry in entries:
+            assert napalm_model_ok(models.LLDPNeighborDetailDict, entry)
+    spine = detail["Ethernet1/1"][0]
+    assert spine["remote_system_name"] == "spine1"
+    assert spine["remote_port"] == "Ethernet3/1"
+    assert spine["remote_system_capab"] == ["bridge", "router"]
+    assert spine["remote_chassis_id"].upper().startswith("00:1C:73")
+    assert detail["Ethernet2/1"][0]["remote_system_capab"] == ["station"]
+    only = eos_device.get_lldp_neighbors_detail(interface="Ethernet1/1")
+    assert list(only) == ["Ethernet1/1"]
+
+
+def test_get_config(eos_device):
+    config = eos_device.get_config()
+    assert napalm_model_ok(models.ConfigDict, config)
+    running = config["running"]
+    assert running.startswith("! Command: show running-config\n")
+    assert "\nhostname leaf1\n" in running
+    assert "\ninterface Ethernet1/1\n   description to spine1 Ethernet3/1\n   no switchport\n" in running
+    assert "\nrouter bgp 65101\n   router-id 10.255.0.11\n" in running
+    assert running.rstrip().endswith("end")
+    assert "hostname leaf1" in config["startup"]
+    assert config["candidate"] == ""
+    sanitized = eos_device.get_config(retrieve="running", sanitized=True)["running"]
+    assert "<removed>" in sanitized and "$6$" not in sanitized
+
+
+def test_get_optics_reads_lane_values(eos_device, eos_switch):
+    with eos_switch.lock:
+        eos_switch.interfaces["Ethernet1/1"].optics[0].input_power_dbm = -7.25
+    optics = eos_device.get_optics()
+    for data in optics.values():
+        for channel in data["physical_channels"]["channel"]:
+            assert isinstance(channel["index"], int)
+            for field in ("input_power", "output_power", "laser_bias_current"):
+                assert all(isinstance(v, float) for v in channel["state"][field].values())
+    assert optics["Ethernet1/1"]["physical_channels"]["channel"][0]["state"]["input_power"]["instant"] == -7.25
+
+
+def test_transceiver_dom_is_per_lane(eos_switch):
+    with eos_switch.lock:
+        eos_switch.interfaces["Ethernet1/1"].optics[5].input_power_dbm = -11.5
+    node = pyeapi.client.Node(
+        pyeapi.client.make_connection(
+            "https", host=eos_switch.mgmt_address, port=EOS_PORT, username="admin", password=EOS_CRED.password
+        )
+    )
+    dom = node.enable("show interfaces transceiver dom thresholds")[0]["result"]["interfaces"]["Ethernet1/1"]
+    rx = dom["parameters"]["rxPower"]
+    assert len(rx["channels"]) == 8 and rx["channels"]["6"] == -11.5
+    assert rx["threshold"]["lowAlarm"] < rx["threshold"]["lowWarn"]
+
+
+def test_cli_text_json_and_invalid(eos_device):
+    out = eos_device.cli(["show version", "show hostname"])
+    assert "Arista DCS-7060DX5-64S-F" in out["show version"]
+    assert "leaf1" in out["show hostname"]
+    assert eos_device.cli(["show clock"], encoding="json")["show clock"]["timezone"] == "UTC"
+    assert (
+        "router bgp 65101"
+        in eos_device.cli(["show running-config | section router bgp"])["show running-config | section router bgp"]
+    )
+    with pytest.raises(CommandErrorException):
+        eos_device.cli(["show bogus"])
+
+
+def test_eapi_error_shape(eos_switch):
+    status, body = eos_raw(
+        eos_switch,
+        {
+            "jsonrpc": "2.0",
+            "method": "runCmds",
+            "id": "7",
+            "params": {"version": 1, "cmds": ["show hostname", "show foo"]},
+        },
+    )
+    reply = json.loads(body)
+    assert status == 200 and reply["id"] == "7"
+    assert reply["error"]["code"] == 1002
+    assert reply["error"]["message"] == "CLI command 2 of 2 'show foo' failed: invalid command"
+    assert reply["error"]["data"][0]["hostname"] == "leaf1"
+    assert reply["error"]["data"][1] == {"errors": ["Invalid input (at token 1: 'foo')"]}
+    _, body = eos_raw(eos_switch, {"jsonrpc": "2.0", "method": "nope", "id": 1, "params": {}})
+    assert json.loads(body)["error"]["code"] == -32601
+    _, body = eos_raw(eos_switch, b"{not json")
+    assert json.loads(body)["error"]["code"] == -32700
+
+
+# --- configuration ------------------------------------------------------------------------------------------
+
+
+def test_merge_compare_commit_confirm(eos_device, eos_switch):
+    eos_device.load_merge_candidate(config=ROCE_CONFIG)
+    diff = eos_device.compare_config()
+    assert "+qos map dscp 26 to traffic-class 3" in diff
+    assert "+   mtu 9214" in diff and "+   priority-flow-control priority 3 no-drop" in diff
+    raw = eos_device._run_commands([f"show session-config named {eos_device.config_session} diffs"], encoding="text")
+    header = raw[0]["output"].splitlines()[:2]
+    assert header == ["--- system:/running-config", f"+++ session:/{eos_device.config_session}-session-config"]
+    assert eos_switch.qos == QosSettings()  # nothing happens before commit
+
+    eos_device.commit_config(revert_in=300)
+    assert eos_device.has_pending_commit()
+    assert eos_switch.qos.pfc_priorities == frozenset({3})
+    eos_device.confirm_commit()
+    assert not eos_device.has_pending_commit()
+    assert eos_device.compare_config() == ""
+    config = eos_device.get_config()
+    assert "qos map dscp 26 to traffic-class 3" in config["running"]
+    assert "qos map dscp 26 to traffic-class 3" in config["startup"]  # confirm_commit writes memory
+
+
+@pytest.mark.timeout(30)
+def test_unconfirmed_commit_reverts_by_itself(eos_device, eos_switch):
+    before = eos_running(eos_switch)
+    eos_device.load_merge_candidate(config="interface Ethernet3/1\n   shutdown\n" + ROCE_CONFIG)
+    eos_device.commit_config(revert_in=2)
+    assert eos_device.has_pending_commit()
+    assert eos_switch.interfaces["Ethernet3/1"].admin_up is False
+    assert eos_switch.qos.ecn[3].min_kbytes == 150
+    deadline = time.time() + 10
+    while eos_device.has_pending_commit() and time.time() < deadline:
+        time.sleep(0.25)
+    assert not eos_device.has_pending_commit()
+    assert eos_running(eos_switch) == before
+    assert eos_switch.qos == QosSettings()
+    assert eos_switch.interfaces["Ethernet3/1"].admin_up is True
+
+
+def test_discard_config(eos_device, eos_switch):
+    before = eos_running(eos_switch)
+    eos_device.load_merge_candidate(config="hostname other-name\n")
+    assert "+hostname other-name" in eos_device.compare_config()
+    eos_device.discard_config()
+    assert eos_device.compare_config() == ""
+    assert eos_running(eos_switch) == before
+    assert eos.platform_of(eos_switch).sessions == {}
+
+
+def test_rollback_restores_previous_config(eos_device, eos_switch):
+    before = eos_running(eos_switch)
+    eos_device.load_merge_candidate(config="interface Ethernet4/1\n   description temporary\n   shutdown\n")
+    eos_device.commit_config()
+    assert eos_switch.interfaces["Ethernet4/1"].admin_up is False
+    assert eos_switch.interfaces["Ethernet4/1"].description == "temporary"
+    eos_device.rollback()
+    assert eos_running(eos_switch) == before
+    assert eos_switch.interfaces["Ethernet4/1"].admin_up is True
+    assert eos_switch.interfaces["Ethernet4/1"].description == ""
+
+
+def test_rollback_of_pending_commit_timer(eos_device, eos_switch):
+    before = eos_running(eos_switch)
+    eos_device.load_merge_candidate(config=ROCE_CONFIG)
+    eos_device.commit_config(revert_in=300)
+    eos_device.rollback()
+    assert not eos_device.has_pending_commit()
+    assert eos_running(eos_switch) == before
+    assert eos_switch.qos == QosSettings()
+
+
+def test_load_replace_candidate(eos_device, eos_switch):
+    running = eos_device.get_config(retrieve="running")["running"]
+    replacement = running.replace("hostname leaf1", "hostname leaf1-new").replace(
+        "router bgp 65101\n   router-id 10.255.0.11\n", ""
+    )
+    eos_device.load_replace_candidate(config=replacement)
+    diff = eos_device.compare_config()
+    assert "-hostname leaf1\n+hostname leaf1-new" in diff
+    assert "-router bgp 65101" in diff
+    eos_device.commit_config()
+    assert eos_device.get_facts()["hostname"] == "leaf1-new"
+    assert "router bgp" not in eos_running(eos_switch)
+
+
+def test_rejected_line_leaves_running_untouched(eos_device, eos_switch):
+    before = eos_running(eos_switch)
+    bad = "interface Ethernet1/1\n   mtu 9214\n   flux-capacitor on\n"
+    with pytest.raises(MergeConfigException, match="Invalid input"):
+        eos_device.load_merge_candidate(config=bad)
+    assert eos_device.compare_config() == ""
+    assert eos_running(eos_switch) == before
+    assert eos.platform_of(eos_switch).sessions == {}
+    with pytest.raises(MergeConfigException):
+        eos_device.load_merge_candidate(config="interface Ethernet1/1\n   mtu 99999\n")
+    with pytest.raises(MergeConfigException):
+        eos_device.load_merge_candidate(config="interface Ethernet77/1\n")
+    assert eos_running(eos_switch) == before
+
+
+def test_roce_config_changes_switch_qos(eos_device, eos_switch):
+    seen = []
+    eos_switch.listeners.append(lambda sw, changed: seen.append(list(changed)))
+    extra = (
+        "interface Ethernet3/1\n   shutdown\nrouter bgp 65101\n   maximum-paths 64 ecmp 64\n"
+        "   neighbor 10.0.0.0 remote-as 65000\n   neighbor 10.0.0.0 bfd\n"
+    )
+    eos_device.load_merge_candidate(config=ROCE_CONFIG + extra)
+    eos_device.commit_config()
+    qos = eos_switch.qos
+    assert qos.dscp_to_tc == {26: 3, 48: 6}
+    assert qos.pfc_priorities == frozenset({3})
+    assert qos.ecn[3].min_kbytes == 150 and qos.ecn[3].max_kbytes == 1500 and qos.ecn[3].max_probability == 0.2
+    assert qos.pfc_watchdog and qos.pfc_watchdog_timeout_ms == 200 and qos.pfc_watchdog_action == "drop"
+    assert qos.strict_priority_tcs == frozenset({6})
+    assert eos_switch.interfaces["Ethernet1/1"].mtu == 9214
+    assert eos_switch.interfaces["Ethernet3/1"].admin_up is False
+    assert ["Ethernet3/1"] in seen
+    # a second merge with "no" lines takes PFC away again
+    eos_device.load_merge_candidate(
+        config="interface Ethernet1/1\n   no priority-flow-control\n"
+        "interface Ethernet2/1\n   no priority-flow-control\n"
+    )
+    eos_device.commit_config()
+    assert eos_switch.qos.pfc_priorities == frozenset()
+
+
+def test_session_lock_and_sessions_listing(eos_device, eos_switch):
+    other = eos_driver(eos_switch)
+    other.open()
+    eos_device.load_merge_candidate(config="ntp server 10.0.0.123 iburst\n")
+    from napalm.base.exceptions import SessionLockedException
+
+    with pytest.raises(SessionLockedException):
+        other._lock()  # the driver's own lock check sees our pending session
+    sessions = other._run_commands(["show configuration sessions"])[0]["sessions"]
+    assert sessions[eos_device.config_session]["state"] == "pending"
+    eos_device.discard_config()
+    other.close()
+
+
+def test_reboot_restores_startup_and_drops_timers(eos_device, eos_switch):
+    startup = eos.platform_of(eos_switch).startup.text()
+    eos_device.load_merge_candidate(config=ROCE_CONFIG)
+    eos_device.commit_config(revert_in=300)
+    assert eos_switch.qos.pfc_priorities
+    eos.reboot(eos_switch)
+    assert eos_running(eos_switch) == startup
+    assert eos_switch.qos == QosSettings()
+    assert eos.platform_of(eos_switch).sessions == {}
+
+
+# --- scale --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(90)
+def test_256_switches_in_one_process():
+    switches = [
+        make_switch(
+            f"leaf{n}", "eos", f"127.10.200.{n}" if n < 255 else f"127.10.201.{n - 254}", ports=4, eapi_port=EOS_PORT
+        )
+        for n in range(1, 257)
+    ]
+    threads_before = threading.active_count()
+    server = eos.serve(switches, EOS_CRED)
+    try:
+        for switch in switches[::32]:
+            device = eos_driver(switch)
+            device.open()
+            assert device.get_facts()["hostname"] == switch.hostname
+            device.close()
+        assert server.thread_count <= 9
+        assert threading.active_count() - threads_before <= 9
+    finally:
+        server.stop()
