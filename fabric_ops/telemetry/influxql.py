@@ -17,6 +17,7 @@ from fabric_ops.errors import FabricOpsError
 __all__ = [
     "AGGREGATES",
     "InfluxQLError",
+    "QueryError",
     "check_aggregate",
     "check_duration",
     "check_name",
@@ -26,7 +27,11 @@ __all__ = [
 ]
 
 
-class InfluxQLError(FabricOpsError):
+class QueryError(FabricOpsError):
+    """A telemetry query failed: bad parameters, or InfluxDB refused or failed it; the message says which."""
+
+
+class InfluxQLError(QueryError):
     """A query parameter is not a valid name, duration or aggregate; the message names the parameter."""
 
 

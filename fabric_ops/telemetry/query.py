@@ -21,8 +21,8 @@ from typing import Any
 
 import urllib3
 
-from fabric_ops.errors import FabricOpsError
 from fabric_ops.telemetry.influxql import (
+    QueryError,
     check_aggregate,
     check_duration,
     check_name,
@@ -38,10 +38,6 @@ __all__ = ["InfluxQuery", "LatestValue", "PortValue", "QueryError", "Series"]
 
 FILLS = frozenset({"none", "null", "previous", "linear", "0"})
 TagFilter = Mapping[str, str | Sequence[str]]
-
-
-class QueryError(FabricOpsError):
-    """InfluxDB refused or failed a query; the message has the statement's target and the server's answer."""
 
 
 @dataclass(frozen=True, slots=True)
