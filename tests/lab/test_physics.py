@@ -1,0 +1,259 @@
+"""Physics of the virtual lab: counters, ECMP, queues under each RoCE configuration, optics.
+
+The lab runs without sockets on a manual clock, so every number is deterministic.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from fabric_ops.lab.api import Lab
+from fabric_ops.lab.physics import (
+    PFC_XOFF_BYTES,
+    QUEUE_LIMIT_BYTES,
+    queue_outcome,
+    wred_probability,
+)
+from fabric_ops.lab.routing import Job
+from fabric_ops.lab.state import EcnProfile, QosSettings
+from fabric_ops.lab.synthetic import clos
+
+ECN = EcnProfile(min_kbytes=150, max_kbytes=1500, max_probability=0.1)
+ROCE = QosSettings(pfc_priorities=frozenset({3}), ecn={3: ECN}, dscp_to_tc={26: 3})
+
+
+def make_lab(**kwargs) -> Lab:
+    """2 leaves x 2 spines, 2 single-NIC hosts per leaf; bare switches (no platform config)."""
+    shape = {"leaves": 2, "spines": 2, "hosts_per_leaf": 2}
+    shape.update(kwargs.pop("shape", {}))
+    return Lab.start(clos(**shape), serve=False, manual_clock=True, initialise=False, **kwargs)
+
+
+def set_qos(lab: Lab, qos: QosSettings) -> None:
+    for switch in lab.switches.values():
+        switch.apply_config_effects(qos, {})
+
+
+def snapshot(lab: Lab, host: str, ifname: str) -> dict:
+    iface = lab.switches[host].interfaces[ifname]
+    return {
+        "out": iface.out_octets,
+        "in": iface.in_octets,
+        "drops": sum(q.dropped_pkts for q in iface.queues),
+        "marks": sum(q.ecn_marked_pkts for q in iface.queues),
+        "tx_pause": sum(iface.pfc_tx_pause),
+        "rx_pause": sum(iface.pfc_rx_pause),
+    }
+
+
+def delta(before: dict, after: dict) -> dict:
+    return {k: after[k] - before[k] for k in before}
+
+
+def fabric_totals(lab: Lab) -> dict:
+    totals = {"drops": 0, "marks": 0, "tx_pause": 0, "rx_pause": 0}
+    for switch in lab.switches.values():
+        for iface in switch.interfaces.values():
+            totals["drops"] += sum(q.dropped_pkts for q in iface.queues)
+            totals["marks"] += sum(q.ecn_marked_pkts for q in iface.queues)
+            totals["tx_pause"] += sum(iface.pfc_tx_pause)
+            totals["rx_pause"] += sum(iface.pfc_rx_pause)
+    return totals
+
+
+def test_counters_agree_at_both_ends_of_every_link():
+    with make_lab(shape={"leaves": 3, "spines": 2, "hosts_per_leaf": 3}) as lab:
+        lab.advance(3.0)
+        checked = 0
+        for link in lab.engine.links:
+            if link.b_if is None:
+                continue
+            assert link.a_if.out_octets == link.b_if.in_octets > 0
+            assert link.b_if.out_octets == link.a_if.in_octets > 0
+            assert link.a_if.out_unicast_pkts == link.b_if.in_unicast_pkts
+            checked += 1
+        assert checked == 6
+
+
+def test_job_load_sets_host_port_utilisation():
+    with make_lab(jobs=[Job("train", load=0.7)]) as lab:
+        lab.advance(2.0)
+        iface = lab.switches["leaf1"].interfaces["Ethernet1/1"]
+        assert iface.in_utilisation == pytest.approx(0.7, abs=0.05)
+        assert iface.out_utilisation == pytest.approx(0.7, abs=0.05)
+
+
+def test_shut_link_carries_nothing_and_ecmp_moves_its_load():
+    with make_lab() as lab:
+        leaf = lab.switches["leaf1"]
+        up1, up2 = "Ethernet3/1", "Ethernet4/1"  # to spine1 and spine2
+        lab.advance(1.0)
+        b1, b2 = snapshot(lab, "leaf1", up1), snapshot(lab, "leaf1", up2)
+        lab.advance(2.0)
+        before_1 = delta(b1, snapshot(lab, "leaf1", up1))["out"]
+        before_2 = delta(b2, snapshot(lab, "leaf1", up2))["out"]
+        assert before_1 > 0 and before_2 > 0
+
+        leaf.apply_config_effects(leaf.qos, {up1: False})
+        spine_end = lab.switches["spine1"].interfaces["Ethernet1/1"]
+        assert not leaf.interfaces[up1].oper_up and not spine_end.oper_up  # at once, not at the next tick
+        assert leaf.interfaces[up1].carrier_transitions == 1 and spine_end.carrier_transitions == 1
+        lab.advance(0.2)
+        a1, a2 = snapshot(lab, "leaf1", up1), snapshot(lab, "leaf1", up2)
+        lab.advance(2.0)
+        after_1 = delta(a1, snapshot(lab, "leaf1", up1))["out"]
+        after_2 = delta(a2, snapshot(lab, "leaf1", up2))["out"]
+        assert after_1 == 0 and delta(a1, snapshot(lab, "leaf1", up1))["in"] == 0
+        assert after_2 == pytest.approx(before_1 + before_2, rel=0.05)
+
+        leaf.apply_config_effects(leaf.qos, {up1: True})
+        lab.advance(1.0)
+        assert leaf.interfaces[up1].oper_up and leaf.interfaces[up1].carrier_transitions == 2
+        assert delta(a1, snapshot(lab, "leaf1", up1))["out"] > 0
+
+
+@pytest.mark.parametrize(
+    ("name", "qos", "expect"),
+    [
+        ("no RoCE config", QosSettings(), {"drops": True, "marks": False, "pauses": False}),
+        ("PFC without DSCP map", QosSettings(pfc_priorities=frozenset({3})), {"drops": True, "pauses": False}),
+        (
+            "PFC on the RoCE class",
+            QosSettings(pfc_priorities=frozenset({3}), dscp_to_tc={26: 3}),
+            {"drops": False, "marks": False, "pauses": True},
+        ),
+        (
+            "ECN only",
+            QosSettings(ecn={3: ECN}, dscp_to_tc={26: 3}),
+            {"drops": False, "marks": True, "pauses": False},
+        ),
+        ("PFC and ECN", ROCE, {"drops": False, "marks": True}),
+        (
+            "PFC on another priority",
+            QosSettings(pfc_priorities=frozenset({4}), dscp_to_tc={26: 3}),
+            {"drops": True, "pauses": False},
+        ),
+    ],
+)
+def test_incast_outcome_follows_running_qos(name, qos, expect):
+    with make_lab() as lab:
+        set_qos(lab, qos)
+        lab.inject("incast", "host:gpu1-1:nic0", fan_in=3, load=1.0)
+        lab.advance(2.0)
+        totals = fabric_totals(lab)
+        if "drops" in expect:
+            assert (totals["drops"] > 0) == expect["drops"], (name, totals)
+        if "marks" in expect:
+            assert (totals["marks"] > 0) == expect["marks"], (name, totals)
+        if "pauses" in expect:
+            assert (totals["tx_pause"] > 0) == expect["pauses"], (name, totals)
+            assert totals["tx_pause"] == totals["rx_pause"] + _tx_pause_towards_nics(lab), (name, totals)
+
+
+def _tx_pause_towards_nics(lab: Lab) -> int:
+    """Pause frames a leaf sends to a GPU NIC have no switch receiver to count them."""
+    return sum(
+        sum(iface.pfc_tx_pause)
+        for switch in lab.switches.values()
+        for iface in switch.interfaces.values()
+        if iface.kind == "host"
+    )
+
+
+def test_pushing_roce_config_turns_drops_into_pauses_and_marks():
+    with make_lab() as lab:
+        lab.inject("incast", "host:gpu1-1:nic0", fan_in=3)
+        lab.advance(2.0)
+        port = "Ethernet1/1"
+        before = snapshot(lab, "leaf1", port)
+        lab.advance(2.0)
+        lossy = delta(before, snapshot(lab, "leaf1", port))
+        assert lossy["drops"] > 0 and lossy["marks"] == 0
+        assert lab.switches["leaf1"].interfaces[port].queues[0].depth_bytes == QUEUE_LIMIT_BYTES
+
+        set_qos(lab, ROCE)
+        lab.advance(0.2)
+        before = snapshot(lab, "leaf1", port)
+        totals_before = fabric_totals(lab)
+        lab.advance(2.0)
+        lossless = delta(before, snapshot(lab, "leaf1", port))
+        assert lossless["drops"] == 0 and lossless["marks"] > 0
+        assert fabric_totals(lab)["drops"] == totals_before["drops"]
+
+
+def test_pfc_pauses_are_counted_at_both_ends_of_a_fabric_link():
+    with make_lab() as lab:
+        set_qos(lab, QosSettings(pfc_priorities=frozenset({3}), dscp_to_tc={26: 3}))
+        lab.inject("incast", "host:gpu1-1:nic0", fan_in=3)
+        lab.advance(2.0)
+        for link in lab.engine.links:
+            if link.b_if is not None:
+                assert link.a_if.pfc_tx_pause == link.b_if.pfc_rx_pause
+                assert link.b_if.pfc_tx_pause == link.a_if.pfc_rx_pause
+        uplinks = [lab.switches["leaf1"].interfaces[n] for n in ("Ethernet3/1", "Ethernet4/1")]
+        assert all(i.pfc_tx_pause[3] > 0 for i in uplinks)
+        assert all(sum(q.dropped_pkts for q in i.queues) == 0 for i in uplinks)
+
+
+@pytest.mark.parametrize(
+    ("depth_kb", "expected"),
+    [(0, 0.0), (149, 0.0), (150, 0.0), (825, 0.05), (1499, 0.0999), (1500, 1.0), (5000, 1.0)],
+)
+def test_wred_probability(depth_kb, expected):
+    assert wred_probability(depth_kb * 1024, ECN) == pytest.approx(expected, abs=1e-3)
+
+
+def test_wred_without_profile_never_marks():
+    assert wred_probability(QUEUE_LIMIT_BYTES, None) == 0.0
+
+
+@pytest.mark.parametrize(
+    ("u", "lossless", "ecn", "throttle", "survive", "paused"),
+    [
+        (0.5, False, None, 1.0, 1.0, False),
+        (2.0, False, None, 1.0, 0.5, False),
+        (2.0, True, None, 0.5, 1.0, True),
+        (2.0, False, ECN, 0.5, 1.0, False),
+        (8.0, False, ECN, 0.25, 0.5, False),  # beyond what DCQCN absorbs: drops again
+        (8.0, True, ECN, 0.125, 1.0, True),
+    ],
+)
+def test_queue_outcome_table(u, lossless, ecn, throttle, survive, paused):
+    out = queue_outcome(u, lossless, ecn)
+    assert out.throttle == pytest.approx(throttle)
+    assert out.survive == pytest.approx(survive)
+    assert (out.pause > 0) == paused
+    if lossless and u > 1 and not ecn:
+        assert out.depth == PFC_XOFF_BYTES
+
+
+def test_same_seed_same_counters():
+    results = []
+    for _ in range(2):
+        with make_lab(seed=7) as lab:
+            lab.inject("incast", "host:gpu2-1:nic0", fan_in=2)
+            lab.advance(3.0)
+            iface = lab.switches["leaf2"].interfaces["Ethernet1/1"]
+            results.append((iface.out_octets, iface.queues[0].dropped_pkts, iface.optics[0].input_power_dbm))
+    assert results[0] == results[1]
+
+
+def test_unused_ports_are_down_and_silent():
+    with make_lab(shape={"ports": 8}) as lab:
+        lab.advance(1.0)
+        spare = lab.switches["leaf1"].interfaces["Ethernet8/1"]
+        assert spare.peer is None and not spare.oper_up
+        assert spare.out_octets == spare.in_octets == 0
+
+
+def test_optics_gauges_and_system_gauges_move():
+    with make_lab() as lab:
+        lab.advance(2.0)
+        leaf = lab.switches["leaf1"]
+        iface = leaf.interfaces["Ethernet3/1"]
+        assert len(iface.optics) == 4
+        assert all(-3.0 < lane.input_power_dbm < 0.0 for lane in iface.optics)
+        assert 1e-10 < iface.pre_fec_ber < 1e-7
+        assert iface.fec_corrected_blocks > 0 and iface.fec_uncorrectable_blocks == 0
+        assert 0 < leaf.cpu_utilisation < 100
+        assert 0 < leaf.memory_used_bytes < leaf.memory_total_bytes
