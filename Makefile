@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 TEST_DATABASE_URL ?= $(shell $(PYTHON) -c "import socket;s=socket.socket();s.settimeout(1);print('postgresql://postgres@127.0.0.1:5432/test' if s.connect_ex(('127.0.0.1',5432))==0 else '')")
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint bench install clean
+.PHONY: demo test lint bench install clean influxdb
 
 $(VENV)/.installed: requirements.txt
 	@echo "==> creating $(VENV) and installing requirements.txt"
@@ -19,7 +19,12 @@ $(VENV)/.installed: requirements.txt
 
 install: $(VENV)/.installed
 
-test: install
+# Debian's InfluxDB 1.6 for the telemetry tests and the demo (run behind the write-path proxy, docs/telemetry-storage.md).
+influxdb:
+	@command -v influxd >/dev/null || { echo "==> installing InfluxDB (apt-get)"; \
+		$(if $(filter 0,$(shell id -u)),,sudo) sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq influxdb'; }
+
+test: install influxdb
 	@mkdir -p var
 	@echo "==> database: $(if $(TEST_DATABASE_URL),$(TEST_DATABASE_URL),SQLite under var/)"
 	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m pytest $(PYTEST_ARGS)
@@ -28,7 +33,7 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-demo: install
+demo: install influxdb
 	@mkdir -p var
 	$(PY) manage.py demo
 
