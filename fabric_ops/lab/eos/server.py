@@ -180,6 +180,15 @@ def _reset(sock: socket.socket) -> None:
     sock.close()
 
 
+def _api_shut(switch: SwitchState) -> bool:
+    """``management api http-commands`` / ``shutdown`` turns eAPI off, on the lab as on a real switch."""
+    platform = switch.platform_state
+    if not isinstance(platform, EosPlatform):
+        return False
+    section = platform.running.root.find("management api http-commands")
+    return section is None or (section.find("shutdown") is not None and section.find("shutdown").line == "shutdown")
+
+
 class LabServer:
     """All eAPI listeners of one lab process. ``stop()`` closes them and lets the workers drain."""
 
@@ -225,7 +234,7 @@ class LabServer:
                 except (BlockingIOError, InterruptedError, OSError):
                     continue
                 context: _Context = key.data
-                if not context.switch.alive:
+                if not context.switch.alive or _api_shut(context.switch):
                     _reset(conn)
                     continue
                 conn.setblocking(True)
