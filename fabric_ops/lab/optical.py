@@ -44,9 +44,17 @@ def fec_counts(speed_gbps: float, ber: float, seconds: float) -> tuple[float, fl
     return cw * errored * (1 - uncorrectable), cw * uncorrectable
 
 
-def span_osnr_db(length_km: float, amplifiers: int) -> float:
-    """OSNR a healthy wavelength keeps after one span: each amplifier adds noise, each km some loss."""
-    return 36.0 - 10 * math.log10(amplifiers + 1) - 0.02 * length_km
+LAUNCH_POWER_DBM = 0.0
+AMPLIFIER_NF_DB = 5.0
+
+
+def span_osnr_db(loss_db: float, amplifiers: int) -> float:
+    """OSNR (0.1 nm) of a healthy wavelength after a fibre route of ``amplifiers + 1`` amplified sections.
+
+    The textbook link budget: 58 dB + launch power - section loss - amplifier noise figure - 10 log10(sections).
+    """
+    sections = amplifiers + 1
+    return 58.0 + LAUNCH_POWER_DBM - loss_db / sections - AMPLIFIER_NF_DB - 10 * math.log10(sections)
 
 
 def combine_osnr_db(values: list[float]) -> float:

@@ -554,7 +554,7 @@ class PhysicsEngine:
 
     def _channel(self, switch: SwitchState, ch, iface: InterfaceState) -> bool:
         healthy = [
-            optical.span_osnr_db(sp.length_km, sp.amplifier_count)
+            optical.span_osnr_db(sp.loss_db, sp.amplifier_count)
             for sp in (self.spec.spans.get(name) for name in ch.spans)
             if sp is not None
         ]
