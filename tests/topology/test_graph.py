@@ -166,6 +166,15 @@ def test_cache_reuses_and_invalidates(f2):
     assert FabricGraph.load(["f2"]) is not fresh
 
 
+def test_max_age_skips_the_freshness_query(f2, django_assert_num_queries):
+    built, graph = f2
+    Link.objects.filter(pk=built.links["f2-leaf1-f2-spine1"].pk).update(state="down")
+    with django_assert_num_queries(0):
+        assert FabricGraph.load(["f2"], max_age=60) is graph  # confirmed moments ago: trusted without a query
+    fresh = FabricGraph.load(["f2"])
+    assert fresh is not graph and fresh.uplink_capacity("f2-leaf1") == 400.0
+
+
 def test_networkx_view(f2):
     _, graph = f2
     g = graph.nx

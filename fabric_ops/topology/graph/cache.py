@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from django.db.models import Count, Max, Q, Sum
 from django.db.models.signals import m2m_changed, post_delete, post_save
@@ -25,7 +26,8 @@ logger = logging.getLogger(__name__)
 
 _lock = threading.Lock()
 _version = 0
-_cache: dict[tuple[str, ...] | None, tuple[tuple, object]] = {}
+# key -> (fingerprint, graph, monotonic time the fingerprint was last confirmed)
+_cache: dict[tuple[str, ...] | None, tuple[tuple, object, float]] = {}
 
 
 def invalidate() -> None:
@@ -61,17 +63,28 @@ def fingerprint() -> tuple:
     )
 
 
-def get(key: tuple[str, ...] | None, stamp: tuple) -> object | None:
+def recent(key: tuple[str, ...] | None, max_age: float) -> object | None:
+    """The cached graph if its fingerprint was confirmed less than ``max_age`` seconds ago (no query at all)."""
     with _lock:
         hit = _cache.get(key)
-    if hit is not None and hit[0] == stamp:
+    if hit is not None and hit[0][0] == _version and time.monotonic() - hit[2] < max_age:
         return hit[1]
+    return None
+
+
+def get(key: tuple[str, ...] | None, stamp: tuple) -> object | None:
+    """The cached graph if it was built under ``stamp``; confirming it restarts its ``max_age`` clock."""
+    with _lock:
+        hit = _cache.get(key)
+        if hit is not None and hit[0] == stamp:
+            _cache[key] = (stamp, hit[1], time.monotonic())
+            return hit[1]
     return None
 
 
 def put(key: tuple[str, ...] | None, stamp: tuple, value: object) -> None:
     with _lock:
-        _cache[key] = (stamp, value)
+        _cache[key] = (stamp, value, time.monotonic())
 
 
 def _on_change(sender: type, **kwargs: object) -> None:

@@ -33,12 +33,19 @@ class FabricGraph:
 
     # -- construction -------------------------------------------------------------------------------------------
     @classmethod
-    def load(cls, fabric_names: list[str] | None = None, *, refresh: bool = False) -> FabricGraph:
+    def load(cls, fabric_names: list[str] | None = None, *, refresh: bool = False, max_age: float = 0.0) -> FabricGraph:
         """Return the graph of ``fabric_names`` (all fabrics when None), from the process cache when still fresh.
 
-        Unknown fabric names raise TopologyError. ``refresh=True`` forces a rebuild.
+        Freshness costs a few aggregate queries (tens of ms on a 100k-GPU database);
+        ``max_age`` seconds skips even those when the cached graph was confirmed that
+        recently (for bursts of guardrail checks). Unknown fabric names raise
+        TopologyError. ``refresh=True`` forces a rebuild.
         """
         key = tuple(sorted(set(fabric_names))) if fabric_names is not None else None
+        if max_age > 0 and not refresh:
+            hit = cache.recent(key, max_age)
+            if hit is not None:
+                return hit  # type: ignore[return-value]
         if key is not None:
             from ..models import Fabric
 

@@ -13,8 +13,6 @@ import time
 from collections.abc import Container
 from dataclasses import dataclass, field
 
-from django.db.models import Q
-
 from ..choices import DeviceRole, Lifecycle, LinkKind, LinkState, PodKind
 from ..models import Device, GpuHost, GpuNic, Link, OpticalChannel, OpticalSpan
 
@@ -210,15 +208,23 @@ def load_topology(fabric_names: list[str] | None = None) -> Topology:
     for channel_id, span_id in OpticalChannel.spans.through.objects.values_list("opticalchannel_id", "opticalspan_id"):
         link_spans.setdefault(channel_link[channel_id], []).append(span_id_to_idx[span_id])
 
-    links = Link.objects.all()
-    if fabric_names is not None:
-        in_a = Q(a_interface__device__fabric__name__in=names)
-        links = links.filter(in_a | Q(b_interface__device__fabric__name__in=names))
-    link_rows = links.order_by("id").values_list(
-        "id", "a_interface__device_id", "b_interface__device_id", "capacity_gbps", "state", "kind"
-    )
+    columns = ("id", "a_interface__device_id", "b_interface__device_id", "capacity_gbps", "state", "kind")
+    if fabric_names is None or 2 * len(id_to_idx) >= Device.objects.count():
+        # Most of the database: one sequential read beats index lookups; foreign rows are dropped below.
+        link_rows = Link.objects.order_by("id").values_list(*columns).iterator(chunk_size=50000)
+    else:
+        # Two indexed lookups instead of one OR across two joins (which PostgreSQL answers with full scans);
+        # literal ids let the planner see how few devices a small fabric has.
+        loaded = (
+            list(id_to_idx) if len(id_to_idx) <= 20000 else Device.objects.filter(fabric__name__in=names).values("id")
+        )
+        by_id = {}
+        for side in ("a_interface__device_id__in", "b_interface__device_id__in"):
+            for row in Link.objects.filter(**{side: loaded}).values_list(*columns).iterator(chunk_size=50000):
+                by_id[row[0]] = row
+        link_rows = (by_id[k] for k in sorted(by_id))
     active = topo.dev_active
-    for link_id, a_dev, b_dev, capacity, state, kind in link_rows.iterator(chunk_size=50000):
+    for link_id, a_dev, b_dev, capacity, state, kind in link_rows:
         a = id_to_idx.get(a_dev)
         b = id_to_idx.get(b_dev)
         if a is None or b is None:
