@@ -531,3 +531,54 @@ def test_commit_timer_saves_a_locked_out_api(eos_device, eos_switch):
     assert probe.get_facts()["hostname"] == "leaf1"
     assert not probe.has_pending_commit()
     probe.close()
+
+
+@pytest.mark.parametrize("eos_version", ["4.31.2F", "4.33.1F"])
+def test_pending_commit_in_both_session_formats(eos_version):
+    switch = eos_make("leaf-v")
+    switch.os_version = eos_version
+    server = eos.serve([switch], EOS_CRED)
+    try:
+        device = eos_driver(switch)
+        device.open()
+        device.load_merge_candidate(config="ntp server 10.0.0.123\n")
+        device.commit_config(revert_in=120)
+        raw = device._run_commands(["show configuration sessions detail"])[0]
+        assert ("commitTimerSessionName" in raw) == (eos_version >= "4.32")
+        assert device._get_pending_commits()[device.config_session] in range(115, 121)
+        device.confirm_commit()
+        assert not device.has_pending_commit()
+        device.close()
+    finally:
+        server.stop()
+        eos.platform_of(switch).stop_timers()
+
+
+@pytest.mark.timeout(60)
+def test_concurrent_clients_on_many_switches():
+    switches = [eos_make(f"leaf-c{n}") for n in range(6)]
+    server = eos.serve(switches, EOS_CRED)
+    errors: list[BaseException] = []
+
+    def worker(switch):
+        try:
+            device = eos_driver(switch)
+            device.open()
+            for _ in range(3):
+                assert device.get_facts()["hostname"] == switch.hostname
+            device.load_merge_candidate(config=f"interface Ethernet4/1\n   description {switch.hostname}\n")
+            device.commit_config()
+            device.close()
+        except BaseException as exc:
+            errors.append(exc)
+
+    try:
+        threads = [threading.Thread(target=worker, args=(s,)) for s in switches]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        assert [s.interfaces["Ethernet4/1"].description for s in switches] == [s.hostname for s in switches]
+    finally:
+        server.stop()

@@ -7,6 +7,7 @@ platform's configuration, never from canned data.
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 from datetime import UTC, datetime
 
@@ -666,7 +667,20 @@ def show_sessions(platform: EosPlatform, detail: bool) -> dict:
             if s.commit_by is not None and s.state == "pendingCommitTimer":
                 entry["commitBy"] = s.commit_by
         out[name] = entry
-    return {"sessions": out, "maxSavedSessions": MAX_SAVED_SESSIONS, "maxOpenSessions": MAX_OPEN_SESSIONS}
+    result = {"sessions": out, "maxSavedSessions": MAX_SAVED_SESSIONS, "maxOpenSessions": MAX_OPEN_SESSIONS}
+    if detail and _version_tuple(version(platform.switch)) >= (4, 32):
+        # EOS 4.32 moved the pending commit timer to the top level (NAPALM reads either shape)
+        for name, s in platform.sessions.items():
+            if s.state == "pendingCommitTimer" and s.commit_by is not None:
+                result["commitTimerSessionName"] = name
+                result["commitTimerExpireTime"] = s.commit_by
+                out[name].pop("commitBy", None)
+    return result
+
+
+def _version_tuple(text: str) -> tuple[int, ...]:
+    numbers = re.findall(r"\d+", text)[:2]
+    return tuple(int(n) for n in numbers)
 
 
 _STATE_TEXT = {"pending": "pending", "pendingCommitTimer": "pending commit timer", "completed": "completed"}
