@@ -118,26 +118,29 @@ def clos_sizes(params: FabricParams) -> ClosSizes:
     hosts = params.gpus // params.gpus_per_host
     groups = math.ceil(hosts / down)
     leaves = groups * rpp
-    fits2 = leaves <= k
+    spines2 = _divisor_at_least(up, max(min(up, 2), math.ceil((leaves * up + params.dci_ports) / k)))
+    fits2 = leaves <= k and spines2 is not None
     gpp = (k // 2) // rpp
     pods = math.ceil(groups / gpp) if gpp else 0
-    fits3 = gpp > 0 and pods <= k
+    half = k // 2
+    per_group = math.ceil(params.dci_ports / up)
+    members = _divisor_at_least(half, max(min(half, 2), math.ceil((pods * half + per_group) / k))) if gpp else None
     tiers = params.tiers or (2 if fits2 else 3)
-    if tiers == 2 and not fits2:
+    if tiers == 2 and leaves > k:
         raise GeneratorError(
             f"gpus: {params.gpus} GPUs need {leaves} leaves per plane, more than a 2-tier radix-{k} Clos takes "
-            f"({k} leaves, {k * down * planes // rails * params.gpus_per_host} GPUs); use tiers=3 or more planes"
+            f"({k} leaves, {(k // rpp) * down * params.gpus_per_host} GPUs); use tiers=3 or more planes"
         )
-    if tiers == 3 and not fits3:
+    if tiers == 3 and not (gpp > 0 and pods <= k):
         if gpp == 0:
             raise GeneratorError(f"rails: {rpp} rails per plane do not fit in a pod of {k // 2} leaves (radix {k})")
         max_gpus = k * gpp * down * params.gpus_per_host
         raise GeneratorError(
             f"gpus: {params.gpus} GPUs need {pods} pods per plane, more than a 3-tier radix-{k} Clos takes "
-            f"({k} pods, {max_gpus} GPUs per plane); add planes or use a larger radix"
+            f"({k} pods, {max_gpus} GPUs); add planes or use a larger radix"
         )
     if tiers == 2:
-        spines = _divisor_at_least(up, max(min(up, 2), math.ceil((leaves * up + params.dci_ports) / k)))
+        spines = spines2
         if spines is None:
             raise GeneratorError(
                 f"dci_ports: the spines of a {leaves}-leaf radix-{k} plane have no room for {params.dci_ports} DCI "
@@ -150,9 +153,6 @@ def clos_sizes(params: FabricParams) -> ClosSizes:
             superspine_groups=0, superspines_per_group=0, spine_superspine_parallel=0,
             max_host_ports_per_plane=k * down,
         )  # fmt: skip
-    half = k // 2
-    per_group = math.ceil(params.dci_ports / up)
-    members = _divisor_at_least(half, max(min(half, 2), math.ceil((pods * half + per_group) / k)))
     if members is None:
         raise GeneratorError(
             f"dci_ports: the superspines of a {pods}-pod radix-{k} plane have no room for {params.dci_ports} DCI "
