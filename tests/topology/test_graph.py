@@ -262,10 +262,20 @@ def test_both_spans_partition_the_sites(dx):
     _, graph = dx
     result = graph.blast_radius(spans=["dx-north", "dx-south"])
     assert result.site_partitions == ((("dx-a",), ("dx-b",)),)
-    # The smaller side is reported as cut off, with its hosts.
-    assert result.partitions == (("dx-b-dci", "dx-b-leaf1", "dx-b-spine"),)
-    assert result.isolated_hosts == ("dx-b-h",)
+    assert result.partitioned and not result.passes()
+    # Inside each site nothing is cut off: the leaves keep their uplinks and hosts their NICs.
+    assert result.partitions == () and result.isolated_hosts == () and result.leaves == ()
     assert result.dci_capacity_lost_gbps == 800.0
+
+
+def test_dci_router_cut_off_from_its_site(dx):
+    built, graph = dx
+    links = [built.links["dx-a-spine-dx-a-dci#1"].pk, built.links["dx-a-spine-dx-a-dci#2"].pk]
+    result = graph.blast_radius(links=links)
+    assert result.partitions == (("dx-a-dci",),)
+    # Its wavelengths are still lit, but they no longer join site a to anything.
+    assert result.site_partitions == ((("dx-a",), ("dx-b",)),)
+    assert result.dci_capacity_lost_gbps == 0.0
 
 
 def test_span_already_down(dx):

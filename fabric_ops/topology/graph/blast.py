@@ -79,7 +79,7 @@ def _propagate(topo: Topology, dead_links: set[int], dead_nodes: set[int]) -> di
 
 
 def _separated(topo: Topology, terminals: set[int], dead_links: set[int], dead_nodes: set[int]) -> list[list[int]]:
-    """Groups of devices cut off from the rest of their (pre-change) component.
+    """Groups of devices cut off from the rest of their (pre-change) component inside their site.
 
     Every piece a component falls into contains a terminal (a surviving end of a
     removed link), so it is enough to grow one search per terminal, one node per
@@ -93,7 +93,7 @@ def _separated(topo: Topology, terminals: set[int], dead_links: set[int], dead_n
     by_comp: dict[int, list[int]] = {}
     for t in terminals:
         by_comp.setdefault(topo.comp[t], []).append(t)
-    adj, live = topo.adj, topo.link_live
+    adj, live, site = topo.adj, topo.link_live, topo.dev_site
     pieces: list[list[int]] = []
     for terms in by_comp.values():
         if len(terms) < 2:
@@ -125,7 +125,7 @@ def _separated(topo: Topology, terminals: set[int], dead_links: set[int], dead_n
                 node = queue.popleft()
                 cur = g
                 for nbr, li in adj[node]:
-                    if not live[li] or li in dead_links or nbr in dead_nodes:
+                    if not live[li] or li in dead_links or nbr in dead_nodes or site[nbr] != site[node]:
                         continue
                     o = owner.get(nbr)
                     if o is None:
@@ -157,7 +157,13 @@ def _separated(topo: Topology, terminals: set[int], dead_links: set[int], dead_n
             while queue and len(members[g]) <= largest:
                 node = queue.popleft()
                 for nbr, li in adj[node]:
-                    if live[li] and li not in dead_links and nbr not in dead_nodes and nbr not in owner:
+                    if (
+                        live[li]
+                        and li not in dead_links
+                        and nbr not in dead_nodes
+                        and nbr not in owner
+                        and site[nbr] == site[node]
+                    ):
                         owner[nbr] = g
                         queue.append(nbr)
                         members[g].append(nbr)
@@ -173,10 +179,15 @@ def _separated(topo: Topology, terminals: set[int], dead_links: set[int], dead_n
     return pieces
 
 
-def _site_groups(topo: Topology, dead_links: set[int], dead_nodes: set[int]) -> list[tuple[tuple[str, ...], ...]]:
-    """For every set of sites joined by DCI now that would split, the groups it splits into."""
+def _site_groups(
+    topo: Topology, dead_links: set[int], dead_nodes: set[int], cut_off: set[int]
+) -> list[tuple[tuple[str, ...], ...]]:
+    """For every set of sites joined by DCI now that would split, the groups it splits into.
+
+    A DCI link only joins two sites if neither end was cut off from its own site's fabric.
+    """
     inter = topo.inter_site_links
-    if not any(li in dead_links for li in inter):
+    if not cut_off and not any(li in dead_links for li in inter):
         return []
 
     def groups(alive: Iterable[int]) -> dict[str, str]:
@@ -201,6 +212,8 @@ def _site_groups(topo: Topology, dead_links: set[int], dead_nodes: set[int]) -> 
         and li not in dead_links
         and topo.link_a[li] not in dead_nodes
         and topo.link_b[li] not in dead_nodes
+        and topo.link_a[li] not in cut_off
+        and topo.link_b[li] not in cut_off
     )
     result = []
     by_before: dict[str, list[str]] = {}
@@ -319,5 +332,5 @@ def blast_radius(
         max_host_lost_fraction=max((r.lost_fraction for r in host_rows), default=0.0),
         partitions=tuple(sorted(tuple(sorted(topo.dev_name[n] for n in piece)) for piece in pieces)),
         isolated_hosts=tuple(isolated),
-        site_partitions=tuple(_site_groups(topo, dead_links, dead_nodes)),
+        site_partitions=tuple(_site_groups(topo, dead_links, dead_nodes, cut_off)),
     )

@@ -147,8 +147,13 @@ class Topology:
         return total / design, total
 
     def _components(self) -> list[int]:
-        """Connected components of the switch graph over links that carry traffic now (hosts are not transit)."""
+        """Components of each site's switch graph over links that carry traffic now.
+
+        Hosts are not transit, and DCI links are left out: losing DCI splits sites (reported
+        per site), not the fabric inside a site.
+        """
         comp = [-1] * self.n_dev
+        site = self.dev_site
         label = 0
         for start in range(self.n_dev):
             if comp[start] != -1:
@@ -158,7 +163,7 @@ class Topology:
             while stack:
                 node = stack.pop()
                 for nbr, li in self.adj[node]:
-                    if comp[nbr] == -1 and self.link_live[li]:
+                    if comp[nbr] == -1 and self.link_live[li] and site[nbr] == site[node]:
                         comp[nbr] = label
                         stack.append(nbr)
             label += 1

@@ -73,8 +73,10 @@ class BlastRadius:
     affected leaves that survive the change (1.0 when none is affected); leaves named
     in the request are reported with ``removed=True`` and their loss shows up as lost
     host NICs instead. ``partitions`` lists groups of devices cut off from the rest of
-    their fabric (largest surviving part excluded); ``site_partitions`` lists, for each
-    group of sites whose DCI connectivity splits, the resulting groups of sites.
+    their site's fabric (the strictly largest surviving part is "the rest"; if there is
+    none, every part is listed); ``isolated_hosts`` are hosts whose every NIC is on a
+    removed or cut-off leaf. DCI is judged per site: ``site_partitions`` lists, for each
+    group of sites joined by DCI now that would split, the resulting groups of sites.
     """
 
     links: tuple[int, ...] = ()
