@@ -582,3 +582,72 @@ def test_concurrent_clients_on_many_switches():
         assert [s.interfaces["Ethernet4/1"].description for s in switches] == [s.hostname for s in switches]
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def eos_grammar_device():
+    switch = eos_make("leaf-g")
+    server = eos.serve([switch], EOS_CRED)
+    device = eos_driver(switch)
+    device.open()
+    yield device
+    device.close()
+    server.stop()
+
+
+# candidate -> a line that must appear in the diff (accepted), or None (refused with MergeConfigException)
+EOS_GRAMMAR_CASES = [
+    ("qos map dscp 26 to traffic-class 3", "+qos map dscp 26 to traffic-class 3"),
+    ("qos map dscp 24 26 to traffic-class 3", "+qos map dscp 24 26 to traffic-class 3"),
+    ("qos map dscp 64 to traffic-class 3", None),
+    ("qos map dscp 26 to traffic-class 8", None),
+    (
+        "priority-flow-control pause watchdog default timeout 0.2",
+        "+priority-flow-control pause watchdog default timeout 0.2",
+    ),
+    ("priority-flow-control pause watchdog default recovery-time 0.4 forced", "+priority-flow-control pause watchdog"),
+    ("priority-flow-control pause watchdog action drop", "+priority-flow-control pause watchdog action drop"),
+    ("priority-flow-control pause watchdog action explode", None),
+    ("interface Ethernet1/1\npriority-flow-control on", "+   priority-flow-control on"),
+    ("interface Ethernet1/1\npriority-flow-control priority 3 no-drop", "+   priority-flow-control priority 3 no-drop"),
+    ("interface Ethernet1/1\npriority-flow-control priority 9 no-drop", None),
+    (
+        "interface Et1/1\ntx-queue 3\nrandom-detect ecn minimum-threshold 100 kbytes maximum-threshold 1 mbytes",
+        "+      random-detect ecn minimum-threshold 100 kbytes maximum-threshold 1 mbytes",
+    ),
+    (
+        "interface Ethernet1/1\ntx-queue 3\nrandom-detect ecn minimum-threshold 9 furlongs maximum-threshold 1 kbytes",
+        None,
+    ),
+    ("interface Ethernet1/1\nshutdown", "+   shutdown"),
+    ("interface Ethernet1/1\nno switchport\nip address 10.1.0.0/31", "+   ip address 10.1.0.0/31"),
+    ("interface Ethernet1/1\nip address 10.1.0.0", None),
+    ("interface Ethernet1/1\nmtu 9214", "+   mtu 9214"),
+    ("interface Ethernet1/1\nmtu 9215", None),
+    ("router bgp 65101\nmaximum-paths 64 ecmp 64", "+   maximum-paths 64 ecmp 64"),
+    ("router bgp 65101\nneighbor 10.0.0.0 remote-as 65000\nneighbor 10.0.0.0 bfd", "+   neighbor 10.0.0.0 bfd"),
+    ("router bgp 65999", None),
+    ("router bfd\ninterval 300 min-rx 300 multiplier 3 default", "+   interval 300 min-rx 300 multiplier 3 default"),
+    ("ip load-sharing trident fields ip source-ip destination-ip source-port destination-port", "+ip load-sharing"),
+    ("ntp server 10.0.0.1 iburst", "+ntp server 10.0.0.1 iburst"),
+    ("logging host 10.0.0.2", "+logging host 10.0.0.2"),
+    ("management api gnmi\ntransport grpc default\nport 6031", "+      port 6031"),
+    ("spanning-tree mode none\nspanning-tree mode mstp", "-spanning-tree mode none"),
+    ("hostname bad_name!", None),
+    ("flux-capacitor on", None),
+]
+
+
+@pytest.mark.parametrize(("candidate", "expected"), EOS_GRAMMAR_CASES)
+def test_documented_grammar(eos_grammar_device, candidate, expected):
+    device = eos_grammar_device
+    if expected is None:
+        with pytest.raises(MergeConfigException, match=r"Invalid input|already running"):
+            device.load_merge_candidate(config=candidate)
+        assert device.compare_config() == ""
+        return
+    device.load_merge_candidate(config=candidate)
+    try:
+        assert expected in device.compare_config()
+    finally:
+        device.discard_config()

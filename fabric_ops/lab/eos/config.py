@@ -150,11 +150,16 @@ RULES: dict[str, list[Rule]] = {
         _r("logging host <host> [<int:1-65535>] [protocol tcp|udp]", 3, 15),
         _r("logging vrf <word> host <host> [<int:1-65535>] [protocol tcp|udp]", 5, 15),
         _r("hostname <hostname>", 1, 20),
+        _r("clock timezone <word>", 2, 21),
+        _r("dns domain <word>", 2, 24),
         _r("ip name-server [vrf <word>] <ip>", 2, 25),
         _r("ntp server <host> [iburst] [prefer] [version <int:1-4>] [local-interface <word>]", 3, 30),
         _r("ntp server vrf <word> <host> [iburst] [prefer] [version <int:1-4>] [local-interface <word>]", 5, 30),
         _r("spanning-tree mode mstp|rstp|rapid-pvst|none", 2, 35),
         _r("aaa root", 2, 40, no_stored=True),
+        _r("aaa authentication login default local|none", 4, 41),
+        _r("aaa authorization exec default local|none", 4, 41),
+        _r("vrf instance <word>", 3, 44, mode="vrf"),
         _r(
             "username <word> [privilege <int:0-15>] [role <word>] secret [0|5|sha512] <word>",
             2,
@@ -174,6 +179,7 @@ RULES: dict[str, list[Rule]] = {
         _r("load-balance policies", 2, 58, mode="lb-policies"),
         _r("interface <rest>", 2, 60, mode="interface"),
         _r("ip routing", 2, 65, no_stored=True),
+        _r("ip routing vrf <word>", 4, 65, no_stored=True),
         _r("ip route <prefix> <word> [<int:1-255>]", 4, 66),
         _r("router bfd", 2, 70, mode="router-bfd"),
         _r("router bgp <asn>", 2, 75, mode="router-bgp"),
@@ -188,7 +194,9 @@ RULES: dict[str, list[Rule]] = {
         _r("speed [forced] <word>", 1, 15),
         _r("error-correction encoding reed-solomon|fire-code", 2, 16, no_stored=True),
         _r("switchport", 1, 18, no_stored=True, positive_default=True),
+        _r("vrf <word>", 1, 19),
         _r("ip address <prefix>", 2, 20),
+        _r("dcbx mode ieee|cee", 2, 35, no_stored=True),
         _r("bfd interval <int:50-60000> min-rx <int:50-60000> multiplier <int:3-50>", 2, 22),
         _r("qos trust dscp|cos", 2, 30, no_stored=True),
         _r("priority-flow-control on", 1, 40),
@@ -205,6 +213,9 @@ RULES: dict[str, list[Rule]] = {
         _r("lldp transmit", 2, 45, no_stored=True, positive_default=True),
         _r("lldp receive", 2, 45, no_stored=True, positive_default=True),
         _r("tx-queue <int:0-7>", 2, 80, mode="tx-queue"),
+    ],
+    "vrf": [
+        _r("description <rest>", 1, 10),
     ],
     "tx-queue": [
         _r("bandwidth percent <int:1-100>", 2, 10),
@@ -338,26 +349,34 @@ class ConfigTree:
         best = 0
         for depth in range(len(cursor.stack) - 1, -1, -1):
             parent = cursor.stack[depth]
-            for rule in _BY_FIRST_WORD[parent.mode or "global"].get(body[0].lower() if body else "", ()):
-                if negate:
-                    matched, reached = rule.spec.match(body)
-                    if not matched and len(body) >= rule.key_len:
-                        matched = rule.spec.match_prefix(body[: rule.key_len])
-                    elif not matched and body and rule.spec.match_prefix(body) and not rule.mode:
-                        # "no neighbor 10.0.0.1": remove every line of that neighbour
-                        prefix = " ".join(t.lower() for t in body) + " "
-                        if any(c.key.startswith(prefix) for c in parent.children):
-                            parent.children = [c for c in parent.children if not c.key.startswith(prefix)]
-                            del cursor.stack[depth + 1 :]
-                            return
-                else:
-                    matched, reached = rule.spec.match(body)
+            candidates = _BY_FIRST_WORD[parent.mode or "global"].get(body[0].lower() if body else "", ())
+            for rule in candidates:  # an exact match wins ("no ip routing vrf X" is not "no ip routing")
+                matched, reached = rule.spec.match(body)
                 best = max(best, reached + (1 if negate else 0))
                 if matched:
                     del cursor.stack[depth + 1 :]
                     self._apply_rule(cursor, parent, rule, body, negate)
                     return
+            if negate and self._apply_short_no(cursor, depth, candidates, body):
+                return
         raise token_error(tokens, best)
+
+    def _apply_short_no(self, cursor: Cursor, depth: int, candidates, body: list[str]) -> bool:
+        """``no mtu`` / ``no description`` (arguments left out) and ``no neighbor 10.0.0.1`` (every line of it)."""
+        parent = cursor.stack[depth]
+        for rule in candidates:
+            if len(body) >= rule.key_len and rule.spec.match_prefix(body[: rule.key_len]):
+                del cursor.stack[depth + 1 :]
+                self._apply_rule(cursor, parent, rule, body, True)
+                return True
+        for rule in candidates:
+            if body and not rule.mode and rule.spec.match_prefix(body):
+                prefix = " ".join(t.lower() for t in body) + " "
+                if any(c.key.startswith(prefix) for c in parent.children):
+                    parent.children = [c for c in parent.children if not c.key.startswith(prefix)]
+                    del cursor.stack[depth + 1 :]
+                    return True
+        return False
 
     def _apply_rule(self, cursor: Cursor, parent: Node, rule: Rule, body: list[str], negate: bool) -> None:
         if rule is RULE_BY_NAME["qos-map"]:
@@ -373,7 +392,7 @@ class ConfigTree:
         if negate:
             parent.remove(key)
             if rule.no_stored:
-                parent.children.append(Node(f"no {key}", key, rule.rank))
+                parent.children.append(Node("no " + " ".join(line.split()[: rule.key_len]), key, rule.rank))
             return
         existing = parent.find(key)
         if rule.positive_default:
