@@ -651,3 +651,22 @@ def test_documented_grammar(eos_grammar_device, candidate, expected):
         assert expected in device.compare_config()
     finally:
         device.discard_config()
+
+
+def test_serve_with_the_labs_own_tls_pair(tmp_path):
+    from fabric_ops.lab.eos.server import ensure_certificate
+
+    cert, key = ensure_certificate(tmp_path)
+    switch = eos_make("leaf-tls")
+    server = eos.serve([switch], EOS_CRED, tls=(cert.read_bytes(), key.read_bytes()))
+    try:
+        context = ssl.create_default_context(cafile=str(cert))
+        context.check_hostname = False
+        conn = http.client.HTTPSConnection(switch.mgmt_address, EOS_PORT, timeout=10, context=context)
+        token = base64.b64encode(f"{EOS_CRED.username}:{EOS_CRED.password}".encode()).decode()
+        body = json.dumps({"jsonrpc": "2.0", "method": "runCmds", "id": 1, "params": {"cmds": ["show hostname"]}})
+        conn.request("POST", "/command-api", body, {"Authorization": f"Basic {token}"})
+        assert json.loads(conn.getresponse().read())["result"][0]["hostname"] == "leaf-tls"  # verified against cert
+        conn.close()
+    finally:
+        server.stop()

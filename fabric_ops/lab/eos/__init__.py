@@ -42,12 +42,16 @@ def platform_of(switch: SwitchState) -> EosPlatform:
     return platform
 
 
-def serve(switches: list[SwitchState], credential: Credential) -> LabServer:
-    """Listen for eAPI on each switch's ``mgmt_address:eapi_port``; HTTP Basic auth against ``credential``."""
+def serve(switches: list[SwitchState], credential: Credential, tls: tuple[bytes, bytes] | None = None) -> LabServer:
+    """Listen for eAPI on each switch's ``mgmt_address:eapi_port``; HTTP Basic auth against ``credential``.
+
+    ``tls`` is ``(certificate_pem, private_key_pem)`` (the lab's own pair, shared with gNMI); without it a
+    self-signed certificate is generated once under ``var/lab/``.
+    """
     for switch in switches:
         if not isinstance(switch.platform_state, EosPlatform):
             initialise(switch)
-    return LabServer(switches, credential)
+    return LabServer(switches, credential, tls=tls)
 
 
 def reboot(switch: SwitchState) -> None:

@@ -20,6 +20,7 @@ import selectors
 import socket
 import ssl
 import struct
+import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler
@@ -88,6 +89,27 @@ def ensure_certificate(directory: Path | None = None) -> tuple[Path, Path]:
         os.replace(tmp_cert, cert_path)
         logger.info("generated lab eAPI certificate %s", cert_path)
         return cert_path, key_path
+
+
+def _server_context(tls: tuple[bytes, bytes] | None) -> ssl.SSLContext:
+    """TLS for eAPI: the lab's own (certificate_pem, key_pem) when given, else the generated self-signed pair."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    if tls is None:
+        cert, key = ensure_certificate()
+        context.load_cert_chain(cert, key)
+        return context
+    # ssl loads a chain only from files: write the PEMs to private temporary files for the duration of the load
+    with tempfile.TemporaryDirectory(prefix="eapi-tls-") as tmp:
+        cert_path, key_path = Path(tmp) / "cert.pem", Path(tmp) / "key.pem"
+        cert_path.write_bytes(tls[0])
+        fd = os.open(key_path, os.O_WRONLY | os.O_CREAT, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(tls[1])
+        try:
+            context.load_cert_chain(cert_path, key_path)
+        except ssl.SSLError as exc:
+            raise LabError(f"eAPI TLS certificate/key given to the lab cannot be loaded ({exc})") from exc
+    return context
 
 
 class _Context:
@@ -192,10 +214,14 @@ def _api_shut(switch: SwitchState) -> bool:
 class LabServer:
     """All eAPI listeners of one lab process. ``stop()`` closes them and lets the workers drain."""
 
-    def __init__(self, switches: list[SwitchState], credential: Credential, workers: int = 8):
-        cert, key = ensure_certificate()
-        self._tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        self._tls.load_cert_chain(cert, key)
+    def __init__(
+        self,
+        switches: list[SwitchState],
+        credential: Credential,
+        workers: int = 8,
+        tls: tuple[bytes, bytes] | None = None,
+    ):
+        self._tls = _server_context(tls)
         self._credential = credential
         self._selector = selectors.DefaultSelector()
         self._listeners: list[socket.socket] = []
