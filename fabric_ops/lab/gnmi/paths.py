@@ -654,3 +654,106 @@ def render_json(switch: SwitchState, cursor: Cursor, encoding: int, datatype: in
             if value is not None and value != {}:
                 obj[member] = value
     return obj or None
+
+
+# --- subscription templates ----------------------------------------------------------------------
+# Subscribing a switch resolves a path once per notification group (interface, component, /system).
+# Below the group, the leaves depend only on the group's kind and shape (queue and lane counts), so
+# they are computed once per (path, kind, shape) and shared by every group and every switch.
+
+
+@dataclass(frozen=True)
+class TemplateLeaf:
+    rid: int  # interned id of the path below the group (cheap to hash and compare)
+    rel_bytes: bytes  # that path's encoded PathElems
+    leaf: Leaf
+    expr: str
+
+
+_REL_IDS: dict[tuple, int] = {}
+
+
+def _rel_id(rel: tuple) -> int:
+    rid = _REL_IDS.get(rel)
+    if rid is None:
+        rid = _REL_IDS[rel] = len(_REL_IDS)
+    return rid
+
+
+def hashable_path(path: tuple) -> tuple:
+    return tuple((name, tuple(sorted(keys.items())) if keys else ()) for name, keys in path)
+
+
+def _shape(kind: str, ctx: Any) -> tuple:
+    if kind == "if":
+        return (len(ctx.queues), len(ctx.optics))
+    if kind == "xcvr":
+        return (len(ctx.optics),)
+    return ()
+
+
+_TEMPLATES: dict[tuple, tuple[TemplateLeaf, ...]] = {}
+
+
+def _at_group(cursor: Cursor) -> bool:
+    return cursor.node.top and cursor.top_len == len(cursor.path)
+
+
+def _walk_to_groups(switch: SwitchState, cursor: Cursor, elems: list[ReqElem], i: int, out: list) -> None:
+    if _at_group(cursor):
+        out.append((cursor, i))
+        return
+    node = cursor.node
+    if i == len(elems):  # the path stops above the groups: everything below it
+        for child in node.children.values():
+            if child.is_list:
+                for entry in _list_entries(cursor, child, switch):
+                    _walk_to_groups(switch, entry, elems, i, out)
+            elif child.applies(cursor.kind):
+                _walk_to_groups(switch, cursor.child(child), elems, i, out)
+        return
+    name, keys = elems[i]
+    name = strip_module(name)
+    if name == "...":
+        raise GnmiPathError("multi-level wildcard '...' is not supported; use '*' per level")
+    children = list(node.children.values()) if name == "*" else [node.children.get(name)]
+    for child in children:
+        if child is None or not child.applies(cursor.kind):
+            continue
+        if child.is_list:
+            bad = set(keys) - set(child.keys)
+            if bad:
+                raise GnmiPathError(f"list {child.name!r} has key(s) {list(child.keys)}, not {sorted(bad)}")
+            for entry in _list_entries(cursor, child, switch):
+                entry_keys = entry.path[-1][1] or {}
+                if all(keys.get(k, "*") in ("*", v) for k, v in entry_keys.items()):
+                    _walk_to_groups(switch, entry, elems, i + 1, out)
+        else:
+            if keys and name != "*":
+                raise GnmiPathError(f"{child.name!r} is not a list and takes no keys")
+            _walk_to_groups(switch, cursor.child(child), elems, i + 1, out)
+
+
+def group_leaves(switch: SwitchState, elems: list[ReqElem]) -> list[tuple[Cursor, tuple[TemplateLeaf, ...]]]:
+    """The notification groups a subscription path touches on a switch, each with its leaves."""
+    found: list[tuple[Cursor, int]] = []
+    start = Cursor(ROOT, (), switch, "root", {}, 0, ())
+    _walk_to_groups(switch, start, elems, 0, found)
+    result = []
+    for cursor, i in found:
+        rest = elems[i:]
+        key = (id(cursor.node), cursor.kind, _shape(cursor.kind, cursor.ctx), hashable_path(tuple(rest)))
+        template = _TEMPLATES.get(key)
+        if template is None:
+            relative = Cursor(cursor.node, (), cursor.ctx, cursor.kind, cursor.subst, 1, cursor.modules)
+            matches: list[Cursor] = []
+            _walk(switch, relative, rest, 0, matches)
+            leaves = []
+            for match in matches:
+                for ref in leaves_under(switch, match):
+                    rid = _rel_id(hashable_path(ref.path))
+                    leaves.append(TemplateLeaf(rid, wire.encode_path(ref.path), ref.leaf, ref.expr))
+            template = _TEMPLATES[key] = tuple(leaves)
+        if template:
+            result.append((cursor, template))
+    return result

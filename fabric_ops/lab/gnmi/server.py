@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import concurrent.futures
 import hmac
 import logging
 import math
@@ -34,9 +35,10 @@ from .paths import (
     ROOT,
     Cursor,
     GnmiPathError,
-    LeafRef,
     ReqElem,
+    TemplateLeaf,
     evaluate,
+    group_leaves,
     leaves_under,
     render_json,
     resolve,
@@ -134,39 +136,48 @@ class Session:
         self.out: collections.deque = collections.deque()
         self.wakeup = asyncio.Event()
         self.handles: list[asyncio.TimerHandle] = []
-        self.dump = Plan(self.encoding, bundle, target)
+        self.dump = Plan(self.encoding, bundle, target)  # ONCE and POLL
         self.samples: dict[tuple[int, bool, int], Plan] = {}
         self.changes: dict[int, Plan] = {}
         stream = self.mode == gnmi_pb2.SubscriptionList.STREAM
         for sub in request.subscription:
-            refs = self._resolve(request.prefix, sub.path)
-            self.dump.add(refs)
+            groups = self._resolve(request.prefix, sub.path)
             if not stream:
+                for cursor, leaves in groups:
+                    self.dump.add(cursor, leaves)
                 continue
-            heartbeat = self._interval(sub.heartbeat_interval, "heartbeat_interval", allow_zero=True)
+            heartbeat = self._interval(sub.heartbeat_interval, "heartbeat_interval")
             if sub.mode == gnmi_pb2.SAMPLE:
                 interval = self._interval(sub.sample_interval, "sample_interval") or MIN_SAMPLE_INTERVAL_NS
-                self._plan(self.samples, (interval, sub.suppress_redundant, heartbeat), target).add(refs)
+                plan = self._plan(
+                    self.samples, (interval, sub.suppress_redundant, heartbeat), target, sub.suppress_redundant
+                )
+                for cursor, leaves in groups:
+                    plan.add(cursor, leaves)
             elif sub.mode == gnmi_pb2.ON_CHANGE:
-                self._plan(self.changes, heartbeat, target).add(refs)
+                plan = self._plan(self.changes, heartbeat, target, True)
+                for cursor, leaves in groups:
+                    plan.add(cursor, leaves)
             else:  # TARGET_DEFINED: state leaves on change, counters and gauges sampled
                 interval = self._interval(sub.sample_interval, "sample_interval") or DEFAULT_SAMPLE_INTERVAL_NS
-                on_change = [r for r in refs if r.leaf.on_change]
-                sampled = [r for r in refs if not r.leaf.on_change]
-                if on_change:
-                    self._plan(self.changes, heartbeat, target).add(on_change)
-                if sampled:
-                    self._plan(self.samples, (interval, sub.suppress_redundant, heartbeat), target).add(sampled)
+                for cursor, leaves in groups:
+                    on_change = [t for t in leaves if t.leaf.on_change]
+                    sampled = [t for t in leaves if not t.leaf.on_change]
+                    if on_change:
+                        self._plan(self.changes, heartbeat, target, True).add(cursor, on_change)
+                    if sampled:
+                        key = (interval, sub.suppress_redundant, heartbeat)
+                        self._plan(self.samples, key, target, sub.suppress_redundant).add(cursor, sampled)
         for plan in (self.dump, *self.samples.values(), *self.changes.values()):
             plan.finalize()
 
-    def _plan(self, plans: dict, key: Any, target: str) -> Plan:
+    def _plan(self, plans: dict, key: Any, target: str, delta: bool) -> Plan:
         plan = plans.get(key)
         if plan is None:
-            plan = plans[key] = Plan(self.encoding, self.sw.hub.bundle, target)
+            plan = plans[key] = Plan(self.encoding, self.sw.hub.bundle, target, delta)
         return plan
 
-    def _interval(self, value: int, name: str, allow_zero: bool = True) -> int:
+    def _interval(self, value: int, name: str) -> int:
         if value and value < MIN_SAMPLE_INTERVAL_NS:
             raise RpcError(
                 grpc.StatusCode.INVALID_ARGUMENT,
@@ -174,20 +185,16 @@ class Session:
             )
         return value
 
-    def _resolve(self, prefix: gnmi_pb2.Path, path: gnmi_pb2.Path) -> list[LeafRef]:
-        """Leaves of one subscription path; a path that matches nothing yields none and keeps the RPC open."""
+    def _resolve(self, prefix: gnmi_pb2.Path, path: gnmi_pb2.Path) -> list[tuple[Cursor, tuple[TemplateLeaf, ...]]]:
+        """Groups and leaves of one subscription path; a path that matches nothing keeps the RPC open."""
         if not _origin_ok(prefix, path):
             logger.info("%s: subscription origin %r not served", self.switch.hostname, path.origin or prefix.origin)
             return []
         try:
-            cursors = resolve(self.switch, _elems(prefix) + _elems(path))
+            return group_leaves(self.switch, _elems(prefix) + _elems(path))
         except GnmiPathError as exc:
             logger.info("%s: subscription path ignored: %s", self.switch.hostname, exc)
             return []
-        refs: list[LeafRef] = []
-        for cursor in cursors:
-            refs.extend(leaves_under(self.switch, cursor))
-        return refs
 
     # --- output ---------------------------------------------------------------------------------
     def push(self, message: Any, droppable: bool = False) -> None:
@@ -213,15 +220,28 @@ class Session:
         self.push(_Abort(code, details))
 
     # --- lifecycle ------------------------------------------------------------------------------
-    def start(self) -> None:
-        """Queue the initial dump and sync_response, then start the timers (STREAM) or close (ONCE)."""
+    def prime(self) -> tuple[list[bytes], int]:
+        """Render the initial values (run in the compile thread, before any timer of this RPC exists)."""
+        streaming = (*self.samples.values(), *self.changes.values())
+        messages: list[bytes] = []
+        updates = 0
         if self.updates_only:
-            for plan in (*self.samples.values(), *self.changes.values()):
+            for plan in streaming:
                 plan.render(self.switch, True)  # remember current values without sending them
-        else:
-            self.emit(self.dump, True)
-            for plan in (*self.samples.values(), *self.changes.values()):
-                plan.render(self.switch, True)
+            return messages, updates
+        for plan in (self.dump, *streaming):
+            rendered = plan.render(self.switch, True)
+            messages += plan.notifications(rendered, time.time_ns())
+            updates += sum(count for _, _, count in rendered)
+        return messages, updates
+
+    def start(self, initial: list[bytes], updates: int) -> None:
+        """Queue the initial updates and sync_response, then start the timers (STREAM) or close (ONCE)."""
+        for message in initial:
+            self.stats.notifications += 1
+            self.stats.bytes += len(message)
+            self.push(message)
+        self.stats.updates += updates
         self.push(wire.SYNC_RESPONSE)
         if self.mode == gnmi_pb2.SubscriptionList.ONCE:
             self.push(_CLOSE)
@@ -248,8 +268,9 @@ class Session:
     def _reschedule(self, fn, plan, interval, delta_only, heartbeat, state) -> None:
         due = state["due"] + interval
         now = self.loop.time()
-        while due <= now:  # fell behind by a whole interval: those ticks are missed, count them late
-            self.stats.tick(now - due)
+        while due <= now:  # fell behind by a whole interval: those sample ticks are missed, count them late
+            if fn == self._sample_tick:
+                self.stats.tick(now - due)
             due += interval
         state["due"] = due
         handle = self.loop.call_at(due, fn, plan, interval, delta_only, heartbeat, state)
@@ -418,14 +439,18 @@ class SwitchServer:
                     grpc.StatusCode.INVALID_ARGUMENT,
                     "the first SubscribeRequest must carry a SubscriptionList (no subscription to poll or alias)",
                 )
-            session = Session(self, first.subscribe)
+            # Resolving paths and the first render are the expensive part of a subscription: do them in the
+            # compile thread so a storm of new subscriptions does not stall the sample ticks of existing ones.
+            loop = asyncio.get_running_loop()
+            session = await loop.run_in_executor(self.hub.compiler, Session, self, first.subscribe)
+            initial, updates = await loop.run_in_executor(self.hub.compiler, session.prime)
         except RpcError as exc:
             await context.abort(exc.code, exc.details)
         self.sessions.add(session)
         self.hub.stats.sessions += 1
         reader = asyncio.ensure_future(self._read(session, request_iterator))
         try:
-            session.start()
+            session.start(initial, updates)
             while True:
                 while not session.out:
                     session.wakeup.clear()
@@ -485,6 +510,7 @@ class LabServer:
         self.stats = Stats()
         self.switch_servers = [SwitchServer(self, s) for s in switches]
         self.loop = asyncio.new_event_loop()
+        self.compiler = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="lab-gnmi-compile")
         self._thread = threading.Thread(target=self._run, name="lab-gnmi", daemon=True)
         self._alive_task: asyncio.Task | None = None
         self._stopped = False
@@ -567,6 +593,7 @@ class LabServer:
                 logger.warning("gNMI lab server stop: %s", exc)
             self.loop.call_soon_threadsafe(self.loop.stop)
             self._thread.join(30)
+        self.compiler.shutdown(wait=False, cancel_futures=True)
         if not self.loop.is_running():
             self.loop.close()
 

@@ -5,7 +5,7 @@ A plan holds, per notification group (one interface, one component, /system,
 tuple, the pre-encoded ``Update`` heads of those leaves, and the last values
 and encodings sent. A sample compares tuples (in C) and re-encodes only the
 leaves whose value changed, so idle ports cost almost nothing and a busy fabric
-costs one varint or number formatting per changed leaf.
+costs one number formatting per changed leaf.
 """
 
 from __future__ import annotations
@@ -18,31 +18,44 @@ from typing import Any
 from fabric_ops.lab.state import SwitchState
 
 from . import wire
-from .paths import LeafRef, compile_getter
+from .paths import Cursor, TemplateLeaf, compile_getter, hashable_path
 
 logger = logging.getLogger(__name__)
 
 # Largest Notification we build before starting another: well under gRPC's default 4 MiB receive limit.
 MAX_NOTIFICATION_BYTES = 1 << 20
 
-
-def _hashable(path: tuple) -> tuple:
-    return tuple((name, tuple(sorted(keys.items())) if keys else ()) for name, keys in path)
+NUMERIC = frozenset(wire.NUMERIC_WIDTH)
+_COMPILED: dict[tuple, tuple[Callable, list[Callable[[Any], bytes]]]] = {}
+_HEADS: dict[tuple, list[bytes]] = {}
+_PIECES: dict[tuple, tuple[list[tuple[bytes, bytes]], int]] = {}
 
 
 @dataclass
 class Group:
-    """The leaves of one notification group (e.g. one interface) inside a plan."""
+    """The leaves of one notification group (e.g. one interface) inside a plan.
 
-    key: tuple
+    With a template, the first ``numeric`` leaves are rendered by one %-format and only the rest (names,
+    enumerations) leaf by leaf.
+    """
+
+    path: tuple
     ctx: Any
-    refs: list[LeafRef] = field(default_factory=list)
+    leaves: list[TemplateLeaf] = field(default_factory=list)
+    seen: set = field(default_factory=set)
     getter: Callable[[Any, SwitchState], tuple] | None = None
     prefix: bytes = b""  # Notification.prefix when not bundling
-    heads: list[bytes] = field(default_factory=list)
+    heads: list[bytes] = field(default_factory=list)  # per leaf (only the non-template ones are used)
     encoders: list[Callable[[Any], bytes]] = field(default_factory=list)
+    template: bytes | None = None
+    template_len: int = 0
+    numeric: int = 0
     last: tuple | None = None
     parts: list[bytes] = field(default_factory=list)
+    all_valid: bool = False  # parts[] match last (False after a template render)
+    tail_valid: bool = False  # parts[numeric:] match last
+    tail_blob: bytes = b""
+    tail_count: int = 0
     blob: bytes = b""
     count: int = 0  # leaves present in blob
 
@@ -50,36 +63,67 @@ class Group:
 class Plan:
     """A set of leaves sampled together (one SAMPLE interval, the ON_CHANGE set, or a ONCE/POLL dump)."""
 
-    def __init__(self, encoding: int, bundle: bool, target: str = "") -> None:
+    def __init__(self, encoding: int, bundle: bool, target: str = "", delta: bool = False) -> None:
         self.encoding = encoding
+        self.delta = delta  # ON_CHANGE / suppress_redundant: per-leaf change tracking
         self.bundle = bundle
         self.target = target
         self.groups: dict[tuple, Group] = {}
-        self._seen: set[tuple] = set()
         self.leaf_count = 0
+        self.prefix = b""
+        self._groups: list[Group] = []
 
-    def add(self, refs: list[LeafRef]) -> None:
-        for ref in refs:
-            hashable = _hashable(ref.path)
-            if hashable in self._seen:
-                continue
-            self._seen.add(hashable)
-            key = hashable[: ref.top_len]
-            group = self.groups.get(key)
-            if group is None:
-                group = self.groups[key] = Group(ref.group, ref.ctx)
-            group.refs.append(ref)
-        self.leaf_count = len(self._seen)
+    def add(self, cursor: Cursor, leaves: tuple[TemplateLeaf, ...] | list[TemplateLeaf]) -> None:
+        key = hashable_path(cursor.path)
+        group = self.groups.get(key)
+        if group is None:
+            group = self.groups[key] = Group(cursor.path, cursor.ctx)
+        seen = group.seen
+        for leaf in leaves:
+            if leaf.rid not in seen:
+                seen.add(leaf.rid)
+                group.leaves.append(leaf)
+                self.leaf_count += 1
 
     def finalize(self) -> None:
-        """Compile getters and encode the constant bytes (paths, prefixes) once."""
+        """Compile getters and encode the constant bytes (paths, prefixes) once; share what is identical."""
+        use_template = self.encoding == wire.JSON and not self.delta
         for group in self.groups.values():
-            group.getter = compile_getter(tuple(r.expr for r in group.refs))
-            split = 0 if self.bundle else len(group.key)
-            group.prefix = wire.encode_path(group.key, target=self.target) if split else b""
-            group.heads = [wire.update_head(wire.encode_path(r.path[split:])) for r in group.refs]
-            group.encoders = [wire.value_encoder(r.leaf.kind, r.leaf.fd, self.encoding) for r in group.refs]
-            group.parts = [b""] * len(group.refs)
+            group.seen = set()
+            leaves = group.leaves
+            if use_template:  # numeric leaves first: they go through the template
+                leaves.sort(key=lambda t: t.leaf.kind not in NUMERIC)
+                group.numeric = sum(1 for t in leaves if t.leaf.kind in NUMERIC)
+            exprs = tuple(t.expr for t in leaves)
+            compiled = _COMPILED.get((exprs, self.encoding))
+            if compiled is None:
+                encoders = [wire.value_encoder(t.leaf.kind, t.leaf.fd, self.encoding) for t in leaves]
+                compiled = _COMPILED[(exprs, self.encoding)] = (compile_getter(exprs), encoders)
+            group.getter, group.encoders = compiled
+            rels = tuple(t.rid for t in leaves)
+            if self.bundle:
+                gb = wire.encode_path(group.path)
+                group.heads = [wire.update_head(gb + t.rel_bytes) for t in leaves[group.numeric :]]
+                group.heads[:0] = [b""] * group.numeric
+            else:
+                gb = b""
+                group.prefix = wire.encode_path(group.path, target=self.target)
+                heads = _HEADS.get(rels)
+                if heads is None:
+                    heads = _HEADS[rels] = [wire.update_head(t.rel_bytes) for t in leaves]
+                group.heads = heads
+            if group.numeric:
+                key = (rels[: group.numeric], len(gb))
+                cached = _PIECES.get(key)
+                if cached is None:
+                    numeric = leaves[: group.numeric]
+                    cached = _PIECES[key] = wire.json_template_pieces(
+                        [t.rel_bytes for t in numeric], [(t.leaf.kind, t.leaf.fd) for t in numeric], len(gb)
+                    )
+                pieces, group.template_len = cached
+                escaped = gb.replace(b"%", b"%%")
+                group.template = b"".join(pre + escaped + post for pre, post in pieces)
+            group.parts = [b""] * len(leaves)
         self._groups = list(self.groups.values())
         self.prefix = wire.encode_path((), target=self.target) if self.bundle else b""
 
@@ -100,27 +144,77 @@ class Plan:
                 if full and group.count:
                     out.append((group, group.blob, group.count))
                 continue
-            parts, heads, encoders = group.parts, group.heads, group.encoders
-            changed = []
-            if last is None:
-                indexes = range(len(vals))
-            else:
-                indexes = [i for i, (a, b) in enumerate(zip(vals, last, strict=True)) if a != b]
-            for i in indexes:
-                v = vals[i]
-                part = b"" if v is None else wire.encode_update(heads[i], encoders[i](v))
-                parts[i] = part
-                if part:
-                    changed.append(part)
-            group.last = vals
-            group.blob = b"".join(parts)
-            group.count = sum(1 for p in parts if p)
+            if group.template is not None and self._render_template(group, vals):
+                out.append((group, group.blob, group.count))
+                continue
+            changed = self._render_leaves(group, vals, 0)
             if full:
                 if group.count:
                     out.append((group, group.blob, group.count))
             elif changed:
                 out.append((group, b"".join(changed), len(changed)))
         return out
+
+    def _render_template(self, group: Group, vals: tuple) -> bool:
+        k = group.numeric
+        numeric = vals if k == len(vals) else vals[:k]
+        try:
+            blob = group.template % numeric
+        except TypeError:  # an absent (None) value: encode leaf by leaf
+            return False
+        if len(blob) != group.template_len:  # a value wider than its field
+            return False
+        count = k
+        if k < len(vals):
+            last = group.last
+            if not group.tail_valid or last is None or vals[k:] != last[k:]:
+                self._render_leaves(group, vals, k)
+            blob += group.tail_blob
+            count += group.tail_count
+        group.last, group.blob, group.count, group.all_valid = vals, blob, count, False
+        return True
+
+    def _render_leaves(self, group: Group, vals: tuple, start: int) -> list[bytes]:
+        """Encode leaves ``start..`` one by one (only those that changed, when the cached parts are current).
+
+        ``start`` is 0 for a whole group, or the first non-template leaf after a template render.
+        """
+        parts, encoders, last = group.parts, group.encoders, group.last
+        heads = self._all_heads(group) if start == 0 and group.template is not None else group.heads
+        valid = group.all_valid if start == 0 else group.tail_valid
+        lengths = wire.LENGTHS
+        if last is None or not valid:
+            indexes = range(start, len(vals))
+        else:
+            indexes = [i for i in range(start, len(vals)) if vals[i] != last[i]]
+        changed = []
+        for i in indexes:
+            v = vals[i]
+            if v is None:
+                parts[i] = b""
+                continue
+            tv = encoders[i](v)
+            update = heads[i] + b"\x1a" + lengths[len(tv)] + tv
+            part = parts[i] = b"\x22" + lengths[len(update)] + update
+            changed.append(part)
+        tail = parts[group.numeric :]
+        group.tail_blob = b"".join(tail)
+        group.tail_count = sum(1 for p in tail if p)
+        group.tail_valid = True
+        if start == 0:
+            group.last = vals
+            group.blob = b"".join(parts)
+            group.count = sum(1 for p in parts if p)
+            group.all_valid = True
+        return changed
+
+    def _all_heads(self, group: Group) -> list[bytes]:
+        """Heads of the template's numeric leaves too (needed only when a template render falls back)."""
+        if group.heads and group.heads[0]:
+            return group.heads
+        gb = wire.encode_path(group.path) if self.bundle else b""
+        group.heads = [wire.update_head(gb + t.rel_bytes) for t in group.leaves]
+        return group.heads
 
     def notifications(self, rendered: list[tuple[Group, bytes, int]], timestamp_ns: int) -> list[bytes]:
         """Wrap rendered updates into SubscribeResponse messages (bundled per plan, or one per group)."""

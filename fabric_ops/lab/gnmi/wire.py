@@ -44,6 +44,9 @@ def varint(value: int) -> bytes:
     return bytes(out)
 
 
+LENGTHS = [varint(i) for i in range(1 << 14)]  # varint of every length below 16 KiB, for the hot path
+
+
 def field(tag: bytes, payload: bytes) -> bytes:
     """A length-delimited field: tag byte, length, payload."""
     n = len(payload)
@@ -78,9 +81,42 @@ def update_head(path_bytes: bytes) -> bytes:
 def encode_update(head: bytes, typed_value: bytes) -> bytes:
     """One ``Notification.update`` entry (field 4) from a path head and ``TypedValue`` bytes."""
     n = len(typed_value)
-    update = head + b"\x1a" + (_SMALL[n] if n < 128 else varint(n)) + typed_value
+    update = head + b"\x1a" + (LENGTHS[n] if n < 16384 else varint(n)) + typed_value
     n = len(update)
-    return b"\x22" + (_SMALL[n] if n < 128 else varint(n)) + update
+    return b"\x22" + (LENGTHS[n] if n < 16384 else varint(n)) + update
+
+
+# --- fixed-width JSON templates --------------------------------------------------------------------
+# A whole notification group of numeric leaves (an interface's counters) is encoded by ONE bytes
+# %-format: every number is right-aligned in a fixed width, so every length prefix is a constant and
+# the group's bytes are a constant template with the values substituted. The padding is JSON
+# insignificant whitespace (RFC 8259 section 2), so clients parse exactly the same values.
+NUMERIC_WIDTH = {"u64": 20, "uint": 20, "int": 20, "dec": 26}
+
+
+def json_template_pieces(
+    rels: list[bytes], kinds: list[tuple[str, int]], group_len: int
+) -> tuple[list[tuple[bytes, bytes]], int]:
+    """Per numeric leaf, the constant bytes before and after the group's encoded path elements.
+
+    Leaf i of a group whose PathElems encode to ``gb`` (``len(gb) == group_len``) renders as
+    ``pre[i] + gb + post[i] % value``. The pieces depend only on the leaves and ``group_len``, so every
+    group of the same shape shares them. Also returns the rendered length of all leaves together, which
+    detects a value wider than its field.
+    """
+    pieces, total = [], 0
+    for rel, (kind, fd) in zip(rels, kinds, strict=True):
+        width = NUMERIC_WIDTH[kind]
+        spec = b"%" + str(width).encode() + (b"." + str(fd).encode() + b"f" if kind == "dec" else b"d")
+        path_len = group_len + len(rel)
+        head_len = 1 + len(varint(path_len)) + path_len
+        tv_len = 2 + width  # json_val tag + length byte + text
+        update_len = head_len + 1 + len(LENGTHS[tv_len]) + tv_len
+        pre = b"\x22" + varint(update_len) + b"\x0a" + varint(path_len)
+        post = rel + b"\x1a" + LENGTHS[tv_len] + b"\x52" + LENGTHS[width]
+        pieces.append((pre.replace(b"%", b"%%"), post.replace(b"%", b"%%") + spec))
+        total += 1 + len(varint(update_len)) + update_len
+    return pieces, total
 
 
 def encode_notification(timestamp_ns: int, prefix: bytes, updates: Iterable[bytes] | bytes) -> bytes:
