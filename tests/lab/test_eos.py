@@ -465,13 +465,23 @@ def test_256_switches_in_one_process():
     threads_before = threading.active_count()
     server = eos.serve(switches, EOS_CRED)
     try:
-        for switch in switches[::32]:
+        sample = switches[::16]
+        for switch in sample:  # a commit-confirm pushed to many switches at once, never confirmed
             device = eos_driver(switch)
             device.open()
             assert device.get_facts()["hostname"] == switch.hostname
+            device.load_merge_candidate(config="interface Ethernet1/1\n   shutdown\n")
+            device.commit_config(revert_in=3)
+            device.config_session = None  # leave the timer running when closing
             device.close()
+        assert all(s.interfaces["Ethernet1/1"].admin_up is False for s in sample)
+        # one acceptor, <= 8 workers, one shared commit-timer thread: not one thread per switch or per timer
         assert server.thread_count <= 9
-        assert threading.active_count() - threads_before <= 9
+        assert threading.active_count() - threads_before <= 10
+        deadline = time.time() + 15
+        while any(s.interfaces["Ethernet1/1"].admin_up is False for s in sample) and time.time() < deadline:
+            time.sleep(0.2)
+        assert all(s.interfaces["Ethernet1/1"].admin_up for s in sample)
     finally:
         server.stop()
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from fabric_ops.lab.eos.config import ConfigTree
 from fabric_ops.lab.eos.effects import compute_effects
 from fabric_ops.lab.eos.grammar import CliError
+from fabric_ops.lab.eos.timers import TimerHandle, schedule
 from fabric_ops.lab.state import SwitchState
 
 __all__ = ["MAX_OPEN_SESSIONS", "MAX_SAVED_SESSIONS", "ConfigSession", "EosPlatform"]
@@ -36,7 +37,7 @@ class ConfigSession:
     completed_time: float | None = None
     commit_by: float | None = None  # switch uptime (s) by which a commit timer must be confirmed
     checkpoint: ConfigTree | None = None  # running-config before a timed commit, restored if not confirmed
-    timer: threading.Timer | None = field(default=None, repr=False)
+    timer: TimerHandle | None = field(default=None, repr=False)
 
 
 class EosPlatform:
@@ -124,11 +125,8 @@ class EosPlatform:
         self._cancel(session)
         session.state = "pendingCommitTimer"
         session.commit_by = self.switch.uptime_seconds + seconds
-        timer = threading.Timer(seconds, self._expire, args=(session.name, self.generation, session))
-        timer.daemon = True
-        timer.name = f"eos-commit-timer-{self.switch.hostname}"
-        session.timer = timer
-        timer.start()
+        generation = self.generation
+        session.timer = schedule(seconds, lambda: self._expire(session.name, generation, session))
 
     def _cancel(self, session: ConfigSession) -> None:
         if session.timer is not None:
