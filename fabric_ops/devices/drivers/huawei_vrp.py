@@ -84,7 +84,9 @@ class HuaweiVRPDriver(NetworkDriver):
             if self.loaded:
                 self.discard_config()
             self._to_user_view()
-            self.device.disconnect()
+            # netmiko's disconnect() probes config mode with a 2 s timed read; logging out with quit is enough.
+            self.device.write_channel("quit" + self.device.RETURN)
+            self.device.paramiko_cleanup()
         except (OSError, EOFError, ReadTimeout) as exc:
             logger.debug("%s: close: %s", self.hostname, exc)
         self.device = None

@@ -234,6 +234,12 @@ def match(candidates: list[Spec], line: str, ctx: Context, partial: bool = False
     ``partial`` accepts a leading part of a form (what ``undo`` takes).
     """
     toks = tokenize(line)
+    if toks:
+        typed = toks[0][0].lower()
+        firsts = {s.tokens[0].values[0] for s in candidates if s.tokens and s.tokens[0].kind == "kw"}
+        hits = {word for word in firsts if word.startswith(typed)}
+        if len(hits) > 1 and typed not in hits:
+            return Failure("ambiguous", toks[0][1])
     matches: list[Match] = []
     worst: tuple[int, int, str] = (-1, -1, "unrecognized")
     for spec in candidates:

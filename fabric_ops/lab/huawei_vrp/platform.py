@@ -45,6 +45,7 @@ class Trial:
     deadline: float
     timer: threading.Timer
     user: str
+    commit_id: int | None  # the trial's rollback point, removed again if the trial is not confirmed
 
 
 @dataclass
@@ -104,13 +105,20 @@ def commit(switch: SwitchState, ops: list[Op], user: str, trial_seconds: int | N
         before = state.running
         after = apply_ops(before, ops) if ops else before
         changed = after != before
+        record = None
         if changed:
             state.running = after
-            state._record(user, before, after, label)
+            record = state._record(user, before, after, label)
         if trial_seconds is not None:
             timer = threading.Timer(trial_seconds, _trial_expired, args=(switch,))
             timer.daemon = True
-            state.trial = Trial(before=before, deadline=time.time() + trial_seconds, timer=timer, user=user)
+            state.trial = Trial(
+                before=before,
+                deadline=time.time() + trial_seconds,
+                timer=timer,
+                user=user,
+                commit_id=record.commit_id if record else None,
+            )
             timer.start()
             message = (
                 f"Info: The system will roll back to the configuration before the trial in {trial_seconds} "
@@ -129,10 +137,12 @@ def _trial_expired(switch: SwitchState) -> None:
         if state.trial is None:
             return
         before = state.trial.before
+        trial_commit = state.trial.commit_id
         state.trial = None
-        current = state.running
         state.running = before
-        state._record("SYSTEM", current, before, "trial-rollback")
+        # An unconfirmed trial leaves no rollback point behind, as if it had never been committed.
+        state.commits = [r for r in state.commits if r.commit_id != trial_commit]
+        state.updated_at, state.updated_by = time.time(), "SYSTEM"
     logger.info("%s: commit trial not confirmed in time, configuration rolled back", switch.hostname)
     _apply_effects(switch, before)
 

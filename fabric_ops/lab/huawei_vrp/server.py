@@ -10,6 +10,7 @@ connections are refused) until the flag comes back.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import selectors
 import socket
@@ -200,7 +201,8 @@ class LabServer:
         finally:
             with state.lock:
                 state.sessions.discard(session)
-            channel.close()
+            with contextlib.suppress(OSError, EOFError):  # the client may have gone first
+                channel.close()
 
     def _shell(self, session: Session, channel: paramiko.Channel) -> None:
         """Echo typed characters like a terminal and run each completed line."""

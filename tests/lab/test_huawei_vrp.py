@@ -1,0 +1,329 @@
+"""The emulated CloudEngine driven through unmodified netmiko (huawei_vrpv8 / huawei) over real SSH."""
+
+from __future__ import annotations
+
+import socket
+import time
+from contextlib import contextmanager
+
+import paramiko
+import pytest
+from netmiko import ConnectHandler
+from netmiko.exceptions import NetmikoAuthenticationException, NetmikoTimeoutException
+
+from fabric_ops.devices.credentials import Credential
+from fabric_ops.lab import huawei_vrp
+from fabric_ops.lab.state import make_switch
+
+pytestmark = [pytest.mark.lab, pytest.mark.timeout(60)]
+
+PORT = 10022
+CREDENTIAL = Credential("admin", "s3cret-lab")
+
+
+@pytest.fixture(scope="module")
+def lab():
+    leaf = make_switch("leaf1", "huawei_vrp", "127.11.0.1", ssh_port=PORT)
+    spine = make_switch("spine1", "huawei_vrp", "127.11.0.2", ssh_port=PORT)
+    leaf.interfaces["400GE1/0/1"].address = "10.0.0.1/31"
+    leaf.interfaces["400GE1/0/1"].peer = ("spine1", "400GE1/0/1")
+    leaf.interfaces["400GE1/0/2"].peer = ("host:gpu1", "eth0")
+    spine.interfaces["400GE1/0/1"].address = "10.0.0.0/31"
+    spine.interfaces["400GE1/0/1"].peer = ("leaf1", "400GE1/0/1")
+    server = huawei_vrp.serve([leaf, spine], CREDENTIAL)
+    yield leaf, spine
+    server.stop()
+
+
+@pytest.fixture
+def leaf(lab):
+    switch = lab[0]
+    switch.alive = True
+    for iface in switch.interfaces.values():  # initialise() builds the config from these inventory values
+        iface.description, iface.mtu, iface.admin_up = "", 1500, True
+    huawei_vrp.initialise(switch)  # a fresh configuration for every test
+    return switch
+
+
+def connect(switch, device_type="huawei_vrpv8", password=CREDENTIAL.password, **extra):
+    return ConnectHandler(
+        device_type=device_type,
+        host=switch.mgmt_address,
+        port=switch.ssh_port,
+        username=CREDENTIAL.username,
+        password=password,
+        conn_timeout=5,
+        **extra,
+    )
+
+
+@contextmanager
+def session(switch, **kwargs):
+    """A netmiko session closed by dropping the SSH connection (netmiko's disconnect() spends 2 s probing)."""
+    conn = connect(switch, **kwargs)
+    try:
+        yield conn
+    finally:
+        conn.paramiko_cleanup()
+
+
+def configure(conn, lines: list[str]) -> str:
+    """Type lines in the system view one by one (what send_config_set does, without its 2 s mode probes)."""
+    output = ""
+    if conn.find_prompt().startswith("<"):
+        output += conn.send_command("system-view", expect_string=r"\]\s*$")
+    for line in lines:
+        output += conn.send_command(line, expect_string=r"\]\s*$", strip_prompt=False)
+    return output
+
+
+def commit(conn, command: str = "commit") -> str:
+    output = conn.send_command(command, expect_string=r"\]\s*$")
+    conn.send_command("return", expect_string=r">\s*$")
+    return output
+
+
+def running(conn) -> str:
+    return conn.send_command("display current-configuration")
+
+
+def test_prompts_and_display_commands(leaf):
+    iface = leaf.interfaces["400GE1/0/1"]
+    iface.in_octets, iface.in_unicast_pkts, iface.in_fcs_errors = 123456789, 4242, 17
+    iface.optics[0].input_power_dbm = -3.21
+    with session(leaf) as conn:
+        assert conn.base_prompt == "leaf1"
+        assert conn.find_prompt() == "<leaf1>"
+        version = conn.send_command("display version")
+        assert "Huawei Versatile Routing Platform Software" in version
+        assert "HUAWEI CE8851-32CQ8DQ-P uptime is" in version
+        config = running(conn)
+        assert config.startswith("!Software Version")
+        assert "sysname leaf1" in config
+        assert "interface 400GE1/0/1\n undo portswitch\n ip address 10.0.0.1 31" in config
+        assert config.rstrip().endswith("#\nreturn")
+        assert conn.send_command("display current-configuration | include ^sysname") == "sysname leaf1"
+        block = conn.send_command("display current-configuration interface 400GE1/0/1")
+        assert "ip address 10.0.0.1 31" in block and "400GE1/0/2" not in block
+        detail = conn.send_command("display interface 400GE1/0/1")
+        assert "400GE1/0/1 current state : UP" in detail
+        assert "Input : 123456789 bytes, 4242 packets" in detail
+        assert "CRC: 17 packets" in detail
+        assert "Internet Address is 10.0.0.1/31" in detail
+        brief = conn.send_command("display interface brief")
+        assert any(line.startswith("400GE1/0/4") for line in brief.splitlines())
+        lldp = conn.send_command("display lldp neighbor brief")
+        assert "spine1" in lldp and "gpu1" in lldp
+        assert "System name                        :spine1" in conn.send_command("display lldp neighbor")
+        assert "Registered" in conn.send_command("display device")
+        assert "RX Power (dBm)                        :-3.21" in conn.send_command("display transceiver verbose")
+        assert "+00:00" in conn.send_command("display clock")
+        # Abbreviated keywords work as on the device.
+        assert "sysname leaf1" in conn.send_command("dis cur")
+
+
+def test_plain_huawei_device_type_and_system_view(leaf):
+    with session(leaf, device_type="huawei") as conn:
+        conn.config_mode()
+        assert conn.find_prompt() == "[~leaf1]"
+        conn.send_command("interface 400GE1/0/3", expect_string=r"\]")
+        assert conn.find_prompt() == "[*leaf1-400GE1/0/3]"
+        conn.send_command("quit", expect_string=r"\]")
+        assert conn.find_prompt() == "[*leaf1]"
+        conn.send_command("clear configuration candidate", expect_string=r"\]")
+        assert conn.find_prompt() == "[~leaf1]"
+
+
+def test_send_config_set_commit_and_effects(leaf):
+    with session(leaf) as conn:
+        conn.send_config_set(["interface 400GE1/0/2", "description to-gpu1", "mtu 9216", "shutdown"])
+        assert conn.find_prompt() == "[*leaf1-400GE1/0/2]"
+        assert "description to-gpu1" not in running(conn)  # still only in the candidate
+        assert leaf.interfaces["400GE1/0/2"].admin_up
+        changes = conn.send_command("display configuration candidate changes")
+        assert "interface 400GE1/0/2\n+ description to-gpu1\n+ mtu 9216\n+ shutdown" in changes
+        conn.commit()
+        assert conn.find_prompt() == "<leaf1>"
+        assert "interface 400GE1/0/2\n description to-gpu1\n mtu 9216\n shutdown" in running(conn)
+    port = leaf.interfaces["400GE1/0/2"]
+    assert (port.description, port.mtu, port.admin_up) == ("to-gpu1", 9216, False)
+    with session(leaf) as conn:
+        configure(conn, ["interface 400GE1/0/2", "undo shutdown", "undo description"])
+        commit(conn)
+    assert (port.description, port.admin_up) == ("", True)
+
+
+def test_rejected_lines_print_vrp_errors_and_stay_out_of_the_candidate(leaf):
+    with session(leaf) as conn:
+        output = configure(conn, ["interface 400GE1/0/1", "foo bar", "mtu 99999", "description ok"])
+        assert "                   ^\nError: Unrecognized command found at '^' position." in output
+        assert "Error: Wrong parameter found at '^' position." in output
+        for line, message in [
+            ("interface", "Incomplete command"),
+            ("shutdown now", "Too many parameters"),
+            ("interface 400GE1/0/99", "Wrong parameter"),
+            ("d", "Ambiguous command"),
+        ]:
+            reply = conn.send_command(line, expect_string=r"\]\s*$")
+            assert f"Error: {message} found at '^' position." in reply, (line, reply)
+        changes = conn.send_command("display configuration candidate changes")
+        assert "foo" not in changes and "99999" not in changes and "description ok" in changes
+        commit(conn)
+        config = running(conn)
+    assert "foo bar" not in config and "mtu 99999" not in config
+    assert leaf.interfaces["400GE1/0/1"].description == "ok"
+
+
+def test_leaving_with_uncommitted_changes_asks(leaf):
+    with session(leaf) as conn:
+        configure(conn, ["interface 400GE1/0/3", "description pending"])
+        question = conn.send_command("return", expect_string=r"\[Y\(yes\)/N\(no\)/C\(cancel\)\]:")
+        assert "Uncommitted configurations found, commit them before exiting?" in question
+        assert "Please choose" in conn.send_command("maybe", expect_string=r"\[Y/N/C\]:")
+        conn.send_command("c", expect_string=r"\]")
+        assert conn.find_prompt() == "[*leaf1-400GE1/0/3]"
+        conn.send_command("return", expect_string=r":")
+        conn.send_command("n", expect_string=r">")
+        assert conn.find_prompt() == "<leaf1>"
+        assert "pending" not in running(conn)
+        configure(conn, ["interface 400GE1/0/3", "description kept"])
+        conn.send_command("return", expect_string=r":")
+        conn.send_command("y", expect_string=r">")
+        assert "description kept" in running(conn)
+
+
+def test_commit_trial_reverts_unless_confirmed(leaf):
+    with session(leaf) as conn:
+        configure(conn, ["interface 400GE1/0/4", "description trial-1"])
+        output = conn.send_command("commit trial 1", expect_string=r"\]")
+        assert "roll back" in output
+        assert "Running" in conn.send_command("display configuration trial status")
+        assert leaf.interfaces["400GE1/0/4"].description == "trial-1"
+        time.sleep(1.6)
+        assert leaf.interfaces["400GE1/0/4"].description == ""
+        assert "trial-1" not in running(conn)
+        assert "No trial" in conn.send_command("display configuration trial status")
+
+        configure(conn, ["interface 400GE1/0/4", "description trial-2"])
+        conn.send_command("commit trial 1", expect_string=r"\]")
+        assert "confirmed" in conn.send_command("commit", expect_string=r"\]")
+        time.sleep(1.4)
+        assert "description trial-2" in running(conn)
+        listing = conn.send_command("display configuration commit list")
+        assert "1000000002" in listing and "1000000001" not in listing  # the expired trial left no point
+
+
+def test_abort_trial_and_rollback_last(leaf):
+    with session(leaf) as conn:
+        configure(conn, ["interface 400GE1/0/4", "description first"])
+        commit(conn)
+        configure(conn, ["interface 400GE1/0/4", "description second"])
+        conn.send_command("commit trial 60", expect_string=r"\]")
+        conn.send_command("abort trial", expect_string=r"\[Y/N\]:")
+        assert "rollback succeeded" in conn.send_command("y", expect_string=r"\]")
+        assert leaf.interfaces["400GE1/0/4"].description == "first"
+        conn.send_command("return", expect_string=r">\s*$")
+        conn.send_command("rollback configuration last 1", expect_string=r"\[Y/N\]:")
+        conn.send_command("y", expect_string=r">")
+        assert leaf.interfaces["400GE1/0/4"].description == ""
+        assert "description first" not in running(conn)
+
+
+def test_save_and_reboot(leaf):
+    with session(leaf) as conn:
+        configure(conn, ["interface 400GE1/0/3", "description saved"])
+        commit(conn)
+        assert "Save the configuration successfully" in conn.save_config()
+        assert "description saved" in conn.send_command("display saved-configuration")
+        configure(conn, ["interface 400GE1/0/3", "description unsaved"])
+        commit(conn)
+    huawei_vrp.reboot(leaf)
+    assert leaf.interfaces["400GE1/0/3"].description == "saved"
+    with session(leaf) as conn:
+        assert "description saved" in running(conn)
+
+
+def test_wrong_password_is_refused(leaf):
+    with pytest.raises(NetmikoAuthenticationException):
+        connect(leaf, password="wrong")
+
+
+def test_switch_down_closes_sessions_and_refuses(leaf):
+    conn = connect(leaf)
+    leaf.alive = False
+    try:
+        deadline = time.time() + 3
+        refused = False
+        while time.time() < deadline and not refused:
+            probe = socket.socket()
+            probe.settimeout(1)
+            refused = probe.connect_ex((leaf.mgmt_address, leaf.ssh_port)) != 0
+            probe.close()
+            time.sleep(0.05)
+        assert refused
+        assert not conn.remote_conn.get_transport().is_active()
+        with pytest.raises((NetmikoTimeoutException, paramiko.SSHException, OSError)):
+            connect(leaf)
+    finally:
+        leaf.alive = True
+        conn.disconnect()
+    deadline = time.time() + 3
+    while time.time() < deadline:
+        try:
+            with session(leaf) as again:
+                assert again.find_prompt() == "<leaf1>"
+                break
+        except NetmikoTimeoutException:
+            time.sleep(0.1)
+    else:
+        pytest.fail("switch did not answer again after coming back")
+
+
+ROCE = [
+    "dcb pfc",
+    "priority 3",
+    "quit",
+    "dcb pfc deadlock-detect interval 10",
+    "drop-profile roce-ecn",
+    "color green buffer-size low-limit 153600 high-limit 1536000 discard-percentage 20",
+    "quit",
+    "diffserv domain default",
+    "ip-dscp-inbound 48 phb cs6 green",
+    "quit",
+    "interface 400GE1/0/1",
+    "mtu 9216",
+    "trust dscp",
+    "dcb pfc enable mode manual",
+    "qos queue 3 wred roce-ecn",
+    "qos queue 3 ecn",
+    "qos pq 6 to 7",
+    "dcb pfc",
+    "priority 3 deadlock-detect time 5",
+]
+
+
+def test_roce_configuration_changes_qos(leaf):
+    assert leaf.qos.pfc_priorities == frozenset() and leaf.qos.ecn == {}
+    with session(leaf) as conn:
+        output = configure(conn, ROCE)
+        assert "Error" not in output
+        commit(conn)
+    qos = leaf.qos
+    assert qos.pfc_priorities == frozenset({3})
+    assert qos.ecn[3].min_kbytes == 150 and qos.ecn[3].max_kbytes == 1500 and qos.ecn[3].max_probability == 0.2
+    assert qos.dscp_to_tc[26] == 3 and qos.dscp_to_tc[48] == 6
+    assert qos.pfc_watchdog and qos.pfc_watchdog_timeout_ms == 50
+    assert qos.strict_priority_tcs == frozenset({6, 7})
+    assert leaf.interfaces["400GE1/0/1"].mtu == 9216
+
+
+@pytest.mark.timeout(120)
+def test_one_process_serves_256_switches():
+    switches = [make_switch(f"sw{i:03d}", "huawei_vrp", f"127.11.2.{i}", ssh_port=PORT, ports=2) for i in range(256)]
+    server = huawei_vrp.serve(switches, CREDENTIAL)
+    try:
+        for switch in (switches[0], switches[128], switches[255]):
+            with session(switch) as conn:
+                assert conn.find_prompt() == f"<{switch.hostname}>"
+    finally:
+        server.stop()
