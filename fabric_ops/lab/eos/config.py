@@ -97,7 +97,7 @@ def interface_sort_key(name: str) -> tuple:
 # --- custom handlers -------------------------------------------------------------------------------------------
 
 
-def _apply_qos_map(tree: ConfigTree, parent: Node, tokens: list[str], negate: bool) -> None:
+def _apply_qos_map(parent: Node, tokens: list[str], negate: bool) -> None:
     """``qos map dscp 24 26 to traffic-class 3``: EOS keeps one line per traffic class, a DSCP maps to one class."""
     idx = [t.lower() for t in tokens].index("to")
     dscps = {int(t) for t in tokens[3:idx]}
@@ -304,9 +304,6 @@ def _index_by_first_word(rules: dict[str, list[Rule]]) -> dict[str, dict[str, li
 
 _BY_FIRST_WORD = _index_by_first_word(RULES)
 
-# Sections EOS shows even when empty and never deletes (physical ports); everything else is removed by "no".
-_SECTION_NO_CHILDREN_SHOWN_EMPTY = {"router bfd", "management api http-commands", "management api gnmi"}
-
 
 @dataclass
 class Cursor:
@@ -380,7 +377,7 @@ class ConfigTree:
 
     def _apply_rule(self, cursor: Cursor, parent: Node, rule: Rule, body: list[str], negate: bool) -> None:
         if rule is RULE_BY_NAME["qos-map"]:
-            _apply_qos_map(self, parent, body, negate)
+            _apply_qos_map(parent, body, negate)
             return
         if rule.spec.text.startswith("interface "):
             self._apply_interface(cursor, parent, body, negate)
@@ -456,14 +453,13 @@ class ConfigTree:
         out: list[str] = []
         previous_rank = None
         for node in _sorted(self.root.children):
-            if node.mode is not None or previous_rank is None or node.rank != previous_rank:
+            # "!" before every section and between groups of different commands, as EOS prints it
+            if node.mode is not None or node.rank != previous_rank:
                 out.append("!")
-            previous_rank = node.rank
+            previous_rank = None if node.mode is not None else node.rank
             out.append(node.line)
             if node.mode is not None:
                 _render_children(node, 1, out)
-                if node.key not in _SECTION_NO_CHILDREN_SHOWN_EMPTY and not node.key.startswith("interface"):
-                    previous_rank = None
         out.append("!")
         out.append("end")
         return out

@@ -6,12 +6,13 @@ platform's configuration, never from canned data.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import re
 import time
 from datetime import UTC, datetime
 
-from fabric_ops.lab.eos.config import ConfigTree, interface_sort_key, unified_diff
+from fabric_ops.lab.eos.config import ConfigTree, Node, interface_sort_key, unified_diff
 from fabric_ops.lab.eos.platform import MAX_OPEN_SESSIONS, MAX_SAVED_SESSIONS, EosPlatform
 from fabric_ops.lab.state import InterfaceState, SwitchState
 
@@ -160,8 +161,6 @@ def _routed(tree: ConfigTree, name: str) -> bool:
 
 def _snapshot(switch: SwitchState) -> list[InterfaceState]:
     """Copy interface state under the lock so a slow client never holds it."""
-    import copy
-
     with switch.lock:
         return [copy.copy(i) for i in sorted(switch.interfaces.values(), key=lambda i: interface_sort_key(i.name))]
 
@@ -619,8 +618,6 @@ def running_all_text(platform: EosPlatform) -> str:
     for name in tree.physical:
         node = tree.root.find(f"interface {name}")
         keys = {c.key for c in node.children}
-        from fabric_ops.lab.eos.config import Node
-
         if "shutdown" not in keys:
             node.children.append(Node("no shutdown", "shutdown", 12))
         if "mtu" not in keys:
