@@ -76,7 +76,7 @@ TEMPLATES = [
 # SQLite under var/ by default so `make demo` needs no database server; PostgreSQL when DATABASE_URL is set.
 DATABASES = {
     "default": dj_database_url.parse(
-        os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'fabric_ops.sqlite3'}"),
+        os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'fabric_ops.sqlite3'}",
         conn_max_age=int(os.environ.get("FABRIC_OPS_DB_CONN_MAX_AGE", "60")),
     )
 }
@@ -152,5 +152,5 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("FABRIC_OPS_LOG_LEVEL", "INFO")},
-    "loggers": {"paramiko": {"level": "WARNING"}, "napalm": {"level": "WARNING"}},
+    "loggers": {name: {"level": "WARNING"} for name in ("paramiko", "napalm", "pygnmi", "netmiko")},
 }
