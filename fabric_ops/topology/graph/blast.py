@@ -45,37 +45,44 @@ def _resolve(
     return link_idx, dev_idx, span_idx
 
 
-def _propagate(topo: Topology, dead_links: set[int], dead_nodes: set[int]) -> dict[int, float]:
-    """New effective up-fractions of every hierarchy node whose fraction changes, top tier first."""
-    tier = topo.dev_tier
-    dirty: dict[int, set[int]] = {}
+def _propagate(topo: Topology, dead_links: set[int], dead_nodes: set[int]) -> tuple[dict[int, float], dict[int, float]]:
+    """New effective up-fractions and uplink Gbps of every hierarchy node whose capacity changes.
+
+    Works on deltas, top tier first: a dead uplink takes ``capacity x parent fraction``
+    off its child; a parent whose fraction drops by d takes ``capacity x d`` off each
+    child over its surviving downlinks. One spine uplink therefore touches that
+    spine's downlinks only, never the children's other uplinks.
+    """
+    tier, child_of, parent_of, cap, eff = topo.dev_tier, topo.link_child, topo.link_parent, topo.link_cap, topo.eff
+    loss: dict[int, float] = {}
+    pending: dict[int, set[int]] = {}
     for li in dead_links:
-        a, b = topo.link_a[li], topo.link_b[li]
-        ta, tb = tier[a], tier[b]
-        if ta and tb and ta != tb and topo.link_kind[li] == LinkKind.FABRIC:
-            low = a if ta < tb else b
-            dirty.setdefault(tier[low], set()).add(low)
+        child = child_of[li]
+        if child >= 0:
+            loss[child] = loss.get(child, 0.0) + cap[li] * eff[parent_of[li]]
+            pending.setdefault(tier[child], set()).add(child)
     new_eff: dict[int, float] = {}
+    new_cap: dict[int, float] = {}
     for node in dead_nodes:
         if tier[node]:
-            new_eff[node] = 0.0
-            for li in topo.downlinks[node]:
-                if topo.link_live[li]:
-                    child = topo.other(li, node)
-                    dirty.setdefault(tier[child], set()).add(child)
-    for level in range(max(dirty, default=0), 0, -1):  # children are added to lower levels as we go
-        for node in dirty.get(level, ()):
+            new_eff[node], new_cap[node] = 0.0, 0.0
+    for level in range(max(pending, default=0), 0, -1):  # children are added to lower levels as we go
+        for node in pending.get(level, ()):
             if node in dead_nodes:
                 continue
-            frac, _ = topo.effective(node, new_eff, dead_links, dead_nodes)
-            if abs(frac - topo.eff[node]) <= _EPS:
+            after = max(0.0, topo.eff_cap[node] - loss[node])
+            design = topo.design_up[node]
+            frac = after / design if design > 0 else 1.0
+            if abs(after - topo.eff_cap[node]) <= _EPS * max(1.0, design):
                 continue
-            new_eff[node] = frac
+            new_eff[node], new_cap[node] = frac, after
+            drop = eff[node] - frac
             for li in topo.downlinks[node]:
                 if topo.link_live[li] and li not in dead_links:
-                    child = topo.other(li, node)
-                    dirty.setdefault(tier[child], set()).add(child)
-    return new_eff
+                    child = child_of[li]
+                    loss[child] = loss.get(child, 0.0) + cap[li] * drop
+                    pending.setdefault(tier[child], set()).add(child)
+    return new_eff, new_cap
 
 
 def _separated(topo: Topology, terminals: set[int], dead_links: set[int], dead_nodes: set[int]) -> list[list[int]]:
@@ -248,7 +255,7 @@ def blast_radius(
     dead_nodes = {d for d in dev_idx if topo.dev_active[d]}
     dead_links = {li for li in removed if topo.link_live[li]}
 
-    new_eff = _propagate(topo, dead_links, dead_nodes)
+    new_eff, new_cap = _propagate(topo, dead_links, dead_nodes)
 
     terminals: set[int] = set()
     for li in dead_links:
@@ -271,7 +278,7 @@ def blast_radius(
         design = topo.design_up[leaf]
         is_removed = leaf in named
         is_cut = leaf in cut_off
-        after = 0.0 if is_removed else design * new_eff.get(leaf, topo.eff[leaf])
+        after = 0.0 if is_removed else new_cap.get(leaf, before)
         lost = (before - after) / before if before > 0 else 0.0
         remaining = after / design if design > 0 else (0.0 if is_removed or is_cut else 1.0)
         if is_removed or is_cut:
@@ -300,13 +307,15 @@ def blast_radius(
     for leaf, frac in nic_loss.items():
         if frac <= _EPS:
             continue
-        for nic in topo.leaf_nics[leaf]:
-            h = topo.nic_host[nic]
-            gbps = topo.nic_speed[nic] * frac
-            host_lost[h] = host_lost.get(h, 0.0) + gbps
-            if frac >= 1.0 - _EPS:
+        attached = topo.leaf_hosts[leaf]
+        if frac >= 1.0 - _EPS:
+            for h, speed in attached:
+                host_lost[h] = host_lost.get(h, 0.0) + speed
                 host_nics_lost[h] = host_nics_lost.get(h, 0) + 1
-                host_cap_lost += topo.nic_speed[nic]
+                host_cap_lost += speed
+        else:
+            for h, speed in attached:
+                host_lost[h] = host_lost.get(h, 0.0) + speed * frac
     host_rows = []
     isolated = []
     for h in sorted(host_lost, key=topo.host_name.__getitem__):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Container
 from dataclasses import dataclass, field
 
 from ..choices import DeviceRole, Lifecycle, LinkKind, LinkState, PodKind
@@ -73,10 +72,12 @@ class Topology:
     adj: list[list[tuple[int, int]]] = field(default_factory=list)
     uplinks: list[list[int]] = field(default_factory=list)
     downlinks: list[list[int]] = field(default_factory=list)
+    link_child: list[int] = field(default_factory=list)  # lower end of a hierarchy uplink, else -1
+    link_parent: list[int] = field(default_factory=list)  # upper end of a hierarchy uplink, else -1
     design_up: list[float] = field(default_factory=list)
     eff: list[float] = field(default_factory=list)
     eff_cap: list[float] = field(default_factory=list)
-    leaf_nics: list[list[int]] = field(default_factory=list)
+    leaf_hosts: list[list[tuple[int, float]]] = field(default_factory=list)  # (host, NIC Gbps) per leaf
     comp: list[int] = field(default_factory=list)
     inter_site_links: list[int] = field(default_factory=list)
     load_seconds: float = 0.0
@@ -97,6 +98,8 @@ class Topology:
         self.uplinks = [[] for _ in range(n)]
         self.downlinks = [[] for _ in range(n)]
         self.design_up = [0.0] * n
+        self.link_child = [-1] * len(self.link_id)
+        self.link_parent = [-1] * len(self.link_id)
         tier = self.dev_tier
         for li in range(len(self.link_id)):
             a, b = self.link_a[li], self.link_b[li]
@@ -105,6 +108,7 @@ class Topology:
             ta, tb = tier[a], tier[b]
             if ta and tb and ta != tb and self.link_kind[li] == LinkKind.FABRIC:
                 low, high = (a, b) if ta < tb else (b, a)
+                self.link_child[li], self.link_parent[li] = low, high
                 self.uplinks[low].append(li)
                 self.downlinks[high].append(li)
                 if self.link_state[li] != LinkState.PLANNED:
@@ -113,37 +117,29 @@ class Topology:
         self.eff_cap = [0.0] * n
         for node in sorted(range(n), key=lambda i: -tier[i]):
             if tier[node]:
-                self.eff[node], self.eff_cap[node] = self.effective(node, self.eff, (), ())
-        self.leaf_nics = [[] for _ in range(n)]
+                self.eff[node], self.eff_cap[node] = self._effective(node)
+        self.leaf_hosts = [[] for _ in range(n)]
         for nic, leaf in enumerate(self.nic_leaf):
-            self.leaf_nics[leaf].append(nic)
+            self.leaf_hosts[leaf].append((self.nic_host[nic], self.nic_speed[nic]))
         self.comp = self._components()
         site = self.dev_site
         self.inter_site_links = [
             li for li in range(len(self.link_id)) if site[self.link_a[li]] != site[self.link_b[li]]
         ]
 
-    def effective(
-        self, node: int, eff: list[float] | dict[int, float], dead_links: Container[int], dead_nodes: Container[int]
-    ) -> tuple[float, float]:
-        """(effective up-fraction, effective uplink Gbps) of ``node`` given its parents' fractions.
+    def _effective(self, node: int) -> tuple[float, float]:
+        """(effective up-fraction, effective uplink Gbps) of ``node`` from its parents' fractions.
 
         A node without built uplinks is the top of its hierarchy and keeps 1.0 while active.
-        ``eff`` may be a dict of overrides falling back to the precomputed fractions.
         """
-        if not self.dev_active[node] or node in dead_nodes:
+        if not self.dev_active[node]:
             return 0.0, 0.0
         design = self.design_up[node]
         if design <= 0:
             return 1.0, 0.0
-        base = self.eff
-        total = 0.0
-        for li in self.uplinks[node]:
-            if not self.link_live[li] or li in dead_links:
-                continue
-            parent = self.other(li, node)
-            frac = eff.get(parent, base[parent]) if isinstance(eff, dict) else eff[parent]
-            total += self.link_cap[li] * frac
+        total = sum(
+            self.link_cap[li] * self.eff[self.link_parent[li]] for li in self.uplinks[node] if self.link_live[li]
+        )
         return total / design, total
 
     def _components(self) -> list[int]:
