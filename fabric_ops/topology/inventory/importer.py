@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, models, transaction
 
 from ..models import (
     Device,
@@ -29,7 +29,7 @@ from ..models import (
     Transceiver,
 )
 from .spec import MODEL_ORDER, Spec, key_str
-from .state import Current, load_current
+from .state import Current, load_current, moved_names
 
 __all__ = ["ChangeReport", "apply_spec", "catalogue_names"]
 
@@ -294,32 +294,28 @@ class _Writer:
             rows = spec.rows[model]
             updates = plan.update[model]
             if updates:
-                objs = []
-                for key in updates:
-                    cols = self._columns(model, key, rows[key])
-                    objs.append(cls(pk=self.pk[model][key], **cols))
-                fields = [f for f in cols if f not in ("name", "hostname")]
                 if model == "Device":
-                    self._clear_moved_addresses(objs)
-                cls.objects.bulk_update(objs, fields, batch_size=BATCH)
+                    self._clear_moved_addresses(updates)
+                values = [self._columns(model, key, rows[key]) for key in updates]
+                _update_rows(cls, [self.pk[model][key] for key in updates], values)
             creates = plan.create[model] + plan.replace[model]
             if creates:
-                cls.objects.bulk_create([cls(**self._columns(model, k, rows[k])) for k in creates], batch_size=BATCH)
+                _insert_rows(cls, [self._columns(model, k, rows[k]) for k in creates])
                 if model != "GpuNic":  # nothing points at a NIC
                     self._refresh_pks(model, creates)
             if model == "OpticalChannel":
                 self._write_channel_spans(updates, creates)
 
-    def _clear_moved_addresses(self, objs: list[Device]) -> None:
+    def _clear_moved_addresses(self, updates: list[str]) -> None:
         """Null the unique addresses that change first, so devices can swap addresses in one import."""
-        cur = self.cur.rows["Device"]
-        clear = []
-        for obj in objs:
-            old = cur[obj.hostname][1]
-            if old["mgmt_address"] != obj.mgmt_address or old["loopback"] != obj.loopback:
-                clear.append(Device(pk=obj.pk, mgmt_address=None, loopback=None))
-        if clear:
-            Device.objects.bulk_update(clear, ["mgmt_address", "loopback"], batch_size=BATCH)
+        cur, want = self.cur.rows["Device"], self.spec.rows["Device"]
+        moved = [
+            self.pk["Device"][h]
+            for h in updates
+            if (cur[h][1]["mgmt_address"], cur[h][1]["loopback"]) != (want[h]["mgmt_address"], want[h]["loopback"])
+        ]
+        if moved:
+            _update_rows(Device, moved, [{"mgmt_address": None, "loopback": None}] * len(moved))
 
     def _write_channel_spans(self, updated: list[str], created: list[str]) -> None:
         through = OpticalChannel.spans.through
@@ -328,12 +324,69 @@ class _Writer:
         changed = [n for n in updated if cur[n][1]["spans"] != rows[n]["spans"]]
         if changed:
             through.objects.filter(opticalchannel_id__in=[self.pk["OpticalChannel"][n] for n in changed]).delete()
-        links = [
-            through(opticalchannel_id=self.pk["OpticalChannel"][n], opticalspan_id=self.pk["OpticalSpan"][s])
-            for n in changed + created
-            for s in rows[n]["spans"]
-        ]
-        through.objects.bulk_create(links, batch_size=BATCH)
+        _insert_rows(
+            through,
+            [
+                {"opticalchannel_id": self.pk["OpticalChannel"][n], "opticalspan_id": self.pk["OpticalSpan"][s]}
+                for n in changed + created
+                for s in rows[n]["spans"]
+            ],
+        )
+
+
+def _prepared(cls: type[models.Model], columns: list[str]) -> tuple[list[str], list[Any]]:
+    """Quoted column names, and the fields whose values need the backend's adaptation (inet, JSON)."""
+    fields = [cls._meta.get_field(c) for c in columns]
+    quoted = [connection.ops.quote_name(f.column) for f in fields]
+    adapt = [f if isinstance(f, models.GenericIPAddressField | models.JSONField) else None for f in fields]
+    return quoted, adapt
+
+
+def _row(values: dict[str, Any], adapt: list[Any]) -> tuple:
+    if not any(adapt):
+        return tuple(values.values())
+    return tuple(
+        v if f is None or v is None else f.get_db_prep_save(v, connection)
+        for v, f in zip(values.values(), adapt, strict=True)
+    )
+
+
+def _insert_rows(cls: type[models.Model], rows: list[dict[str, Any]]) -> None:
+    """Plain ``executemany`` INSERTs: ~10x faster than bulk_create, which builds a model instance per row.
+
+    Portable: Django's cursor takes ``%s`` placeholders on every backend; psycopg 3 pipelines executemany.
+    """
+    if not rows:
+        return
+    quoted, adapt = _prepared(cls, list(rows[0]))
+    sql = (
+        f"INSERT INTO {connection.ops.quote_name(cls._meta.db_table)} ({', '.join(quoted)}) "
+        f"VALUES ({', '.join(['%s'] * len(quoted))})"
+    )
+    with connection.cursor() as cursor:
+        for i in range(0, len(rows), BATCH):
+            cursor.executemany(sql, [_row(r, adapt) for r in rows[i : i + BATCH]])
+
+
+def _update_rows(cls: type[models.Model], pks: list[int], rows: list[dict[str, Any]]) -> None:
+    """One ``UPDATE ... WHERE id = %s`` per row via executemany (bulk_update's CASE chains grow quadratic-ish)."""
+    if not rows:
+        return
+    columns = [c for c in rows[0] if c not in ("name", "hostname")]
+    quoted, adapt = _prepared(cls, columns)
+    sql = (
+        f"UPDATE {connection.ops.quote_name(cls._meta.db_table)} SET {', '.join(f'{q} = %s' for q in quoted)} "
+        f"WHERE {connection.ops.quote_name(cls._meta.pk.column)} = %s"
+    )
+    with connection.cursor() as cursor:
+        for i in range(0, len(rows), BATCH):
+            cursor.executemany(
+                sql,
+                [
+                    (*_row({c: r[c] for c in columns}, adapt), pk)
+                    for r, pk in zip(rows[i : i + BATCH], pks[i : i + BATCH], strict=True)
+                ],
+            )
 
 
 def apply_spec(spec: Spec, *, dry_run: bool = False) -> ChangeReport:
@@ -342,8 +395,8 @@ def apply_spec(spec: Spec, *, dry_run: bool = False) -> ChangeReport:
     with transaction.atomic():
         cur = load_current(
             spec.fabric_names,
-            hostnames=set(spec.rows["Device"]),
-            host_names=set(spec.rows["GpuHost"]),
+            hostnames=moved_names(Device, "hostname", set(spec.rows["Device"]), spec.fabric_names),
+            host_names=moved_names(GpuHost, "name", set(spec.rows["GpuHost"]), spec.fabric_names),
             catalogue=catalogue_names(spec),
             channel_names=set(spec.rows["OpticalChannel"]),
         )
