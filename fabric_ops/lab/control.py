@@ -118,9 +118,8 @@ class _Handler(BaseHTTPRequestHandler):
             if method == "DELETE" and path.startswith("/v1/faults/"):
                 return self._reply(200, lab.clear(path.rsplit("/", 1)[1]))
             if method == "POST" and path == "/v1/shutdown":
-                self._reply(202, {"stopping": True})
-                self.server.on_shutdown()
-                return None
+                self.server.on_shutdown()  # only sets an event: the reply still goes out before the lab stops
+                return self._reply(202, {"stopping": True})
             return self._reply(404, {"error": f"no such endpoint: {method} {path}"})
         except FabricOpsError as exc:
             return self._reply(400, {"error": str(exc)})
