@@ -680,3 +680,18 @@ def test_serve_with_the_labs_own_tls_pair(tmp_path):
         conn.close()
     finally:
         server.stop()
+
+
+def test_banner_heredoc_and_replace_round_trip(eos_device):
+    eos_device.load_merge_candidate(config="banner login\nAuthorised access only\n  (lab)\nEOF\n" + ROCE_CONFIG)
+    assert "+Authorised access only" in eos_device.compare_config()
+    eos_device.commit_config()
+    running = eos_device.get_config(retrieve="running")["running"]
+    assert "\nbanner login\nAuthorised access only\n(lab)\nEOF\n" in running  # NAPALM strips each line
+    # replacing the running-config with itself changes nothing: parse and render agree
+    eos_device.load_replace_candidate(config=running)
+    assert eos_device.compare_config() == ""
+    eos_device.discard_config()
+    eos_device.load_merge_candidate(config="no banner login\n")
+    assert "-banner login" in eos_device.compare_config()
+    eos_device.discard_config()

@@ -118,7 +118,7 @@ class CliSession:
 
     # --- dispatch ---------------------------------------------------------------------------------------------
 
-    def execute(self, command: str, fmt: str) -> dict:
+    def execute(self, command: str, fmt: str, heredoc: str | None = None) -> dict:
         text, _, pipe = command.partition(" | ")
         tokens = text.split()
         if not tokens:
@@ -126,7 +126,7 @@ class CliSession:
         if tokens[0].lower() == "comment" or text.strip().startswith("!"):
             return {} if fmt == "json" else {"output": ""}
         if self.cursor is not None:
-            return self._config_mode(text, tokens, fmt)
+            return self._config_mode(text, tokens, fmt, heredoc)
         return self._exec(text, tokens, fmt, pipe)
 
     def _match(self, table: list[_Cmd], tokens: list[str]) -> tuple[_Cmd | None, int]:
@@ -166,7 +166,7 @@ class CliSession:
         output = render(data)
         return {"output": _pipe(output, pipe) if pipe else output}
 
-    def _config_mode(self, text: str, tokens: list[str], fmt: str) -> dict:
+    def _config_mode(self, text: str, tokens: list[str], fmt: str, heredoc: str | None = None) -> dict:
         lowered = [t.lower() for t in tokens]
         empty: dict = {} if fmt == "json" else {"output": ""}
         if lowered[0] == "show":
@@ -198,7 +198,7 @@ class CliSession:
                     self.cursor = self.tree.cursor()
                 return empty
         with self.platform.lock:
-            self.tree.apply(self.cursor, text)
+            self.tree.apply(self.cursor, text, heredoc)
         if self.session_name is None:
             self.running_dirty = True
         return empty
@@ -410,8 +410,9 @@ def run_cmds(platform: EosPlatform, user: str, params: dict) -> list:
     try:
         for index, item in enumerate(cmds, start=1):
             command = item.get("cmd", "") if isinstance(item, dict) else str(item)
+            heredoc = item.get("input") if isinstance(item, dict) else None
             try:
-                results.append(session.execute(command, fmt))
+                results.append(session.execute(command, fmt, heredoc))
             except CliError as exc:
                 failed = {"errors": [exc.message]}
                 if fmt == "text":

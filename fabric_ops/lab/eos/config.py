@@ -56,6 +56,7 @@ def _r(spec: str, key_len: int, rank: int = 50, **kw) -> Rule:
 
 
 _NATURAL = re.compile(r"(\d+)")
+_BANNER = re.compile(r"^((no|default) )?banner (login|motd)$")
 
 
 def _natural(text: str) -> list:
@@ -332,10 +333,16 @@ class ConfigTree:
 
     # --- applying lines ---------------------------------------------------------------------------------------
 
-    def apply(self, cursor: Cursor, line: str) -> None:
-        """Apply one configuration line at ``cursor`` (fall-through to parent modes); raise CliError if refused."""
+    def apply(self, cursor: Cursor, line: str, heredoc: str | None = None) -> None:
+        """Apply one configuration line at ``cursor`` (fall-through to parent modes); raise CliError if refused.
+
+        ``heredoc`` is the multi-line text of ``banner login|motd`` (eAPI's ``{"cmd", "input"}`` form).
+        """
         tokens = line.split()
         if not tokens or line.lstrip().startswith("!"):
+            return
+        if _BANNER.match(line.strip()):
+            self._apply_banner(cursor, line.strip(), heredoc)
             return
         if [t.lower() for t in tokens] == ["exit"]:
             if len(cursor.stack) > 1:
@@ -374,6 +381,19 @@ class ConfigTree:
                     del cursor.stack[depth + 1 :]
                     return True
         return False
+
+    def _apply_banner(self, cursor: Cursor, line: str, heredoc: str | None) -> None:
+        del cursor.stack[1:]
+        words = line.split()
+        negate = words[0] in ("no", "default")
+        key = " ".join(words[1:3] if negate else words[:2])
+        self.root.remove(key)
+        if negate:
+            return
+        if heredoc is None:
+            raise CliError("Incomplete command")
+        text = [t for t in heredoc.rstrip("\n").split("\n") if t != "EOF"]
+        self.root.children.append(Node(key, key, 16, "banner", [Node(t, t) for t in text]))
 
     def _apply_rule(self, cursor: Cursor, parent: Node, rule: Rule, body: list[str], negate: bool) -> None:
         if rule is RULE_BY_NAME["qos-map"]:
@@ -435,14 +455,21 @@ class ConfigTree:
     def load_text(self, text: str) -> None:
         """Apply a whole configuration text (indentation ignored, like ``configure replace`` or a NAPALM file)."""
         cursor = self.cursor()
-        for number, raw in enumerate(text.splitlines(), start=1):
-            line = raw.strip()
+        lines = text.splitlines()
+        number = 0
+        while number < len(lines):
+            line = lines[number].strip()
+            number += 1
             if not line or line.startswith("!"):
                 continue
             if line == "end":
                 break
+            heredoc = None
+            if _BANNER.match(line) and not line.startswith(("no ", "default ")):
+                end = next((n for n in range(number, len(lines)) if lines[n].strip() == "EOF"), len(lines))
+                heredoc, number = "\n".join(lines[number:end]), end + 1
             try:
-                self.apply(cursor, line)
+                self.apply(cursor, line, heredoc)
             except CliError as exc:
                 raise CliError(f"line {number} '{line}': {exc.message}") from exc
 
@@ -458,7 +485,10 @@ class ConfigTree:
                 out.append("!")
             previous_rank = None if node.mode is not None else node.rank
             out.append(node.line)
-            if node.mode is not None:
+            if node.mode == "banner":
+                out.extend(child.line for child in node.children)
+                out.append("EOF")
+            elif node.mode is not None:
                 _render_children(node, 1, out)
         out.append("!")
         out.append("end")
