@@ -295,6 +295,14 @@ def test_dci_bisection_and_paths(dx):
     assert (paths.count, paths.hops, paths.bottleneck_gbps) == (32, 5, 800.0)
 
 
+def test_networkx_view_carries_the_optical_layer(dx):
+    built, graph = dx
+    link = built.links["dx-a-dci-dx-b-dci#1"]
+    edge = graph.nx.edges["dx-a-dci", "dx-b-dci", link.pk]
+    assert (edge["kind"], edge["channel"], edge["spans"]) == ("dci", "dx-ch1", ("dx-north",))
+    assert graph.nx.nodes["dx-b-leaf1"]["site"] == "dx-b"
+
+
 def test_load_subset_of_fabrics(dx):
     graph = FabricGraph.load(["dx-fab-a"])
     assert sorted(graph.devices()) == ["dx-a-leaf1", "dx-a-leaf2", "dx-a-spine"]

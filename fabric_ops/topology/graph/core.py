@@ -160,7 +160,7 @@ class FabricGraph:
 
         Nodes are device hostnames (attrs: kind="device", role, tier, fabric, site, pod,
         plane, active) and GPU host names (kind="host"); edges are links keyed by link
-        id (kind fabric/dci, capacity_gbps, state, carrying, spans) and NIC attachments
+        id (kind fabric/dci, capacity_gbps, state, carrying, channel, spans) and NIC attachments
         keyed ``("nic", host, rail)`` (kind="nic", capacity_gbps, rail).
         """
         t = self.topology
@@ -190,6 +190,7 @@ class FabricGraph:
                     "capacity_gbps": t.link_cap[li],
                     "state": t.link_state[li],
                     "carrying": t.link_live[li],
+                    "channel": t.link_channel.get(li),
                     "spans": tuple(t.span_name[s] for s in t.link_spans[li]),
                 },
             )

@@ -53,6 +53,7 @@ class Topology:
     link_spans: list[tuple[int, ...]] = field(default_factory=list)
     link_live: list[bool] = field(default_factory=list)
     link_index: dict[int, int] = field(default_factory=dict)
+    link_channel: dict[int, str] = field(default_factory=dict)  # link index -> optical channel name
     # GPU hosts and their NICs
     host_name: list[str] = field(default_factory=list)
     host_fabric: list[str] = field(default_factory=list)
@@ -205,7 +206,11 @@ def load_topology(fabric_names: list[str] | None = None) -> Topology:
 
     # Channel -> spans, keyed by the DCI link the channel carries.
     link_spans: dict[int, list[int]] = {}
-    channel_link = dict(OpticalChannel.objects.values_list("id", "link_id"))
+    channel_link: dict[int, int] = {}
+    channel_name: dict[int, str] = {}  # by link id
+    for channel_id, link_id, name in OpticalChannel.objects.values_list("id", "link_id", "name"):
+        channel_link[channel_id] = link_id
+        channel_name[link_id] = name
     for channel_id, span_id in OpticalChannel.spans.through.objects.values_list("opticalchannel_id", "opticalspan_id"):
         link_spans.setdefault(channel_link[channel_id], []).append(span_id_to_idx[span_id])
 
@@ -245,6 +250,7 @@ def load_topology(fabric_names: list[str] | None = None) -> Topology:
             state == LinkState.UP and active[a] and active[b] and all(topo.span_up[s] for s in riding)
         )
     topo.link_index = {link_id: i for i, link_id in enumerate(topo.link_id)}
+    topo.link_channel = {topo.link_index[k]: v for k, v in channel_name.items() if k in topo.link_index}
 
     hosts = GpuHost.objects.all()
     nics = GpuNic.objects.all()
