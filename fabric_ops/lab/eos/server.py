@@ -124,7 +124,7 @@ class _EapiHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "Arista-eAPI-lab"
     sys_version = ""
-    timeout = 30
+    timeout = 5  # per read: also bounds how long an idle keep-alive client can hold a worker
 
     server: _Context  # type: ignore[assignment]
 
