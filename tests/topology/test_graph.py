@@ -139,6 +139,8 @@ def test_unknown_names_raise_topology_error(f2):
         graph.blast_radius(links=[999999], devices=["no-such-switch"], spans=["no-such-span"])
     message = str(excinfo.value)
     assert "link 999999" in message and "device no-such-switch" in message and "optical span no-such-span" in message
+    with pytest.raises(TopologyError, match="devices must be a list"):
+        graph.blast_radius(devices="f2-leaf1")
     with pytest.raises(TopologyError, match="nope"):
         graph.ecmp_paths("f2-leaf1", "nope")
     with pytest.raises(TopologyError, match="missing-fabric"):

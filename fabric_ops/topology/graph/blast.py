@@ -239,9 +239,10 @@ def blast_radius(
     topo: Topology, links: Iterable[int] = (), devices: Iterable[str] = (), spans: Iterable[str] = ()
 ) -> BlastRadius:
     """See :meth:`FabricGraph.blast_radius`."""
+    for label, value in (("links", links), ("devices", devices), ("spans", spans)):
+        if isinstance(value, str | bytes | int):
+            raise TopologyError(f"blast_radius: {label} must be a list, got {value!r}")
     links, devices, spans = tuple(links), tuple(devices), tuple(spans)
-    if isinstance(devices, str) or isinstance(spans, str):
-        raise TopologyError("devices and spans must be lists of names, not a single string")
     if not (links or devices or spans):
         return BlastRadius()
     link_idx, dev_idx, span_idx = _resolve(topo, links, devices, spans)
