@@ -473,3 +473,105 @@ def test_command_validate_import_export(tmp_path, capsys):
     assert f"{bad}:{line}: fabrics[t1].devices[t1-spine1].platform: unknown value 'junos'" in err
     with pytest.raises(CommandError):
         call_command("inventory", "validate", str(bad))
+
+
+# -- generate: blocks --------------------------------------------------------------------------------------------------
+MULTISITE = """\
+version: 1
+sites:
+  - {name: ams, city: Amsterdam, lat: 52.37, lon: 4.9}
+  - {name: fra, city: Frankfurt, lat: 50.11, lon: 8.68}
+fabrics:
+  - name: ams-ai
+    kind: rail-optimized
+    site: ams
+    generate: {gpus: 64, radix: 16, port_speed_gbps: 400, platforms: {leaf: eos, spine: huawei_vrp}, credential: lab}
+  - name: fra-ai
+    kind: rail-optimized
+    site: fra
+    generate:
+      gpus: 64
+      radix: 16
+      port_speed_gbps: 400
+  - name: eu-dci
+    kind: dci-backbone
+    generate:
+      spans: [[ams, fra, 440.0]]
+      wavelengths_per_pair: 4
+      uplinks_per_dci: 2
+"""
+
+
+def test_generate_block_expands_like_the_generator_and_round_trips(tmp_path):
+    from fabric_ops.topology.generators import DciParams, FabricParams, plan_multisite
+
+    path = tmp_path / "eu.yml"
+    path.write_text(MULTISITE)
+    report = import_inventory(path)
+    plans = plan_multisite(
+        [
+            FabricParams(name="ams-ai", site="ams", city="Amsterdam", gpus=64, radix=16, port_speed_gbps=400,
+                         platforms={"leaf": "eos", "spine": "huawei_vrp"}, credential="lab"),
+            FabricParams(name="fra-ai", site="fra", city="Frankfurt", gpus=64, radix=16, port_speed_gbps=400),
+        ],
+        DciParams(spans=[("ams", "fra", 440.0)], name="eu-dci", wavelengths_per_pair=4, uplinks_per_dci=2),
+    )  # fmt: skip
+    expected = {k: sum(p.counts()[k] for p in plans) for k in ("devices", "interfaces", "links", "gpu_nics")}
+    assert report.counts()["Device"] == (expected["devices"], 0, 0)
+    assert report.counts()["Interface"] == (expected["interfaces"], 0, 0)
+    assert report.counts()["Link"] == (expected["links"], 0, 0)
+    assert report.counts()["GpuNic"] == (expected["gpu_nics"], 0, 0)
+    assert OpticalChannel.objects.count() == 4 and OpticalSpan.objects.get().amplifier_count == 5
+    assert set(Device.objects.filter(fabric__name="ams-ai", role="spine").values_list("platform", flat=True)) == {
+        "huawei_vrp"
+    }
+    assert Fabric.objects.get(name="fra-ai").parameters["gpus"] == 64
+    assert not import_inventory(path).changed  # the generator is deterministic
+    before = canonical_dump()
+    exported = tmp_path / "explicit.yml"
+    exported.write_text(export_inventory())
+    wipe()
+    import_inventory(exported)
+    assert canonical_dump() == before
+    assert not import_inventory(path).changed  # explicit and generated forms describe the same rows
+    # a changed parameter shows up as a change report
+    path.write_text(MULTISITE.replace("wavelengths_per_pair: 4", "wavelengths_per_pair: 2"))
+    report = import_inventory(path)
+    assert report.deleted["OpticalChannel"] == ["eu-dci-ams-fra-ch03", "eu-dci-ams-fra-ch04"]
+    assert OpticalChannel.objects.count() == 2
+
+
+@pytest.mark.parametrize(
+    ("edit", "key", "message"),
+    [
+        (("      radix: 16\n", "      radix: 15 #!\n"), "fabrics[fra-ai].generate.radix", "must be an even number"),
+        (("      gpus: 64\n", "      gpu: 64 #!\n"), "fabrics[fra-ai].generate.gpu", "did you mean 'gpus'?"),
+        (("      uplinks_per_dci: 2\n", "      uplinks_per_dci: 0 #!\n"), "fabrics[eu-dci].generate.uplinks_per_dci",
+         "must be a positive integer"),
+    ],
+    ids=["generator-error", "unknown-parameter", "dci-parameter"],
+)  # fmt: skip
+def test_generate_block_errors_name_the_parameter_line(tmp_path, edit, key, message):
+    text = MULTISITE.replace(*edit)
+    line = next(i for i, ln in enumerate(text.splitlines(), start=1) if "#!" in ln)
+    path = tmp_path / "eu.yml"
+    path.write_text(text)
+    problems = validate(path)
+    assert [(p.line, p.key) for p in problems] == [(line, key)], problems
+    assert message in problems[0].message
+    with pytest.raises(InventoryError):
+        import_inventory(path)
+    assert Device.objects.count() == 0
+
+
+@pytest.mark.timeout(240)
+def test_gpu10k_sample_imports_in_well_under_a_minute():
+    import time
+
+    started = time.monotonic()
+    report = import_inventory(Path(settings.BASE_DIR) / "inventory" / "gpu10k.yml")
+    elapsed = time.monotonic() - started
+    assert sum(GpuHost.objects.values_list("gpus", flat=True)) == 10_000
+    assert GpuNic.objects.count() == 10_000
+    assert report.counts()["Device"] == (896, 0, 0) and Link.objects.count() == 20_480
+    assert elapsed < 60, f"import took {elapsed:.1f} s"

@@ -19,7 +19,16 @@ from typing import Any
 
 from fabric_ops.errors import GeneratorError
 
-from ..generators import OPTICS, DciParams, ExtRef, FabricParams, FabricPlan, plan_fabric, plan_multisite
+from ..generators import (
+    OPTICS,
+    DciParams,
+    ExtRef,
+    FabricParams,
+    FabricPlan,
+    plan_fabric,
+    plan_multisite,
+    resolve_params,
+)
 from ..models import Site, Transceiver
 from .fields import plain
 from .loader import LMap
@@ -59,6 +68,7 @@ def _generator_problem(exc: GeneratorError, block: LMap, line: int, path: str, p
 def expand_generate_blocks(spec: Spec, blocks: list[Block], problems: Problems) -> None:
     """Plan every ``generate:`` block of the file and add the planned rows to ``spec``."""
     cluster: dict[str, tuple[FabricParams, Any, int, str]] = {}
+    failed: set[str] = set()  # cluster fabrics already reported; a backbone joining them stays quiet
     backbones: list[tuple[str, DciParams, list[str], Any, int, str]] = []
     for fabric, block, line, path in blocks:
         if not isinstance(block, LMap):
@@ -85,9 +95,11 @@ def expand_generate_blocks(spec: Spec, blocks: list[Block], problems: Problems) 
             backbones.append((fabric, dci, sites, block, line, path))
         else:
             if not _check_keys(block, CLUSTER_KEYS, path, problems):
+                failed.add(fabric)
                 continue
             if not values["site"]:
                 problems.add(line, path, "a generated cluster fabric needs `site:` on the fabric")
+                failed.add(fabric)
                 continue
             raw = plain(block)
             site_row = spec.rows["Site"].get(values["site"])
@@ -96,6 +108,12 @@ def expand_generate_blocks(spec: Spec, blocks: list[Block], problems: Problems) 
                 raw.setdefault("latitude", site_row["latitude"])
                 raw.setdefault("longitude", site_row["longitude"])
             params = FabricParams(name=fabric, site=values["site"], kind=values["kind"], **raw)
+            try:
+                resolve_params(params)  # so a bad cluster parameter is reported at its own block, not the backbone's
+            except GeneratorError as exc:
+                _generator_problem(exc, block, line, path, problems)
+                failed.add(fabric)
+                continue
             cluster[fabric] = (params, block, line, path)
 
     plans: list[tuple[FabricPlan, Any, int, str]] = []
@@ -103,7 +121,10 @@ def expand_generate_blocks(spec: Spec, blocks: list[Block], problems: Problems) 
     if len(backbones) > 1:
         problems.add(backbones[1][4], backbones[1][5], "only one generated DCI backbone per file")
     for _fabric, dci, sites, block, line, path in backbones[:1]:
-        names = sites if sites is not None else sorted(cluster)
+        names = sites if sites is not None else sorted(set(cluster) | failed)
+        if failed & set(names):
+            joined.update(names)
+            continue
         missing = [n for n in names if n not in cluster]
         if missing:
             where = block.key_line("sites") if "sites" in block else line
