@@ -186,6 +186,11 @@ class Lab:
                 "optics_period_seconds": round(engine.optics_period, 2),
                 "platforms": self.platforms,
                 "frontends": dict(self.frontends.status),
+                "frontend_stats": {
+                    name: server.snapshot()
+                    for name, server in self.frontends.servers.items()
+                    if callable(getattr(server, "snapshot", None))
+                },
                 "faults": [r.to_dict() for r in self.faults.records()],
                 "started_at": self.started_at,
             }
