@@ -19,6 +19,7 @@ from fabric_ops.errors import DeviceError, FabricOpsError
 from fabric_ops.topology.models import Device, Fabric
 
 from .models import ComplianceResult, ConfigBackup
+from .redaction import redact
 from .rendering import render_device
 
 logger = logging.getLogger(__name__)
@@ -27,7 +28,7 @@ logger = logging.getLogger(__name__)
 def backup_device(device: Device) -> ConfigBackup | None:
     """Store the running configuration if it changed since the last backup; return the new row or None."""
     with open_driver(device) as driver:
-        text = driver.get_config(retrieve="running")["running"]
+        text = redact(driver.get_config(retrieve="running")["running"])
     digest = hashlib.sha256(text.encode()).hexdigest()
     last = ConfigBackup.objects.filter(device=device).order_by("-taken_at").values_list("sha256", flat=True).first()
     if last == digest:
@@ -47,8 +48,8 @@ def check_compliance(device: Device) -> ComplianceResult:
             driver.discard_config()
     except (DeviceError, FabricOpsError) as exc:
         logger.warning("compliance of %s not checked: %s", device.hostname, exc)
-        return ComplianceResult.objects.create(device=device, compliant=None, error=str(exc))
-    return ComplianceResult.objects.create(device=device, compliant=not diff.strip(), diff=diff)
+        return ComplianceResult.objects.create(device=device, compliant=None, error=redact(str(exc)))
+    return ComplianceResult.objects.create(device=device, compliant=not diff.strip(), diff=redact(diff))
 
 
 def fabric_summary(fabric: Fabric) -> dict[str, int]:

@@ -28,6 +28,7 @@ from fabric_ops.topology.models import Device
 
 from .models import DeviceConfigState, DeviceJob, PushJob
 from .models.jobs import FAILED_DEVICE_STATUSES, DeviceStatus, JobStatus
+from .redaction import redact
 from .rendering import render_device
 from .waves import plan_waves
 
@@ -166,14 +167,15 @@ def run_job(job_id: int, verify: Callable[[Device, str], str] = verify_device) -
     rows = list(job.devices.select_related("device", "device__fabric", "device__site").order_by("wave", "id"))
     failures = 0
     stopped = False
-    for wave in sorted({row.wave for row in rows}):
+    waves = sorted({row.wave for row in rows})
+    for position, wave in enumerate(waves):
         wave_rows = [row for row in rows if row.wave == wave]
         if stopped:
             DeviceJob.objects.filter(pk__in=[r.pk for r in wave_rows]).update(status=DeviceStatus.SKIPPED)
             continue
         failures += _run_wave(job, wave_rows, verify)
-        if failures > job.max_failures:
-            stopped = True
+        # Stopping only means something while waves remain; after the last one the outcome speaks for itself.
+        stopped = failures > job.max_failures and position < len(waves) - 1
     counts = {s: 0 for s in DeviceStatus.values}
     for status in job.devices.values_list("status", flat=True):
         counts[status] += 1
@@ -221,7 +223,8 @@ def _run_wave(job: PushJob, rows: list[DeviceJob], verify) -> int:
 
 
 def _finish(job: PushJob, row: DeviceJob, outcome: DeviceOutcome) -> None:
-    row.status, row.diff, row.error, row.finished_at = outcome.status, outcome.diff, outcome.error, timezone.now()
+    row.status, row.finished_at = outcome.status, timezone.now()
+    row.diff, row.error = redact(outcome.diff), redact(outcome.error)
     row.save(update_fields=["status", "diff", "error", "started_at", "finished_at"])
     if job.dry_run:
         return

@@ -21,6 +21,8 @@ from napalm.base.exceptions import (
     MergeConfigException,
     ReplaceConfigException,
 )
+from netmiko.exceptions import NetmikoAuthenticationException, NetmikoTimeoutException
+from pyeapi.eapilib import ConnectionError as EapiConnectionError
 
 from fabric_ops.errors import DeviceError
 from fabric_ops.topology.models import Device
@@ -77,14 +79,19 @@ def translate_errors(hostname: str) -> Iterator[None]:
         yield
     except DeviceError:
         raise
-    except ConnectAuthError as exc:
+    except (ConnectAuthError, NetmikoAuthenticationException) as exc:
         raise DeviceAuthError(hostname, f"authentication failed: {exc}") from exc
+    except EapiConnectionError as exc:
+        # pyeapi reports HTTP 401 as a connection error; an operator needs to know it was the credential.
+        if "unauthorized" in str(exc).lower():
+            raise DeviceAuthError(hostname, f"authentication failed: {exc}") from exc
+        raise DeviceUnreachable(hostname, f"unreachable: {exc}") from exc
     except (MergeConfigException, ReplaceConfigException) as exc:
         raise ConfigRejected(hostname, str(exc).strip()) from exc
     except CommitError as exc:
         raise CommitFailed(hostname, str(exc).strip()) from exc
-    except (ConnectionException, ConnectionError, TimeoutError, OSError, EOFError) as exc:
-        raise DeviceUnreachable(hostname, f"unreachable at {hostname}: {exc}") from exc
+    except (ConnectionException, NetmikoTimeoutException, ConnectionError, TimeoutError, OSError, EOFError) as exc:
+        raise DeviceUnreachable(hostname, f"unreachable: {exc}") from exc
 
 
 @contextmanager

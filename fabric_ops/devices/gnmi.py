@@ -36,4 +36,6 @@ def gnmi_capabilities(device: Device, timeout: int = 5) -> dict:
     except DeviceError:
         raise
     except Exception as exc:  # pygnmi raises bare Exception and grpc errors alike
-        raise DeviceUnreachable(device.hostname, f"gNMI at {target[0]}:{target[1]} did not answer: {exc}") from exc
+        raise DeviceUnreachable(
+            device.hostname, f"gNMI at {target[0]}:{target[1]} did not answer: {exc or type(exc).__name__}"
+        ) from exc

@@ -1,0 +1,178 @@
+"""Push jobs against the virtual lab, through the unmodified NAPALM drivers.
+
+The lab fabric comes from inventory/lab.yml; its switches are moved to this
+module's own loopback block (127.15.0.0/16) so these tests never collide with
+a running demo lab or with other lab tests.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings as django_settings
+
+from fabric_ops.config.compliance import check_compliance, fabric_summary
+from fabric_ops.config.models import IntentAssignment, RoceProfile
+from fabric_ops.config.models.jobs import DeviceStatus, JobStatus
+from fabric_ops.config.push import create_job, run_job
+from fabric_ops.devices.connection import open_driver
+from fabric_ops.devices.locks import device_lock
+from fabric_ops.lab.api import Lab
+from fabric_ops.topology.inventory import import_inventory
+from fabric_ops.topology.models import Device, Fabric
+
+pytestmark = [pytest.mark.django_db, pytest.mark.lab, pytest.mark.timeout(120)]
+
+LAB_INVENTORY = Path(django_settings.INVENTORY_DIR) / "lab.yml"
+
+
+@pytest.fixture
+def lab_fabric(settings, tmp_path):
+    """sjc-ai from the lab inventory, on 127.15.0.x, with a throw-away lab credential."""
+    settings.SECRETS_DIR = tmp_path / "secrets"
+    import_inventory(LAB_INVENTORY)
+    for index, device in enumerate(Device.objects.order_by("hostname"), start=1):
+        device.mgmt_address = f"127.15.0.{index}"
+        device.save(update_fields=["mgmt_address"])
+    return Fabric.objects.get(name="sjc-ai")
+
+
+@pytest.fixture
+def lab(lab_fabric):
+    with Lab.start(["sjc-ai"], manual_clock=True) as running:
+        yield running
+
+
+def leaves(*names: str) -> list[Device]:
+    return list(Device.objects.filter(hostname__in=names).select_related("fabric", "site").order_by("hostname"))
+
+
+def running_config(device: Device) -> str:
+    with open_driver(device) as driver:
+        return driver.get_config(retrieve="running")["running"]
+
+
+def test_push_commits_and_a_second_push_changes_nothing(lab):
+    devices = leaves("sjc-leaf1", "sjc-leaf2")
+    job = run_job(create_job(devices, requested_by="alice", canary_count=1).pk)
+    rows = {r.device.hostname: r for r in job.devices.select_related("device")}
+    assert job.status == JobStatus.SUCCEEDED, job.summary
+    assert [rows[h].wave for h in ("sjc-leaf1", "sjc-leaf2")] == [0, 1]  # canary first
+    assert {r.status for r in rows.values()} == {DeviceStatus.CONFIRMED}
+    assert "+qos map dscp 26 to traffic-class 3" in rows["sjc-leaf1"].diff
+    assert "sha512 <removed>" in rows["sjc-leaf1"].diff or "secret" not in rows["sjc-leaf1"].diff
+    assert "priority-flow-control priority 3 no-drop" in running_config(devices[0])
+    assert devices[0].config_state.last_success_job_id == job.pk
+
+    again = run_job(create_job(devices, requested_by="alice").pk)
+    assert again.status == JobStatus.SUCCEEDED
+    assert set(again.devices.values_list("status", flat=True)) == {DeviceStatus.NO_CHANGE}
+
+
+def test_dry_run_shows_the_diff_and_changes_nothing(lab):
+    device = leaves("sjc-leaf3")[0]
+    before = running_config(device)
+    job = run_job(create_job([device], requested_by="alice", dry_run=True).pk)
+    row = job.devices.get()
+    assert row.status == DeviceStatus.DIFFED
+    assert "+qos map dscp 48 to traffic-class 6" in row.diff
+    assert running_config(device) == before
+    assert not hasattr(device, "config_state") or device.config_state.last_attempt_at is None
+
+
+def test_rejected_line_fails_the_device_with_its_own_error_and_leaves_it_untouched(lab, lab_fabric):
+    device = leaves("sjc-leaf4")[0]
+    jumbo = RoceProfile.objects.create(name="too-jumbo", mtu=9216)  # EOS stops at 9214
+    IntentAssignment.objects.create(fabric=lab_fabric, device=device, roce_profile=jumbo)
+    before = running_config(device)
+    job = run_job(create_job([device], requested_by="alice").pk)
+    row = job.devices.get()
+    assert (job.status, row.status) == (JobStatus.FAILED, DeviceStatus.FAILED)
+    assert "Invalid input" in row.error and "9216" in row.error
+    assert running_config(device) == before
+    assert device.config_state.last_success_at is None
+
+
+def test_unreachable_device_fails_with_the_reason_and_the_wave_policy_decides(lab):
+    good, dead = leaves("sjc-leaf5", "sjc-leaf6")
+    Device.objects.filter(pk=dead.pk).update(mgmt_address="127.15.9.9")  # nothing listens there
+    dead.refresh_from_db()
+    job = run_job(create_job([dead, good], requested_by="alice", canary_count=1, max_failures=0).pk)
+    rows = {r.device.hostname: r for r in job.devices.select_related("device")}
+    assert rows["sjc-leaf6"].status == DeviceStatus.UNREACHABLE
+    assert "sjc-leaf6" in rows["sjc-leaf6"].error
+    assert rows["sjc-leaf5"].status == DeviceStatus.SKIPPED  # the canary failed: the job stops
+    assert job.status == JobStatus.STOPPED
+
+    tolerant = run_job(create_job([dead, good], requested_by="alice", canary_count=1, max_failures=1).pk)
+    assert tolerant.status == JobStatus.PARTIAL
+    assert tolerant.devices.get(device=good).status == DeviceStatus.CONFIRMED
+
+
+def test_failed_verification_is_not_confirmed_and_the_switch_reverts_by_itself(lab):
+    device = leaves("sjc-leaf7")[0]
+    before = running_config(device)
+    Device.objects.filter(pk=device.pk).update(gnmi_port=1)  # gNMI check fails after the commit
+    device.refresh_from_db()
+    job = run_job(create_job([device], requested_by="alice", revert_in=3).pk)
+    row = job.devices.get()
+    assert row.status == DeviceStatus.REVERTED
+    assert "gNMI" in row.error and "reverts within 3 s" in row.error
+    assert "+qos map dscp 26 to traffic-class 3" in row.diff  # it was committed, pending confirmation
+    deadline = time.monotonic() + 15
+    while "qos map dscp 26" in running_config(device) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert running_config(device) == before
+
+
+def test_a_device_locked_by_another_job_is_refused_naming_the_holder(lab):
+    device = leaves("sjc-leaf8")[0]
+    with device_lock(device.hostname, "remediation 42"):
+        job = run_job(create_job([device], requested_by="alice").pk)
+    row = job.devices.get()
+    assert row.status == DeviceStatus.BUSY
+    assert "remediation 42" in row.error
+    assert run_job(create_job([device], requested_by="alice").pk).status == JobStatus.SUCCEEDED
+
+
+def test_compliance_detects_a_manual_change_made_over_eapi(lab, lab_fabric):
+    device = leaves("sjc-leaf1")[0]
+    assert check_compliance(device).compliant is False  # nothing pushed yet
+    run_job(create_job([device], requested_by="alice").pk)
+    assert check_compliance(device).compliant is True
+    with open_driver(device) as driver:  # someone "fixes" a threshold by hand
+        driver.load_merge_candidate(
+            config="interface Ethernet1/1\n   tx-queue 3\n      random-detect ecn minimum-threshold 300 kbytes "
+            "maximum-threshold 1500 kbytes max-mark-probability 20\n"
+        )
+        driver.commit_config()
+    result = check_compliance(device)
+    assert result.compliant is False
+    assert "minimum-threshold 150 kbytes" in result.diff
+    assert fabric_summary(lab_fabric)["non_compliant"] == 1
+
+
+def test_pushing_roce_turns_drops_into_pauses_and_marks(lab):
+    leaf = lab.switch("sjc-leaf1")
+    host_port = next(i for i in leaf.interfaces.values() if i.kind == "host")
+    host, nic = host_port.peer
+    lab.inject("incast", f"{host}:{nic}", fan_in=3)
+
+    def totals():  # before the DSCP map RoCE rides TC 0; after it, TC 3: count every queue
+        queues = host_port.queues
+        return sum(q.dropped_pkts for q in queues), sum(q.ecn_marked_pkts for q in queues), sum(host_port.pfc_tx_pause)
+
+    lab.advance(2.0)
+    drops_before, marks_before, pauses_before = totals()
+    assert drops_before > 0 and pauses_before == 0  # no PFC: the RoCE class drops
+
+    devices = list(Device.objects.filter(fabric__name="sjc-ai", platform="eos").select_related("fabric", "site"))
+    assert run_job(create_job(devices, requested_by="alice", canary_count=1, wave_percent=100).pk).status == (
+        JobStatus.SUCCEEDED
+    )
+    lab.advance(2.0)
+    drops_after, marks_after, pauses_after = totals()
+    assert drops_after == drops_before  # lossless now
+    assert pauses_after > 0 or marks_after > marks_before
