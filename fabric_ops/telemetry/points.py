@@ -87,34 +87,72 @@ def _encode_field(name: str, key: str, value: FieldValue) -> str | None:
     raise PointError(f"{name}: field {key!r} has unsupported type {type(value).__name__}")
 
 
-def encode_event(event: TelemetryEvent) -> str:
-    """One line of line protocol (no trailing newline); raises :class:`PointError` for unstorable events."""
-    name = event.name
+def _series_prefix(name: str, tags: Mapping[str, str]) -> str:
+    """Escaped ``measurement,tag=value,...`` after validating every part (the slow path, cached by the caller)."""
     _check_text(name, "measurement name", repr(name))
-    if isinstance(event.timestamp_ns, bool) or not isinstance(event.timestamp_ns, int):
-        raise PointError(f"{name}: timestamp must be integer nanoseconds, got {event.timestamp_ns!r}")
     parts = [name.translate(_MEASUREMENT_ESCAPE)]
-    for key in sorted(event.tags):
-        value = event.tags[key]
+    for key in sorted(tags):
+        value = tags[key]
         if value is None or value == "":
             continue
         _check_text(key, "tag key", name)
         _check_text(value, f"tag {key!r} value", name)
         parts.append(f",{key.translate(_KEY_ESCAPE)}={value.translate(_KEY_ESCAPE)}")
+    return "".join(parts)
+
+
+def _field_key(name: str, key: str) -> str:
+    escaped = _FIELD_KEYS.get(key)
+    if escaped is None:
+        _check_text(key, "field key", name)
+        escaped = _FIELD_KEYS[key] = key.translate(_KEY_ESCAPE)
+    return escaped
+
+
+# Telemetry repeats the same series (measurement + tag set) every interval, so the escaped series prefix is
+# cached; validation and escaping then cost one dict lookup per event. The cache is cleared when it reaches
+# _CACHE_MAX entries (far above one collector's series count), which bounds its memory without LRU bookkeeping.
+_CACHE_MAX = 100_000
+_PREFIXES: dict[tuple[str, tuple], str] = {}
+_FIELD_KEYS: dict[str, str] = {}
+
+
+def encode_event(event: TelemetryEvent) -> str:
+    """One line of line protocol (no trailing newline); raises :class:`PointError` for unstorable events."""
+    name = event.name
+    timestamp = event.timestamp_ns
+    if type(timestamp) is not int:
+        raise PointError(f"{name}: timestamp must be integer nanoseconds, got {timestamp!r}")
+    try:
+        cache_key = (name, tuple(event.tags.items()))
+        prefix = _PREFIXES.get(cache_key)
+    except TypeError:  # an unhashable tag value: the slow path reports it
+        cache_key, prefix = None, None
+    if prefix is None:
+        prefix = _series_prefix(name, event.tags)
+        if cache_key is not None:
+            if len(_PREFIXES) >= _CACHE_MAX:
+                _PREFIXES.clear()
+            _PREFIXES[cache_key] = prefix
     encoded_fields = []
     for key, value in event.fields.items():
-        if value is None:
-            continue
-        _check_text(key, "field key", name)
-        encoded = _encode_field(name, key, value)
-        if encoded is not None:
-            encoded_fields.append(f"{key.translate(_KEY_ESCAPE)}={encoded}")
+        kind = type(value)
+        if kind is float:
+            if value - value == 0.0:  # finite: NaN and +-inf give NaN here
+                encoded_fields.append(f"{_field_key(name, key)}={value!r}")
+        elif kind is int:
+            if not _INT64_MIN <= value <= _INT64_MAX:
+                raise PointError(f"{name}: field {key!r} = {value} does not fit a signed 64-bit integer")
+            encoded_fields.append(f"{_field_key(name, key)}={value}i")
+        elif kind is bool:
+            encoded_fields.append(f"{_field_key(name, key)}={'true' if value else 'false'}")
+        elif value is not None:
+            encoded = _encode_field(name, key, value)
+            if encoded is not None:
+                encoded_fields.append(f"{_field_key(name, key)}={encoded}")
     if not encoded_fields:
         raise PointError(f"{name}: event has no storable field (fields: {sorted(event.fields)})")
-    parts.append(" ")
-    parts.append(",".join(encoded_fields))
-    parts.append(f" {event.timestamp_ns}")
-    return "".join(parts)
+    return f"{prefix} {','.join(encoded_fields)} {timestamp}"
 
 
 def encode_events(events: list[TelemetryEvent]) -> list[str]:

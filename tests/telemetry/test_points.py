@@ -108,3 +108,16 @@ def test_encoding_table_round_trips_through_influxd(influx, database, tmp_path):
         assert got_tags == want_tags
         got_fields = {k: v for k, v in row.items() if v is not None}
         assert got_fields == want_fields
+
+
+def test_series_cache_never_hides_an_invalid_event():
+    good = TelemetryEvent("m", T, {"device": "leaf1"}, {"f": 1})
+    assert encode_event(good) == encode_event(good) == f"m,device=leaf1 f=1i {T}"
+    bad = TelemetryEvent("m", T, {"device": "leaf1\\"}, {"f": 1})
+    for _ in range(2):
+        with pytest.raises(PointError, match="backslash"):
+            encode_event(bad)
+    with pytest.raises(PointError):
+        encode_event(TelemetryEvent("m", T, {"device": ["unhashable"]}, {"f": 1}))
+    # the same tags in another order are the same series
+    assert encode_event(TelemetryEvent("m", T, {"b": "2", "a": "1"}, {"f": 1})) == f"m,a=1,b=2 f=1i {T}"
