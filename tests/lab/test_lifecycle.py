@@ -322,7 +322,7 @@ def test_roce_config_pushed_with_napalm_turns_drops_into_pauses_and_marks():
 
     credential = Credential("admin", "lab-e2e-secret")
     switches = clos(base_address="127.13.5.1", eapi_port=EAPI, gnmi_port=GNMI)
-    with Lab.start(switches, credential=credential, frontends=("eos",), tick=0.2, max_duty=None) as lab:
+    with Lab.start(switches, credential=credential, frontends=("eos", "gnmi"), tick=0.2, max_duty=None) as lab:
         lab.inject("incast", "host:gpu1-1:nic0", fan_in=3)
         time.sleep(1.0)
         leaf = lab.switches["leaf1"]
@@ -353,3 +353,26 @@ def test_roce_config_pushed_with_napalm_turns_drops_into_pauses_and_marks():
             assert sum(q.dropped_pkts for q in port.queues) == drops  # no more drops at the hot port
             assert port.queues[3].ecn_marked_pkts > marks  # DCQCN marking instead
             assert port.queues[3].transmit_pkts > 0
+
+        # The same change seen the way the collector sees it: gNMI Get with pygnmi.
+        from pygnmi.client import gNMIclient
+
+        base = "/qos/interfaces/interface[interface-id=Ethernet1/1]/output/queues/queue[name=3]/state"
+        with gNMIclient(
+            target=(leaf.mgmt_address, GNMI), username=credential.username, password=credential.password,
+            insecure=True, timeout=20,
+        ) as client:  # fmt: skip
+            first = _gnmi_values(client.get(path=[f"{base}/ecn-marked-pkts", f"{base}/dropped-pkts"]))
+            time.sleep(1.0)
+            second = _gnmi_values(client.get(path=[f"{base}/ecn-marked-pkts", f"{base}/dropped-pkts"]))
+        assert second["ecn-marked-pkts"] > first["ecn-marked-pkts"] > 0
+        assert second["dropped-pkts"] == first["dropped-pkts"]
+
+
+def _gnmi_values(response: dict) -> dict[str, int]:
+    """Leaf name -> value from a pygnmi Get response."""
+    out = {}
+    for notification in response["notification"]:
+        for update in notification["update"]:
+            out[update["path"].rsplit("/", 1)[-1]] = int(update["val"])
+    return out
