@@ -192,7 +192,7 @@ def run_size(switches: int, args: argparse.Namespace, workdir: Path) -> dict:
         info = json.loads(info_path.read_text())
         sub = subprocess.Popen(
             [sys.executable, __file__, "--subscribe", "--info", str(info_path), "--out", str(sub_path),
-             "--duration", str(args.warmup + args.measure + 5)],
+             "--duration", str(args.warmup + args.measure + 600)],
             stdout=subprocess.DEVNULL, stderr=open(workdir / f"sub-{switches}.log", "w"),  # noqa: SIM115
         )  # fmt: skip
         time.sleep(args.warmup)
@@ -218,6 +218,10 @@ def run_size(switches: int, args: argparse.Namespace, workdir: Path) -> dict:
             "updates_per_s_received": round((sub1["updates"] - sub0["updates"]) / wall),
             "physics_ticks_per_s": round((after["ticks"] - before["ticks"]) / wall, 2),
             "physics_tick_s": after["tick_seconds"],
+            "physics_cpu_percent": round(
+                100 * (after["physics_cpu_seconds"] - before["physics_cpu_seconds"]) / wall, 1
+            ),
+            "load_average_1m": round(os.getloadavg()[0], 2),
             "lab_cpu_percent": round(100 * (cpu1 - cpu0) / wall, 1),
             "cpu_ms_per_switch_per_s": round(1000 * (cpu1 - cpu0) / wall / switches, 2),
             "rss_mb": round(rss / 2**20, 1),

@@ -182,6 +182,8 @@ class Lab:
                 "ticks": engine.ticks,
                 "tick_seconds": round(engine.tick_seconds, 3),
                 "last_tick_ms": round(engine.last_tick_seconds * 1000, 2),
+                "last_tick_cpu_ms": round(engine.last_tick_cpu_seconds * 1000, 2),
+                "physics_cpu_seconds": round(engine.busy_seconds, 3),
                 "late_ticks": engine.late_ticks,
                 "optics_period_seconds": round(engine.optics_period, 2),
                 "platforms": self.platforms,

@@ -168,6 +168,7 @@ class PhysicsEngine:
         self.ticks = 0
         self.late_ticks = 0
         self.last_tick_seconds = 0.0
+        self.last_tick_cpu_seconds = 0.0
         self.busy_seconds = 0.0
         self._routing_dirty = True
         self._next_optics = 0.0
@@ -249,7 +250,7 @@ class PhysicsEngine:
     # ------------------------------------------------------------------- ticks
     def step(self, dt: float | None = None) -> None:
         """Advance one tick of ``dt`` seconds (default: the time since the last tick)."""
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.thread_time()
         with self.lock:
             now = self.clock()
             if dt is None:
@@ -264,17 +265,18 @@ class PhysicsEngine:
                 self._traffic(dt, now)
             if now >= self._next_optics:
                 period = self.optics_period if self.ticks else 0.0
-                began = time.perf_counter()
+                began = time.thread_time()
                 self._optics(max(period, dt), now)
-                cost = time.perf_counter() - began
+                cost = time.thread_time() - began
                 if self.max_duty:  # big labs refresh optics less often rather than starve the front ends
                     self.optics_period = min(OPTICS_MAX_PERIOD, max(OPTICS_PERIOD, cost / (self.max_duty / 2)))
                 self._next_optics = now + self.optics_period
             self.ticks += 1
         self.last_tick_seconds = time.perf_counter() - started
-        self.busy_seconds += self.last_tick_seconds
+        self.last_tick_cpu_seconds = cpu = time.thread_time() - cpu_started  # wall time would count GIL waits
+        self.busy_seconds += cpu
         if self.max_duty:  # stretch the tick so physics never takes more than max_duty of one core
-            wanted = self.last_tick_seconds / self.max_duty
+            wanted = cpu / self.max_duty
             self.tick_seconds = min(self.max_tick, max(self.base_tick, 0.8 * self.tick_seconds + 0.2 * wanted))
 
     def settle_links(self) -> None:
