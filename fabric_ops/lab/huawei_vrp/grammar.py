@@ -240,6 +240,10 @@ def match(candidates: list[Spec], line: str, ctx: Context, partial: bool = False
         hits = {word for word in firsts if word.startswith(typed)}
         if len(hits) > 1 and typed not in hits:
             return Failure("ambiguous", toks[0][1])
+        # Only forms whose first keyword the typed word can abbreviate can match or fail past position 0.
+        narrowed = [s for s in candidates if s.tokens and s.tokens[0].kind == "kw" and s.tokens[0].values[0] in hits]
+        if narrowed:
+            candidates = narrowed
     matches: list[Match] = []
     worst: tuple[int, int, str] = (-1, -1, "unrecognized")
     for spec in candidates:

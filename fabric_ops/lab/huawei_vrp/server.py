@@ -225,13 +225,12 @@ class LabServer:
                     continue
                 last_cr = char == "\r"
                 if char in "\r\n":
+                    # Echo and reply leave in one packet: half the SSH messages when a client pastes many lines.
                     echo.append("\r\n")
+                    line, buffer = buffer, ""
+                    echo.append(session.handle(line))
                     channel.sendall("".join(echo).encode())
                     echo = []
-                    line, buffer = buffer, ""
-                    reply = session.handle(line)
-                    if reply:
-                        channel.sendall(reply.encode())
                     if session.closed:
                         return
                 elif char in "\x08\x7f":
