@@ -386,55 +386,63 @@ def _case_file(tmp_path: Path, edits: list[tuple[str, str]]) -> tuple[Path, int]
     return path, marked[0]
 
 
-def test_base_case_file_is_valid_and_imports(tmp_path):
-    import_inventory(LAB)
-    path, _ = _case_file(tmp_path, [(LINK1, LINK1 + " #!")])
-    assert validate(path) == []
-    report = import_inventory(path)
-    assert report.counts()["Device"] == (3, 0, 0)
-    assert Interface.objects.get(device__hostname="t1-spine1", name="400GE1/0/1").address == "10.200.0.1/31"
-    assert OpticalChannel.objects.get(name="t1-ch1").spans.get().b_site.name == "sjc"  # a span to a site in the DB
+@pytest.fixture(scope="class")
+def lab_in_db(django_db_setup, django_db_blocker):
+    """The lab, imported and committed once for a class of tests; each test's own writes still roll back."""
+    with django_db_blocker.unblock():
+        import_inventory(LAB)
+        dump = canonical_dump()
+    yield dump
+    with django_db_blocker.unblock():
+        wipe()
 
 
-@pytest.mark.parametrize(("edits", "key", "message"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-def test_validation_error_names_file_line_and_key(tmp_path, edits, key, message):
-    import_inventory(LAB)  # so "nothing written" and collisions with existing rows are meaningful
-    before = canonical_dump()
-    path, line = _case_file(tmp_path, edits)
-    problems = validate(path)
-    matching = [p for p in problems if p.key == key]
-    assert matching, f"no problem for key {key}; got:\n" + "\n".join(problems)
-    problem = matching[0]
-    assert problem.file == str(path)
-    assert problem.line == line, str(problem)
-    assert message in problem.message, str(problem)
-    assert str(problem).startswith(f"{path}:{line}: {key}: ")
-    with pytest.raises(InventoryError) as excinfo:
-        import_inventory(path)
-    assert str(problem) in str(excinfo.value)
-    assert canonical_dump() == before
+class TestValidationAgainstTheLab:
+    """The lab is in the database, so "nothing written" and collisions with existing rows are meaningful."""
 
+    def test_base_case_file_is_valid_and_imports(self, lab_in_db, tmp_path):
+        path, _ = _case_file(tmp_path, [(LINK1, LINK1 + " #!")])
+        assert validate(path) == []
+        report = import_inventory(path)
+        assert report.counts()["Device"] == (3, 0, 0)
+        assert Interface.objects.get(device__hostname="t1-spine1", name="400GE1/0/1").address == "10.200.0.1/31"
+        assert OpticalChannel.objects.get(name="t1-ch1").spans.get().b_site.name == "sjc"  # span to a DB site
 
-def test_every_problem_is_reported_at_once(tmp_path):
-    import_inventory(LAB)
-    path, _ = _case_file(
-        tmp_path,
-        [
-            ("platform: huawei_vrp\n", "platform: junos\n"),
-            ("        asn: 65501\n", "        asm: 65501\n"),
-            (LINK1, LINK1.replace("400GE1/0/1", "400GE1/0/9") + " #!"),
-        ],
-    )
-    problems = validate(path)
-    assert [p.key for p in problems] == [
-        "fabrics[t1].devices[t1-leaf1].asm",
-        "fabrics[t1].devices[t1-spine1].platform",
-        "fabrics[t1].links[0].b",
-    ]
-    with pytest.raises(InventoryError) as excinfo:
-        import_inventory(path)
-    assert len(excinfo.value.problems) == 3
-    assert Device.objects.count() == 28
+    @pytest.mark.parametrize(("edits", "key", "message"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+    def test_validation_error_names_file_line_and_key(self, lab_in_db, tmp_path, edits, key, message):
+        path, line = _case_file(tmp_path, edits)
+        problems = validate(path)
+        matching = [p for p in problems if p.key == key]
+        assert matching, f"no problem for key {key}; got:\n" + "\n".join(problems)
+        problem = matching[0]
+        assert problem.file == str(path)
+        assert problem.line == line, str(problem)
+        assert message in problem.message, str(problem)
+        assert str(problem).startswith(f"{path}:{line}: {key}: ")
+        with pytest.raises(InventoryError) as excinfo:
+            import_inventory(path)
+        assert str(problem) in str(excinfo.value)
+        assert canonical_dump() == lab_in_db
+
+    def test_every_problem_is_reported_at_once(self, lab_in_db, tmp_path):
+        path, _ = _case_file(
+            tmp_path,
+            [
+                ("platform: huawei_vrp\n", "platform: junos\n"),
+                ("        asn: 65501\n", "        asm: 65501\n"),
+                (LINK1, LINK1.replace("400GE1/0/1", "400GE1/0/9") + " #!"),
+            ],
+        )
+        problems = validate(path)
+        assert [p.key for p in problems] == [
+            "fabrics[t1].devices[t1-leaf1].asm",
+            "fabrics[t1].devices[t1-spine1].platform",
+            "fabrics[t1].links[0].b",
+        ]
+        with pytest.raises(InventoryError) as excinfo:
+            import_inventory(path)
+        assert len(excinfo.value.problems) == 3
+        assert canonical_dump() == lab_in_db
 
 
 def test_empty_and_unreadable_files(tmp_path):
