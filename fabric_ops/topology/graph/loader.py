@@ -95,25 +95,27 @@ class Topology:
     def finish(self) -> None:
         """Derive adjacency, the up/down split of the hierarchy, effective capacities and components."""
         n = self.n_dev
-        self.adj = [[] for _ in range(n)]
-        self.uplinks = [[] for _ in range(n)]
-        self.downlinks = [[] for _ in range(n)]
-        self.design_up = [0.0] * n
-        self.link_child = [-1] * len(self.link_id)
-        self.link_parent = [-1] * len(self.link_id)
-        tier = self.dev_tier
-        for li in range(len(self.link_id)):
-            a, b = self.link_a[li], self.link_b[li]
-            self.adj[a].append((b, li))
-            self.adj[b].append((a, li))
+        adj: list[list[tuple[int, int]]] = [[] for _ in range(n)]
+        uplinks: list[list[int]] = [[] for _ in range(n)]
+        downlinks: list[list[int]] = [[] for _ in range(n)]
+        design = [0.0] * n
+        child = [-1] * len(self.link_id)
+        parent = [-1] * len(self.link_id)
+        tier, fabric_kind, planned = self.dev_tier, LinkKind.FABRIC.value, LinkState.PLANNED.value
+        rows = zip(self.link_a, self.link_b, self.link_kind, self.link_state, self.link_cap, strict=True)
+        for li, (a, b, kind, state, cap) in enumerate(rows):
+            adj[a].append((b, li))
+            adj[b].append((a, li))
             ta, tb = tier[a], tier[b]
-            if ta and tb and ta != tb and self.link_kind[li] == LinkKind.FABRIC:
+            if ta and tb and ta != tb and kind == fabric_kind:
                 low, high = (a, b) if ta < tb else (b, a)
-                self.link_child[li], self.link_parent[li] = low, high
-                self.uplinks[low].append(li)
-                self.downlinks[high].append(li)
-                if self.link_state[li] != LinkState.PLANNED:
-                    self.design_up[low] += self.link_cap[li]
+                child[li], parent[li] = low, high
+                uplinks[low].append(li)
+                downlinks[high].append(li)
+                if state != planned:
+                    design[low] += cap
+        self.adj, self.uplinks, self.downlinks, self.design_up = adj, uplinks, downlinks, design
+        self.link_child, self.link_parent = child, parent
         self.eff = [0.0] * n
         self.eff_cap = [0.0] * n
         for node in sorted(range(n), key=lambda i: -tier[i]):
@@ -180,7 +182,7 @@ def load_topology(fabric_names: list[str] | None = None) -> Topology:
         "id", "hostname", "role", "fabric__name", "site__name", "pod__name", "pod__kind", "lifecycle"
     )
     id_to_idx: dict[int, int] = {}
-    for dev_id, hostname, role, fabric, site, pod, pod_kind, lifecycle in rows.iterator(chunk_size=20000):
+    for dev_id, hostname, role, fabric, site, pod, pod_kind, lifecycle in rows:
         id_to_idx[dev_id] = len(topo.dev_id)
         topo.dev_id.append(dev_id)
         topo.dev_name.append(hostname)
@@ -217,7 +219,8 @@ def load_topology(fabric_names: list[str] | None = None) -> Topology:
     columns = ("id", "a_interface__device_id", "b_interface__device_id", "capacity_gbps", "state", "kind")
     if fabric_names is None or 2 * len(id_to_idx) >= Device.objects.count():
         # Most of the database: one sequential read beats index lookups; foreign rows are dropped below.
-        link_rows = Link.objects.order_by("id").values_list(*columns).iterator(chunk_size=50000)
+        # A plain (client-side) fetch: a server-side cursor WITH HOLD costs PostgreSQL a second copy.
+        link_rows = list(Link.objects.order_by("id").values_list(*columns))
     else:
         # Two indexed lookups instead of one OR across two joins (which PostgreSQL answers with full scans);
         # literal ids let the planner see how few devices a small fabric has.
@@ -226,30 +229,40 @@ def load_topology(fabric_names: list[str] | None = None) -> Topology:
         )
         by_id = {}
         for side in ("a_interface__device_id__in", "b_interface__device_id__in"):
-            for row in Link.objects.filter(**{side: loaded}).values_list(*columns).iterator(chunk_size=50000):
+            for row in Link.objects.filter(**{side: loaded}).values_list(*columns):
                 by_id[row[0]] = row
-        link_rows = (by_id[k] for k in sorted(by_id))
+        link_rows = [by_id[k] for k in sorted(by_id)]
+    get = id_to_idx.get
+    # Columnar: keep rows whose both ends were loaded (the far end may be in a fabric not asked for), then transpose.
+    kept = [
+        (link_id, a, b, float(capacity), state, kind)
+        for link_id, a_dev, b_dev, capacity, state, kind in link_rows
+        if (a := get(a_dev)) is not None and (b := get(b_dev)) is not None
+    ]
+    del link_rows
+    if kept:
+        ids, ends_a, ends_b, caps, states, kinds = zip(*kept, strict=True)
+        topo.link_id, topo.link_a, topo.link_b = list(ids), list(ends_a), list(ends_b)
+        topo.link_cap, topo.link_state, topo.link_kind = list(caps), list(states), list(kinds)
+    del kept
     active = topo.dev_active
-    for link_id, a_dev, b_dev, capacity, state, kind in link_rows:
-        a = id_to_idx.get(a_dev)
-        b = id_to_idx.get(b_dev)
-        if a is None or b is None:
-            continue  # the far end belongs to a fabric that was not loaded
-        li = len(topo.link_id)
-        topo.link_id.append(link_id)
-        topo.link_a.append(a)
-        topo.link_b.append(b)
-        topo.link_cap.append(float(capacity))
-        topo.link_state.append(state)
-        topo.link_kind.append(kind)
-        riding = tuple(link_spans.get(link_id, ()))
-        topo.link_spans.append(riding)
-        for s in riding:
-            topo.span_links[s].append(li)
-        topo.link_live.append(
-            state == LinkState.UP and active[a] and active[b] and all(topo.span_up[s] for s in riding)
-        )
-    topo.link_index = {link_id: i for i, link_id in enumerate(topo.link_id)}
+    up = LinkState.UP.value
+    topo.link_live = [
+        state == up and active[a] and active[b]
+        for state, a, b in zip(topo.link_state, topo.link_a, topo.link_b, strict=True)
+    ]
+    no_spans: tuple[int, ...] = ()
+    topo.link_spans = [no_spans] * len(topo.link_id)
+    position = {link_id: li for li, link_id in enumerate(topo.link_id)}
+    for link_id, riding in link_spans.items():
+        li = position.get(link_id)
+        if li is None:
+            continue
+        topo.link_spans[li] = tuple(riding)
+        for span in riding:
+            topo.span_links[span].append(li)
+        topo.link_live[li] = topo.link_live[li] and all(topo.span_up[span] for span in riding)
+    topo.link_index = position
     topo.link_channel = {topo.link_index[k]: v for k, v in channel_name.items() if k in topo.link_index}
 
     hosts = GpuHost.objects.all()
@@ -258,23 +271,29 @@ def load_topology(fabric_names: list[str] | None = None) -> Topology:
         hosts = hosts.filter(fabric__name__in=names)
         nics = nics.filter(host__fabric__name__in=names)
     host_id_to_idx: dict[int, int] = {}
-    for host_id, name, fabric in hosts.order_by("id").values_list("id", "name", "fabric__name").iterator(20000):
+    for host_id, name, fabric in hosts.order_by("id").values_list("id", "name", "fabric__name"):
         host_id_to_idx[host_id] = len(topo.host_name)
         topo.host_name.append(name)
         topo.host_fabric.append(fabric)
     topo.host_index = {name: i for i, name in enumerate(topo.host_name)}
     topo.host_speed = [0.0] * len(topo.host_name)
     nic_rows = nics.order_by("id").values_list("host_id", "leaf_interface__device_id", "speed_gbps", "rail")
-    for host_id, leaf_dev, speed, rail in nic_rows.iterator(chunk_size=50000):
-        h = host_id_to_idx.get(host_id)
-        leaf = id_to_idx.get(leaf_dev)
-        if h is None or leaf is None:
-            continue
-        topo.nic_host.append(h)
-        topo.nic_leaf.append(leaf)
-        topo.nic_speed.append(float(speed))
-        topo.nic_rail.append(rail)
-        topo.host_speed[h] += float(speed)
+    host_get = host_id_to_idx.get
+    kept_nics = [
+        (h, leaf, float(speed), rail)
+        for host_id, leaf_dev, speed, rail in nic_rows
+        if (h := host_get(host_id)) is not None and (leaf := get(leaf_dev)) is not None
+    ]
+    if kept_nics:
+        nic_host, nic_leaf, nic_speed, nic_rail = zip(*kept_nics, strict=True)
+        topo.nic_host, topo.nic_leaf, topo.nic_speed, topo.nic_rail = (
+            list(nic_host),
+            list(nic_leaf),
+            list(nic_speed),
+            list(nic_rail),
+        )
+    for h, speed in zip(topo.nic_host, topo.nic_speed, strict=True):
+        topo.host_speed[h] += speed
 
     topo.finish()
     topo.load_seconds = time.perf_counter() - started
