@@ -695,3 +695,34 @@ def test_banner_heredoc_and_replace_round_trip(eos_device):
     eos_device.load_merge_candidate(config="no banner login\n")
     assert "-banner login" in eos_device.compare_config()
     eos_device.discard_config()
+
+
+def test_autocomplete_only_when_asked(eos_switch):
+    abbreviated = (
+        "int Et1/1\nmtu 9214\npriority-flow-control prio 3 no-d\ntx-q 3\nrandom-detect ecn min 10 kb max 20 kb\n"
+    )
+    strict = eos_driver(eos_switch)
+    strict.open()
+    with pytest.raises(CommandErrorException):
+        strict.cli(["sh ver"])
+    with pytest.raises(MergeConfigException):
+        strict.load_merge_candidate(config=abbreviated)
+    strict.close()
+
+    driver_cls = get_network_driver("eos")
+    relaxed = driver_cls(
+        eos_switch.mgmt_address,
+        EOS_CRED.username,
+        EOS_CRED.password,
+        timeout=10,
+        optional_args={"port": EOS_PORT, "transport": "https", "eos_autoComplete": True},
+    )
+    relaxed.open()
+    # NAPALM passes autoComplete only when loading configuration; show commands go through pyeapi directly
+    assert relaxed._run_commands(["sh ver"], autoComplete=True)[0]["modelName"] == "DCS-7060DX5-64S-F"
+    relaxed.load_merge_candidate(config=abbreviated)
+    diff = relaxed.compare_config()
+    assert "+   priority-flow-control priority 3 no-drop" in diff
+    assert "+      random-detect ecn minimum-threshold 10 kbytes maximum-threshold 20 kbytes" in diff
+    relaxed.discard_config()
+    relaxed.close()

@@ -107,9 +107,10 @@ def _seconds(hhmmss: str) -> int:
 class CliSession:
     """One eAPI request's CLI session."""
 
-    def __init__(self, platform: EosPlatform, user: str):
+    def __init__(self, platform: EosPlatform, user: str, autocomplete: bool = False):
         self.platform = platform
         self.user = user
+        self.autocomplete = autocomplete
         self.privileged = False
         self.tree: ConfigTree | None = None  # what configuration lines edit (running or a session's)
         self.session_name: str | None = None
@@ -129,19 +130,21 @@ class CliSession:
             return self._config_mode(text, tokens, fmt, heredoc)
         return self._exec(text, tokens, fmt, pipe)
 
-    def _match(self, table: list[_Cmd], tokens: list[str]) -> tuple[_Cmd | None, int]:
+    def _match(self, table: list[_Cmd], tokens: list[str]) -> tuple[_Cmd | None, int, list[str]]:
+        """The first command whose syntax fits; the tokens come back with abbreviations completed."""
         best = 0
         for cmd in table:
-            ok, reached = cmd.spec.match(tokens)
+            ok, reached, expanded = cmd.spec.expand(tokens, self.autocomplete)
             if ok:
-                return cmd, len(tokens)
+                return cmd, len(tokens), expanded
             best = max(best, reached)
-        return None, best
+        return None, best, tokens
 
     def _exec(self, text: str, tokens: list[str], fmt: str, pipe: str) -> dict:
-        cmd, reached = self._match(EXEC_COMMANDS, tokens)
+        cmd, reached, expanded = self._match(EXEC_COMMANDS, tokens)
         if cmd is None:
             raise token_error(tokens, reached)
+        tokens = expanded
         if cmd.privileged and not self.privileged:
             raise CliError("Invalid input (privileged mode required)")
         handler = getattr(self, f"_do_{cmd.name}")
@@ -179,7 +182,7 @@ class CliSession:
             self._leave_config()
             return empty
         if self.session_name is not None:
-            cmd, _ = self._match(SESSION_COMMANDS, tokens)
+            cmd, _, tokens = self._match(SESSION_COMMANDS, tokens)
             if cmd is not None and cmd.name == "commit":
                 name = self.session_name
                 self._leave_config()
@@ -198,7 +201,7 @@ class CliSession:
                     self.cursor = self.tree.cursor()
                 return empty
         with self.platform.lock:
-            self.tree.apply(self.cursor, text, heredoc)
+            self.tree.apply(self.cursor, text, heredoc, self.autocomplete)
         if self.session_name is None:
             self.running_dirty = True
         return empty
@@ -405,7 +408,7 @@ def run_cmds(platform: EosPlatform, user: str, params: dict) -> list:
     cmds = params.get("cmds")
     if not isinstance(cmds, list) or not cmds:
         raise EapiError(-32602, "Invalid params: 'cmds' must be a non-empty list")
-    session = CliSession(platform, user)
+    session = CliSession(platform, user, autocomplete=params.get("autoComplete") is True)
     results: list = []
     try:
         for index, item in enumerate(cmds, start=1):

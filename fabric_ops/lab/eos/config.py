@@ -306,6 +306,16 @@ def _index_by_first_word(rules: dict[str, list[Rule]]) -> dict[str, dict[str, li
 _BY_FIRST_WORD = _index_by_first_word(RULES)
 
 
+def _candidates(mode: str, first: str, autocomplete: bool) -> list[Rule]:
+    """Rules starting with ``first``; with eAPI ``autoComplete`` a unique keyword prefix stands for the keyword."""
+    index = _BY_FIRST_WORD[mode]
+    word = first.lower()
+    if word in index or not autocomplete:
+        return index.get(word, [])
+    keywords = [k for k in index if k.startswith(word)]
+    return index[keywords[0]] if len(keywords) == 1 else []
+
+
 @dataclass
 class Cursor:
     """Where the next configuration line goes: the stack of open sections from the root."""
@@ -333,7 +343,7 @@ class ConfigTree:
 
     # --- applying lines ---------------------------------------------------------------------------------------
 
-    def apply(self, cursor: Cursor, line: str, heredoc: str | None = None) -> None:
+    def apply(self, cursor: Cursor, line: str, heredoc: str | None = None, autocomplete: bool = False) -> None:
         """Apply one configuration line at ``cursor`` (fall-through to parent modes); raise CliError if refused.
 
         ``heredoc`` is the multi-line text of ``banner login|motd`` (eAPI's ``{"cmd", "input"}`` form).
@@ -353,13 +363,13 @@ class ConfigTree:
         best = 0
         for depth in range(len(cursor.stack) - 1, -1, -1):
             parent = cursor.stack[depth]
-            candidates = _BY_FIRST_WORD[parent.mode or "global"].get(body[0].lower() if body else "", ())
+            candidates = _candidates(parent.mode or "global", body[0] if body else "", autocomplete)
             for rule in candidates:  # an exact match wins ("no ip routing vrf X" is not "no ip routing")
-                matched, reached = rule.spec.match(body)
+                matched, reached, expanded = rule.spec.expand(body, autocomplete)
                 best = max(best, reached + (1 if negate else 0))
                 if matched:
                     del cursor.stack[depth + 1 :]
-                    self._apply_rule(cursor, parent, rule, body, negate)
+                    self._apply_rule(cursor, parent, rule, expanded, negate)
                     return
             if negate and self._apply_short_no(cursor, depth, candidates, body):
                 return

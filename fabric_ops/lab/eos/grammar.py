@@ -147,10 +147,16 @@ class Spec:
     def __repr__(self) -> str:
         return f"Spec({self.text!r})"
 
-    def match(self, tokens: list[str]) -> tuple[bool, int]:
+    def match(self, tokens: list[str], autocomplete: bool = False) -> tuple[bool, int]:
+        ok, reached, _ = self.expand(tokens, autocomplete)
+        return ok, reached
+
+    def expand(self, tokens: list[str], autocomplete: bool = False) -> tuple[bool, int, list[str]]:
+        """Match, and return the tokens with abbreviated keywords completed (eAPI ``autoComplete``)."""
         furthest = [0]
-        ok = self._match(self.elems, 0, tokens, 0, furthest)
-        return ok, furthest[0]
+        out: list[str] = []
+        ok = self._match(self.elems, 0, tokens, 0, furthest, out, autocomplete)
+        return ok, furthest[0], out if ok else list(tokens)
 
     def match_prefix(self, tokens: list[str]) -> bool:
         """True if ``tokens`` match the leading (non-optional) elements: the ``no``/``default`` form of a command."""
@@ -165,33 +171,61 @@ class Spec:
                 return False
         return True
 
-    def _match(self, elems: list[_Elem], i: int, tokens: list[str], j: int, furthest: list[int]) -> bool:
+    @staticmethod
+    def _keyword(words: frozenset[str], token: str, autocomplete: bool) -> str | None:
+        lowered = token.lower()
+        if lowered in words:
+            return lowered
+        if autocomplete:
+            candidates = [w for w in words if w.startswith(lowered)]
+            if len(candidates) == 1:
+                return candidates[0]
+        return None
+
+    def _match(
+        self, elems: list[_Elem], i: int, tokens: list[str], j: int, furthest: list[int], out: list[str], auto: bool
+    ) -> bool:
         furthest[0] = max(furthest[0], j)
         if i == len(elems):
             return j == len(tokens)
         elem = elems[i]
         if elem.kind == "opt":
-            return self._match(elem.children + elems[i + 1 :], 0, tokens, j, furthest) or self._match(
-                elems, i + 1, tokens, j, furthest
+            return self._match(elem.children + elems[i + 1 :], 0, tokens, j, furthest, out, auto) or self._match(
+                elems, i + 1, tokens, j, furthest, out, auto
             )
         if elem.kind == "rest":
             if j < len(tokens):
                 furthest[0] = len(tokens)
+                out.extend(tokens[j:])
                 return True
             return False
         if j >= len(tokens):
             return False
         token = tokens[j]
-        if elem.kind == "lit":
-            return token.lower() in elem.words and self._match(elems, i + 1, tokens, j + 1, furthest)
-        if elem.kind == "var":
-            return _valid(elem.var, elem.arg, token) and self._match(elems, i + 1, tokens, j + 1, furthest)
+        if elem.kind in ("lit", "var"):
+            if elem.kind == "lit":
+                word = self._keyword(elem.words, token, auto)
+            else:
+                word = token if _valid(elem.var, elem.arg, token) else None
+            if word is None:
+                return False
+            out.append(word)
+            if self._match(elems, i + 1, tokens, j + 1, furthest, out, auto):
+                return True
+            out.pop()
+            return False
         if elem.kind == "plus":
+            depth = len(out)
             k = j
-            while k < len(tokens) and tokens[k].lower() in elem.words:
+            while k < len(tokens):
+                word = self._keyword(elem.words, tokens[k], auto)
+                if word is None:
+                    break
+                out.append(word)
                 k += 1
-                if self._match(elems, i + 1, tokens, k, furthest):
+                if self._match(elems, i + 1, tokens, k, furthest, out, auto):
                     return True
+            del out[depth:]
             return False
         raise AssertionError(elem.kind)
 
