@@ -36,6 +36,12 @@ def stored_seqs(query: InfluxQuery, measurement: str = "probe") -> list[int]:
     return [row[1] for row in series[0]["values"]] if series else []
 
 
+def accounted(stats: dict) -> int:
+    """The writer's accounting identity: every accepted point is in exactly one of these."""
+    keys = ("written", "replayed", "rejected", "dropped", "spool_points", "queued", "inflight")
+    return sum(stats[k] for k in keys)
+
+
 class DeliveryLog:
     """Proxy observer: the seq numbers InfluxDB accepted, in the order the requests reached it."""
 
@@ -129,7 +135,7 @@ def test_influxd_outage_loses_nothing_and_replays_in_order(influx, database, tmp
     stats = writer.close()
     assert saw_unavailable and log.failed_requests > 0
     assert stats["spooled"] > 0 and stats["replayed"] > 0
-    assert stats["written"] + stats["replayed"] == produced
+    assert stats["written"] + stats["replayed"] == produced == accounted(stats)
     assert (stats["dropped"], stats["rejected"], stats["spool_points"]) == (0, 0, 0)
     query = InfluxQuery(influx.url, f"{database}/autogen")
     assert query.count("probe", "seq") == produced  # exactly once
@@ -156,7 +162,7 @@ def test_spool_bound_drops_oldest_and_counts_them(influx, database, tmp_path):
     writer.write_many(event(i) for i in range(total))
     stats = writer.close(timeout=5)
     assert stats["dropped"] > 0
-    assert stats["dropped"] + stats["spool_points"] == total  # every point accounted for
+    assert stats["dropped"] + stats["spool_points"] == total == accounted(stats)  # every point accounted for
     assert stats["written"] == 0 and "unreachable" in stats["last_error"]
     kept = stats["spool_points"]
 
@@ -185,6 +191,7 @@ def test_bad_points_are_skipped_and_counted(influx, database, tmp_path):
     stats = writer.close()
     assert stats["rejected"] == 2
     assert stats["written"] == 98
+    assert accounted(stats) == 100
     assert (stats["spooled"], stats["dropped"]) == (0, 0)
     assert "400" in stats["last_error"]
     query = InfluxQuery(influx.url, f"{database}/autogen")
@@ -212,7 +219,7 @@ def test_burst_keeps_memory_bounded_and_loses_nothing(influx, database, tmp_path
     stats = writer.close()
     assert peak <= 1000
     assert stats["spooled"] > 0  # the burst outran the sender and spilled to disk
-    assert stats["written"] + stats["replayed"] == total and stats["dropped"] == 0
+    assert stats["written"] + stats["replayed"] == total == accounted(stats) and stats["dropped"] == 0
     query = InfluxQuery(influx.url, f"{database}/autogen")
     assert query.count("probe", "seq") == total
     assert log.first_deliveries() == list(range(total))
