@@ -726,3 +726,23 @@ def test_autocomplete_only_when_asked(eos_switch):
     assert "+      random-detect ecn minimum-threshold 10 kbytes maximum-threshold 20 kbytes" in diff
     relaxed.discard_config()
     relaxed.close()
+
+
+def test_interfaces_status_and_show_in_config_mode(eos_device, eos_switch):
+    with eos_switch.lock:
+        eos_switch.interfaces["Ethernet3/1"].oper_up = False
+    status = eos_device.cli(["show interfaces status"], encoding="json")["show interfaces status"]
+    assert status["interfaceStatuses"]["Ethernet1/1"]["linkStatus"] == "connected"
+    assert status["interfaceStatuses"]["Ethernet1/1"]["vlanInformation"]["interfaceMode"] == "routed"
+    assert status["interfaceStatuses"]["Ethernet3/1"]["linkStatus"] == "notconnect"
+    out = eos_device._run_commands(
+        [
+            "configure session peek",
+            "interface Ethernet4/1",
+            "mtu 9000",
+            "show session-config diffs | include mtu",
+            "abort",
+        ],
+        encoding="text",
+    )
+    assert out[3]["output"] == "+   mtu 9000\n"

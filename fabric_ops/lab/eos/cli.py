@@ -63,6 +63,7 @@ EXEC_COMMANDS: list[_Cmd] = [
     _c("show version", "version", privileged=False),
     _c("show hostname", "hostname", privileged=False),
     _c("show clock", "clock", privileged=False),
+    _c("show interfaces status", "status", privileged=False),
     _c("show interfaces counters", "counters", privileged=False),
     _c("show interfaces counters errors", "counters_errors", privileged=False),
     _c("show interfaces transceiver", "transceiver", privileged=False),
@@ -127,7 +128,7 @@ class CliSession:
         if tokens[0].lower() == "comment" or text.strip().startswith("!"):
             return {} if fmt == "json" else {"output": ""}
         if self.cursor is not None:
-            return self._config_mode(text, tokens, fmt, heredoc)
+            return self._config_mode(text, tokens, fmt, heredoc, pipe)
         return self._exec(text, tokens, fmt, pipe)
 
     def _match(self, table: list[_Cmd], tokens: list[str]) -> tuple[_Cmd | None, int, list[str]]:
@@ -169,13 +170,13 @@ class CliSession:
         output = render(data)
         return {"output": _pipe(output, pipe) if pipe else output}
 
-    def _config_mode(self, text: str, tokens: list[str], fmt: str, heredoc: str | None = None) -> dict:
+    def _config_mode(self, text: str, tokens: list[str], fmt: str, heredoc: str | None = None, pipe: str = "") -> dict:
         lowered = [t.lower() for t in tokens]
         empty: dict = {} if fmt == "json" else {"output": ""}
         if lowered[0] == "show":
             saved, self.cursor = self.cursor, None
             try:
-                return self._exec(text, tokens, fmt, "")
+                return self._exec(text, tokens, fmt, pipe)
             finally:
                 self.cursor = saved
         if lowered == ["end"] or (lowered == ["exit"] and len(self.cursor.stack) == 1):
@@ -234,6 +235,9 @@ class CliSession:
 
     def _do_clock(self, tokens):
         return shows.show_clock(), shows.text_clock
+
+    def _do_status(self, tokens):
+        return shows.show_interfaces_status(self.platform), shows.text_interfaces_status
 
     def _do_counters(self, tokens):
         return shows.show_interfaces_counters(self.platform), shows.generic_text

@@ -325,6 +325,38 @@ def text_interfaces(data: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def show_interfaces_status(platform: EosPlatform) -> dict:
+    out = {}
+    for i in _snapshot(platform.switch):
+        link, protocol = _status(i)
+        routed = _routed(platform.running, i.name)
+        out[i.name] = {
+            "description": i.description,
+            "linkStatus": link,
+            "lineProtocolStatus": protocol,
+            "bandwidth": i.speed_gbps * 1_000_000_000,
+            "interfaceType": _media(i) if i.transceiver else "Not Present",
+            "duplex": "duplexFull",
+            "autoNegotiateActive": False,
+            "vlanInformation": {"interfaceMode": "routed", "interfaceForwardingModel": "routed"}
+            if routed
+            else {"interfaceMode": "bridged", "vlanId": 1, "interfaceForwardingModel": "bridged"},
+        }
+    return {"interfaceStatuses": out}
+
+
+def text_interfaces_status(data: dict) -> str:
+    lines = ["Port       Name        Status       Vlan     Duplex Speed  Type            Flags Encapsulation"]
+    for name, i in data["interfaceStatuses"].items():
+        vlan = "routed" if i["vlanInformation"]["interfaceMode"] == "routed" else str(i["vlanInformation"]["vlanId"])
+        speed = f"{i['bandwidth'] // 1_000_000_000}G"
+        name_col = i["description"][:11]
+        lines.append(
+            f"{name:<10} {name_col:<11} {i['linkStatus']:<12} {vlan:<8} full   {speed:<6} {i['interfaceType']}"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def show_interfaces_counters(platform: EosPlatform) -> dict:
     now = time.time()
     out = {}
