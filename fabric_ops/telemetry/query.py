@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -34,7 +35,7 @@ from fabric_ops.telemetry.writer import redact_url
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["InfluxQuery", "LatestValue", "PortValue", "QueryError", "Series"]
+__all__ = ["InfluxQuery", "LatestValue", "PortValue", "QueryError", "Series", "auth_headers"]
 
 FILLS = frozenset({"none", "null", "previous", "linear", "0"})
 TagFilter = Mapping[str, str | Sequence[str]]
@@ -66,6 +67,15 @@ class LatestValue:
     value: Any
 
 
+def auth_headers(token: str) -> dict[str, str]:
+    """``user:password`` -> HTTP Basic (1.x users, 2.x v1-compatibility users); any other token -> ``Token``."""
+    if token and ":" in token:
+        return {"Authorization": "Basic " + base64.b64encode(token.encode()).decode()}
+    if token:
+        return {"Authorization": f"Token {token}"}
+    return {}
+
+
 def _where(tags: TagFilter | None, start: int | str, stop: int | str | None) -> str:
     clauses = [f"time >= {time_bound(start, 'start')}"]
     if stop is not None:
@@ -89,11 +99,7 @@ class InfluxQuery:
         if not db:
             raise QueryError(f"bucket {bucket!r} names no database (expected database/retention-policy)")
         self.database, self.retention_policy = db, rp
-        self._headers = {"Accept": "application/json"}
-        if token and ":" in token:
-            self._headers["Authorization"] = "Basic " + base64.b64encode(token.encode()).decode()
-        elif token:
-            self._headers["Authorization"] = f"Token {token}"
+        self._headers = {"Accept": "application/json", **auth_headers(token)}
         self._http = urllib3.PoolManager(num_pools=2, maxsize=8, timeout=urllib3.Timeout(total=timeout), retries=False)
 
     @classmethod
@@ -138,10 +144,22 @@ class InfluxQuery:
 
     def ping(self) -> bool:
         """True when the server answers /ping (for /api/health)."""
+        return self.health()["ok"]
+
+    def health(self) -> dict[str, Any]:
+        """``{"ok", "url", "version", "latency_ms", "error"}`` from /ping, for /api/health (token never included)."""
+        started = time.perf_counter()
+        result: dict[str, Any] = {"ok": False, "url": redact_url(self.url), "version": "", "latency_ms": None}
         try:
-            return self._http.request("GET", f"{self.url}/ping", headers=self._headers).status == 204
-        except urllib3.exceptions.HTTPError:
-            return False
+            resp = self._http.request("GET", f"{self.url}/ping", headers=self._headers)
+        except urllib3.exceptions.HTTPError as exc:
+            result["error"] = f"unreachable: {exc}"
+            return result
+        result["latency_ms"] = round((time.perf_counter() - started) * 1000, 1)
+        result["version"] = resp.headers.get("X-Influxdb-Version", "")
+        result["ok"] = resp.status == 204
+        result["error"] = "" if result["ok"] else f"/ping answered {resp.status}"
+        return result
 
     # -- the questions the platform asks ----------------------------------------------------------------------
     def series(

@@ -70,3 +70,17 @@ def test_influx_local_serves_the_product_and_stops_cleanly(tmp_path):
         assert influxd_pid_alive.returncode == 1  # influxd stopped with it
     finally:
         proc.kill()
+
+
+@pytest.mark.timeout(30)
+def test_influx_setup_creates_the_database_idempotently(influx, settings, capsys):
+    settings.FABRIC_OPS_INFLUX_URL = influx.url
+    settings.FABRIC_OPS_INFLUX_BUCKET = "made_by_setup/autogen"
+    for _ in range(2):
+        call_command("telemetry", "influx-setup")
+        assert "database 'made_by_setup' ready" in capsys.readouterr().out
+    names = {row[0] for row in influx.server.query("SHOW DATABASES")["results"][0]["series"][0]["values"]}
+    assert "made_by_setup" in names
+    settings.FABRIC_OPS_INFLUX_BUCKET = "made_by_setup/no_such_rp"
+    with pytest.raises(CommandError, match="retention policy 'no_such_rp' does not exist"):
+        call_command("telemetry", "influx-setup")

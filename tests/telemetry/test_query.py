@@ -106,3 +106,11 @@ def test_server_errors_are_query_errors(influx):
     with pytest.raises(QueryError, match="database not found"):
         InfluxQuery(influx.url, "no_such_db/autogen").raw('SELECT * FROM "x"')
     assert InfluxQuery(influx.url, "x/autogen").ping()
+
+
+def test_health_reports_version_and_failure(influx):
+    health = InfluxQuery(influx.url, "x/autogen", token="user:secret").health()
+    assert health["ok"] and health["version"].startswith("1.6") and health["latency_ms"] is not None
+    assert "secret" not in str(health)
+    down = InfluxQuery("http://user:secret@127.14.0.1:1", "x/autogen").health()
+    assert not down["ok"] and "unreachable" in down["error"] and "secret" not in str(down)

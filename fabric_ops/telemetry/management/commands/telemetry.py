@@ -1,8 +1,9 @@
-"""`manage.py telemetry influx-proxy|influx-local|write-check`: the storage side of the telemetry CLI.
+"""`manage.py telemetry influx-proxy|influx-local|influx-setup|write-check`: the storage side of the telemetry CLI.
 
 * ``influx-proxy`` runs the write-path proxy in front of an InfluxDB 1.x that predates ``/api/v2/write``;
 * ``influx-local`` runs a private Debian ``influxd`` (data under var/influxdb) plus the proxy on
   FABRIC_OPS_INFLUX_URL and creates the database named by FABRIC_OPS_INFLUX_BUCKET: the demo's InfluxDB;
+* ``influx-setup`` creates the database (1.x) or bucket + DBRP mapping (2.x) the bucket setting names;
 * ``write-check`` writes a probe point through the product's writer and reads it back with InfluxQL, so an
   operator sees at once whether the configured URL/token/bucket work end to end.
 
@@ -25,6 +26,7 @@ from fabric_ops.errors import FabricOpsError
 from fabric_ops.telemetry.influx_proxy import InfluxProxy, port_is_free
 from fabric_ops.telemetry.influxd import LocalInfluxd
 from fabric_ops.telemetry.points import TelemetryEvent
+from fabric_ops.telemetry.provision import ensure_storage
 from fabric_ops.telemetry.query import InfluxQuery
 from fabric_ops.telemetry.writer import InfluxWriter, redact_url
 
@@ -51,6 +53,10 @@ class Command(BaseCommand):
         local.add_argument("--listen", default=settings.FABRIC_OPS_INFLUX_URL, help="Proxy URL the product uses")
         local.add_argument("--influxd-port", type=int, default=0, help="influxd's own HTTP port (0: any free)")
         local.add_argument("--data-dir", type=Path, default=settings.VAR_DIR / "influxdb")
+
+        sub.add_parser(
+            "influx-setup", help="Create the database / bucket + DBRP mapping FABRIC_OPS_INFLUX_BUCKET names"
+        )
 
         check = sub.add_parser("write-check", help="Write a probe point through the writer and read it back")
         check.add_argument("--spool-dir", type=Path, default=settings.VAR_DIR / "spool" / "write-check")
@@ -89,6 +95,17 @@ class Command(BaseCommand):
         finally:
             server.stop()
 
+    def _setup(self, options: dict[str, Any]) -> None:
+        self.stdout.write(
+            ensure_storage(
+                settings.FABRIC_OPS_INFLUX_URL,
+                settings.FABRIC_OPS_INFLUX_BUCKET,
+                settings.FABRIC_OPS_INFLUX_TOKEN,
+                settings.FABRIC_OPS_INFLUX_ORG,
+                settings.FABRIC_OPS_INFLUX_TIMEOUT_S,
+            )
+        )
+
     def _write_check(self, options: dict[str, Any]) -> None:
         stamp = time.time_ns()
         writer = InfluxWriter.from_settings(spool_dir=options["spool_dir"]).start()
@@ -107,5 +124,6 @@ class Command(BaseCommand):
 ACTIONS = {
     "influx-proxy": Command._proxy,
     "influx-local": Command._local,
+    "influx-setup": Command._setup,
     "write-check": Command._write_check,
 }
