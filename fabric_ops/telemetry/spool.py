@@ -297,10 +297,11 @@ class Spool:
             if not self._segments:
                 return self.append(lines)
             record = self._encode(lines)
-            before = self.dropped
-            self._make_room(len(record))
-            if not self._segments:
-                return self.append(lines) + (self.dropped - before)
+            if self.disk_bytes + len(record) > self.max_bytes:
+                # This batch is older than everything spooled: under the drop-oldest rule it is what goes.
+                self.dropped += len(lines)
+                logger.warning("spool %s full: dropped the %d oldest points", self.directory, len(lines))
+                return len(lines)
             segment = self._new_segment(self._segments[0].id - 1)
             fd = os.open(segment.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             try:
@@ -311,7 +312,7 @@ class Spool:
             segment.size, segment.points = len(record), len(lines)
             self._segments.appendleft(segment)
             self._write_cursor()
-            return self.dropped - before
+            return 0
 
     # -- reading ----------------------------------------------------------------------------------------------
     def peek(self) -> Record | None:
@@ -330,11 +331,26 @@ class Spool:
             with open(head.path, "rb") as fh:
                 fh.seek(head.read_offset)
                 header = fh.read(HEADER.size)
-                length, count, crc = HEADER.unpack(header)
+                length, count, crc = HEADER.unpack(header) if len(header) == HEADER.size else (0, 0, -1)
                 payload = fh.read(length)
-            if len(payload) != length or zlib.crc32(payload) != crc:
-                raise SpoolError(f"spool segment {head.path} is corrupt at offset {head.read_offset}")
-            return Record(head.id, head.read_offset, head.read_offset + HEADER.size + length, count, payload)
+            if len(payload) == length and zlib.crc32(payload) == crc:
+                return Record(head.id, head.read_offset, head.read_offset + HEADER.size + length, count, payload)
+            # Changed under our feet (disk error, someone editing it): skip the rest of this segment, counted,
+            # rather than retrying the same bad bytes forever.
+            lost = head.pending_points
+            logger.error(
+                "spool segment %s is corrupt at offset %d: dropping its %d remaining points",
+                head.path,
+                head.read_offset,
+                lost,
+            )
+            self.dropped += lost
+            if head is self._segments[-1]:
+                self._close_tail()
+            self._segments.popleft()
+            head.path.unlink(missing_ok=True)
+            self._write_cursor()
+            return self.peek()
 
     def commit(self, record: Record) -> bool:
         """Mark a peeked batch delivered. False if it had been dropped for room meanwhile (then it is un-dropped

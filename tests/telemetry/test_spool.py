@@ -96,3 +96,26 @@ def test_record_dropped_while_in_flight_is_not_counted_twice(tmp_path):
     assert dropped_before >= 20
     assert not spool.commit(record)  # it was delivered after all
     assert spool.dropped == dropped_before - 20
+
+
+def test_prepend_into_a_full_spool_drops_the_prepended_batch(tmp_path):
+    spool = Spool(tmp_path, max_bytes=8192, segment_bytes=2048)
+    while spool.disk_bytes < 8192 - 300:
+        spool.append(lines(1000, 5))
+    pending = spool.pending_points
+    assert spool.prepend(lines(0, 50)) == 50  # the oldest batch is the one that goes
+    assert spool.pending_points == pending and spool.dropped == 50
+
+
+def test_corruption_at_runtime_skips_the_segment_and_counts_it(tmp_path):
+    spool = Spool(tmp_path, max_bytes=1 << 20, segment_bytes=1024)
+    for start in range(0, 200, 10):
+        spool.append(lines(start, 10))
+    first = sorted(tmp_path.glob("seg-*.spool"))[0]
+    data = bytearray(first.read_bytes())
+    data[20] ^= 0xFF  # flip a payload byte of the first record
+    first.write_bytes(bytes(data))
+    out = drain(spool)
+    assert spool.dropped > 0
+    assert len(out) + spool.dropped == 200
+    assert out == lines(200 - len(out), len(out))
