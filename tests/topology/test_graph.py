@@ -405,6 +405,16 @@ def test_fabric_show_command(f2):
     assert "Bisection bandwidth: 1,600 Gbps" in text
     assert "ECMP f2-leaf1 -> f2-leaf3: 2 equal-cost paths of 2 hops, bottleneck 800 Gbps" in text
     assert "min 800 Gbps, median 800 Gbps, max 800 Gbps" in text
+    assert "ECMP f2-leaf1 -> f2-leaf4: 2 equal-cost paths" in _run("show", "f2")
+
+
+def test_show_samples_leaves_that_can_reach_each_other(f2):
+    built, _ = f2
+    Link.objects.filter(pk__in=[built.links["f2-leaf4-f2-spine1"].pk, built.links["f2-leaf4-f2-spine2"].pk]).update(
+        state="down"
+    )
+    assert "ECMP f2-leaf1 -> f2-leaf3: 2 equal-cost paths" in _run("show", "f2")
+    assert FabricGraph.load(["f2"]).ecmp_paths("f2-leaf1", "f2-leaf4").hops is None
 
 
 def test_fabric_what_if_command(f2, f3):

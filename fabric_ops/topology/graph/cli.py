@@ -69,7 +69,8 @@ def handle_show(command: BaseCommand, options: dict) -> None:
     )
     out.write(f"Bisection bandwidth: {_gbps(graph.bisection_bandwidth())}")
     leaf_a = options["leaf_a"] or leaves[0]
-    leaf_b = options["leaf_b"] or leaves[-1]
+    # Default partner: the farthest-listed leaf that can reach leaf_a (planes of a multi-plane fabric cannot).
+    leaf_b = options["leaf_b"] or next((x for x in reversed(leaves) if graph.same_component(leaf_a, x)), leaf_a)
     paths = graph.ecmp_paths(leaf_a, leaf_b)
     if paths.hops is None:
         out.write(f"ECMP {leaf_a} -> {leaf_b}: unreachable")

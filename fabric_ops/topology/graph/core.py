@@ -97,8 +97,13 @@ class FabricGraph:
             "links_carrying": sum(t.link_live),
             "gpu_hosts": len(t.host_name),
             "gpu_nics": len(t.nic_host),
-            "optical_spans": len(t.span_name),
+            "optical_spans": sum(1 for links in t.span_links if links),  # spans under loaded DCI links
         }
+
+    def same_component(self, a: str, b: str) -> bool:
+        """Whether two switches are joined by links carrying traffic now within one site (no DCI, no hosts)."""
+        t = self.topology
+        return t.comp[self._device(a)] == t.comp[self._device(b)]
 
     def role_counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
