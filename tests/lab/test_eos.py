@@ -746,3 +746,20 @@ def test_interfaces_status_and_show_in_config_mode(eos_device, eos_switch):
         encoding="text",
     )
     assert out[3]["output"] == "+   mtu 9000\n"
+
+
+def test_get_environment_follows_switch_state(eos_device, eos_switch):
+    with eos_switch.lock:
+        eos_switch.cpu_utilisation = 37.5
+        eos_switch.memory_used_bytes = 8 * 1024**3
+    env = eos_device.get_environment()
+    for kind, model in (("fans", models.FanDict), ("power", models.PowerDict), ("temperature", models.TemperatureDict)):
+        assert all(napalm_model_ok(model, data) for data in env[kind].values())
+    assert all(napalm_model_ok(models.CPUDict, data) for data in env["cpu"].values())
+    assert napalm_model_ok(models.MemoryDict, env["memory"])
+    assert env["cpu"][0]["%usage"] == pytest.approx(37.5, abs=0.2)
+    assert env["memory"]["used_ram"] == 8 * 1024**2  # KiB
+    assert env["memory"]["available_ram"] == 32 * 1024**2
+    assert all(fan["status"] for fan in env["fans"].values())
+    assert all(psu["status"] for psu in env["power"].values())
+    assert set(env["temperature"]) == {"TempSensor1", "TempSensor2", "TempSensor3"}

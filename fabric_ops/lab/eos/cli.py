@@ -74,6 +74,10 @@ EXEC_COMMANDS: list[_Cmd] = [
     _c("show ipv6 interface [<word>]", "ipv6_interface", privileged=False),
     _c("show lldp neighbors [<word>] detail", "lldp_detail", privileged=False),
     _c("show lldp neighbors [<word>]", "lldp", privileged=False),
+    _c("show system environment cooling", "env_cooling", privileged=False),
+    _c("show system environment temperature", "env_temperature", privileged=False),
+    _c("show system environment power", "env_power", privileged=False),
+    _c("show processes top once", "top", privileged=False),
     _c("show running-config [all] [sanitized]", "running"),
     _c("show running-config diffs", "running_diffs"),
     _c("show running-config section <rest>", "running_section"),
@@ -235,6 +239,18 @@ class CliSession:
 
     def _do_clock(self, tokens):
         return shows.show_clock(), shows.text_clock
+
+    def _do_env_cooling(self, tokens):
+        return shows.show_environment_cooling(self.platform), shows.generic_text
+
+    def _do_env_temperature(self, tokens):
+        return shows.show_environment_temperature(self.platform), shows.generic_text
+
+    def _do_env_power(self, tokens):
+        return shows.show_environment_power(self.platform), shows.generic_text
+
+    def _do_top(self, tokens):
+        return shows.processes_top_text(self.platform)
 
     def _do_status(self, tokens):
         return shows.show_interfaces_status(self.platform), shows.text_interfaces_status

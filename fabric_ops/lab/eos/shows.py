@@ -739,3 +739,67 @@ def generic_text(data: dict, indent: int = 0) -> str:
         else:
             lines.append(f"{pad}{key}: {value}")
     return "\n".join(line for line in lines if line) + "\n"
+
+
+# --- environment (NAPALM get_environment) ----------------------------------------------------------------------
+
+
+def show_environment_cooling(platform: EosPlatform) -> dict:
+    return {
+        "systemStatus": "coolingOk",
+        "ambientTemperature": 25.0,
+        "airflowDirection": "frontToBackAirflow",
+        "fanTraySlots": [
+            {
+                "label": str(n),
+                "status": "ok",
+                "speed": 45,
+                "fans": [{"label": f"{n}/1", "status": "ok", "actualSpeed": 45}],
+            }
+            for n in range(1, 5)
+        ],
+        "powerSupplySlots": [],
+    }
+
+
+def show_environment_temperature(platform: EosPlatform) -> dict:
+    """Board sensors plus the hottest optic: a fault that heats a transceiver shows here too."""
+    with platform.switch.lock:
+        hottest = max((i.temperature_c for i in platform.switch.interfaces.values() if i.optics), default=40.0)
+    sensors = [
+        {"name": "TempSensor1", "description": "Cpu temp sensor", "currentTemperature": 52.0},
+        {"name": "TempSensor2", "description": "Switch chip sensor", "currentTemperature": 61.0},
+        {"name": "TempSensor3", "description": "Hottest transceiver", "currentTemperature": float(hottest)},
+    ]
+    for sensor in sensors:
+        sensor.update({"overheatThreshold": 95.0, "criticalThreshold": 105.0, "hwStatus": "ok", "inAlertState": False})
+        sensor["inAlertState"] = sensor["currentTemperature"] > sensor["overheatThreshold"]
+    return {"systemStatus": "temperatureOk", "tempSensors": sensors, "cardSlots": [], "powerSupplySlots": []}
+
+
+def show_environment_power(platform: EosPlatform) -> dict:
+    return {
+        "powerSupplies": {
+            str(n): {"modelName": "PWR-2411-PI-RED", "capacity": 2400.0, "outputPower": 410.0, "state": "ok"}
+            for n in (1, 2)
+        }
+    }
+
+
+def processes_top_text(platform: EosPlatform) -> str:
+    """``show processes top once``: the header lines NAPALM parses for CPU and memory, from the switch state."""
+    sw = platform.switch
+    with sw.lock:
+        cpu, total, used = sw.cpu_utilisation, sw.memory_total_bytes, sw.memory_used_bytes
+    idle = max(0.0, 100.0 - cpu)
+    total_mib, used_mib = total / 1024**2, used / 1024**2
+    return (
+        f"top - {time.strftime('%H:%M:%S')} up {int(sw.uptime_seconds // 60)} min,  0 users,  "
+        "load average: 0.5, 0.4, 0.3\n"
+        "Tasks: 300 total,   1 running, 299 sleeping,   0 stopped,   0 zombie\n"
+        f"%Cpu(s): {cpu * 0.7:4.1f} us, {cpu * 0.3:4.1f} sy,  0.0 ni, {idle:4.1f} id,  "
+        "0.0 wa,  0.0 hi,  0.0 si,  0.0 st\n"
+        f"MiB Mem : {total_mib:8.1f} total, {total_mib - used_mib:8.1f} free, {used_mib:8.1f} used, "
+        f"{0.0:8.1f} buff/cache\n"
+        f"MiB Swap:      0.0 total,      0.0 free,      0.0 used. {total_mib - used_mib:8.1f} avail Mem\n"
+    )
