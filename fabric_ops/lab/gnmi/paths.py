@@ -488,6 +488,29 @@ def compile_getter(exprs: tuple[str, ...]) -> Callable[[Any, SwitchState], tuple
     return fn
 
 
+_FLAT: dict[tuple, Callable[[list, SwitchState], tuple]] = {}
+
+
+def compile_flat_getter(per_group: list[tuple[str, ...]]) -> Callable[[list, SwitchState], tuple]:
+    """``(contexts, s) -> one flat tuple`` of every group's leaf values, in group order.
+
+    One call per sample for a whole plan (hundreds of groups) instead of one per group; cached by the
+    expressions, so every switch with the same port layout shares one compiled function.
+    """
+    key = tuple(per_group)
+    fn = _FLAT.get(key)
+    if fn is None:
+        lines = ["def flat(C, s):"]
+        for i, exprs in enumerate(per_group):
+            lines.append(f"    c = C[{i}]")
+            lines.append(f"    t{i} = (" + "".join(e + ", " for e in exprs) + ")")
+        lines.append("    return (" + "".join(f"*t{i}, " for i in range(len(per_group))) + ")")
+        namespace: dict[str, Any] = {}
+        exec("\n".join(lines), _GLOBALS, namespace)  # schema-defined expressions only (see compile_getter)
+        fn = _FLAT[key] = namespace["flat"]
+    return fn
+
+
 # --- matching ----------------------------------------------------------------------------------
 
 

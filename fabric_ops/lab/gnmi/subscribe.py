@@ -18,7 +18,7 @@ from typing import Any
 from fabric_ops.lab.state import SwitchState
 
 from . import wire
-from .paths import Cursor, TemplateLeaf, compile_getter, hashable_path
+from .paths import Cursor, TemplateLeaf, compile_flat_getter, compile_getter, hashable_path
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +45,8 @@ class Group:
     seen: set = field(default_factory=set)
     getter: Callable[[Any, SwitchState], tuple] | None = None
     prefix: bytes = b""  # Notification.prefix when not bundling
-    heads: list[bytes] = field(default_factory=list)  # per leaf (only the non-template ones are used)
+    heads: list[bytes] = field(default_factory=list)  # per leaf, valid from heads_from on
+    heads_from: int = 1 << 30
     encoders: list[Callable[[Any], bytes]] = field(default_factory=list)
     template: bytes | None = None
     template_len: int = 0
@@ -72,6 +73,20 @@ class Plan:
         self.leaf_count = 0
         self.prefix = b""
         self._groups: list[Group] = []
+        self.flat: Callable[[list, SwitchState], tuple] | None = None
+        self.ctxs: list[Any] = []
+        self.slices: list[tuple[int, int, int, int]] = []  # per group: numeric start/end, tail start/end
+        self.numeric_total = 0
+        self.last_flat: tuple | None = None
+        self.template: bytes | None = None  # the whole plan's numeric leaves in one %-format (bundled JSON)
+        self.template_len = 0
+        self.tail_groups: list[Group] = []
+        self.last_tail: tuple | None = None
+        self.tail_blob = b""
+        self.tail_count = 0
+        self.plan_last = False  # the plan template rendered last: self.blob is current, groups' parts are not
+        self.blob = b""
+        self.count = 0
 
     def add(self, cursor: Cursor, leaves: tuple[TemplateLeaf, ...] | list[TemplateLeaf]) -> None:
         key = hashable_path(cursor.path)
@@ -103,15 +118,16 @@ class Plan:
             rels = tuple(t.rid for t in leaves)
             if self.bundle:
                 gb = wire.encode_path(group.path)
-                group.heads = [wire.update_head(gb + t.rel_bytes) for t in leaves[group.numeric :]]
-                group.heads[:0] = [b""] * group.numeric
+                group.heads = [b""] * group.numeric
+                group.heads += [wire.update_head(gb + t.rel_bytes) for t in leaves[group.numeric :]]
+                group.heads_from = group.numeric
             else:
                 gb = b""
                 group.prefix = wire.encode_path(group.path, target=self.target)
                 heads = _HEADS.get(rels)
                 if heads is None:
                     heads = _HEADS[rels] = [wire.update_head(t.rel_bytes) for t in leaves]
-                group.heads = heads
+                group.heads, group.heads_from = heads, 0
             if group.numeric:
                 key = (rels[: group.numeric], len(gb))
                 cached = _PIECES.get(key)
@@ -124,21 +140,88 @@ class Plan:
                 escaped = gb.replace(b"%", b"%%")
                 group.template = b"".join(pre + escaped + post for pre, post in pieces)
             group.parts = [b""] * len(leaves)
-        self._groups = list(self.groups.values())
+        self._groups = groups = list(self.groups.values())
         self.prefix = wire.encode_path((), target=self.target) if self.bundle else b""
+        # One flat getter for the whole plan: every group's numeric leaves first, then every group's others.
+        numeric = [tuple(t.expr for t in g.leaves[: g.numeric]) for g in groups]
+        others = [tuple(t.expr for t in g.leaves[g.numeric :]) for g in groups]
+        self.flat = compile_flat_getter(numeric + others)
+        self.ctxs = [g.ctx for g in groups] * 2
+        position = 0
+        starts = []
+        for exprs in numeric + others:
+            starts.append(position)
+            position += len(exprs)
+        n = len(groups)
+        self.slices = [
+            (starts[i], starts[i] + len(numeric[i]), starts[n + i], starts[n + i] + len(others[i])) for i in range(n)
+        ]
+        self.numeric_total = sum(len(e) for e in numeric)
+        self.tail_groups = [g for g in groups if g.numeric < len(g.leaves)]
+        if self.bundle and use_template and all(g.template is not None or not g.numeric for g in groups):
+            self.template = b"".join(g.template for g in groups if g.template is not None)
+            self.template_len = sum(g.template_len for g in groups if g.template is not None)
+            for group in groups:  # the plan template replaces them; a fallback encodes leaf by leaf
+                group.template = None
 
-    def render(self, switch: SwitchState, full: bool) -> list[tuple[Group, bytes, int]]:
+    def render(self, switch: SwitchState, full: bool) -> list[tuple[Group | None, bytes, int]]:
         """Sample every group; return (group, update bytes, update count) to send.
 
         ``full`` returns every leaf (a SAMPLE tick, a dump, a heartbeat); otherwise only leaves whose value
         changed since the previous render (ON_CHANGE, suppress_redundant). Values are read under the switch
-        lock in one go and encoded after it is released.
+        lock in one call and encoded after it is released. The group is None for a whole-plan blob.
         """
-        groups = self._groups
         with switch.lock:
-            values = [g.getter(g.ctx, switch) for g in groups]
-        out = []
-        for group, vals in zip(groups, values, strict=True):
+            flat = self.flat(self.ctxs, switch)
+        if flat == self.last_flat:  # nothing moved: the common case for ON_CHANGE scans and idle switches
+            if not full:
+                return []
+            if self.plan_last:
+                return [(None, self.blob, self.count)]
+            return [(g, g.blob, g.count) for g in self._groups if g.count]
+        if self.template is not None:
+            rendered = self._render_plan(flat)
+            if rendered is not None:
+                return rendered
+        return self._render_groups(flat, full)
+
+    def _render_plan(self, flat: tuple) -> list[tuple[Group | None, bytes, int]] | None:
+        n = self.numeric_total
+        try:
+            body = self.template % (flat if n == len(flat) else flat[:n])
+        except TypeError:  # an absent (None) value
+            return None
+        if len(body) != self.template_len:  # a value wider than its field
+            return None
+        if n < len(flat):
+            tail = flat[n:]
+            if tail != self.last_tail or not self.plan_last:
+                for group, (a, b, c, d) in zip(self._groups, self.slices, strict=True):
+                    if c == d:
+                        continue
+                    vals = flat[a:b] + flat[c:d]
+                    last = group.last
+                    if last is None or not group.tail_valid or vals[group.numeric :] != last[group.numeric :]:
+                        self._render_leaves(group, vals, group.numeric)
+                    group.last = vals
+                self.tail_blob = b"".join(g.tail_blob for g in self.tail_groups)
+                self.tail_count = sum(g.tail_count for g in self.tail_groups)
+                self.last_tail = tail
+            body += self.tail_blob
+        self.blob, self.count = body, n + (self.tail_count if n < len(flat) else 0)
+        self.last_flat = flat
+        self.plan_last = True
+        return [(None, self.blob, self.count)]
+
+    def _render_groups(self, flat: tuple, full: bool) -> list[tuple[Group | None, bytes, int]]:
+        if self.plan_last:  # the plan template rendered last: every group's parts must be rebuilt
+            for group in self._groups:
+                group.all_valid = group.tail_valid = False
+                group.last = None
+            self.plan_last = False
+        out: list[tuple[Group | None, bytes, int]] = []
+        for group, (a, b, c, d) in zip(self._groups, self.slices, strict=True):
+            vals = flat[a:b] + flat[c:d] if b > a and d > c else (flat[a:b] if b > a else flat[c:d])
             last = group.last
             if vals == last:
                 if full and group.count:
@@ -153,6 +236,7 @@ class Plan:
                     out.append((group, group.blob, group.count))
             elif changed:
                 out.append((group, b"".join(changed), len(changed)))
+        self.last_flat = flat
         return out
 
     def _render_template(self, group: Group, vals: tuple) -> bool:
@@ -180,7 +264,7 @@ class Plan:
         ``start`` is 0 for a whole group, or the first non-template leaf after a template render.
         """
         parts, encoders, last = group.parts, group.encoders, group.last
-        heads = self._all_heads(group) if start == 0 and group.template is not None else group.heads
+        heads = self._heads(group, start)
         valid = group.all_valid if start == 0 else group.tail_valid
         lengths = wire.LENGTHS
         if last is None or not valid:
@@ -208,12 +292,13 @@ class Plan:
             group.all_valid = True
         return changed
 
-    def _all_heads(self, group: Group) -> list[bytes]:
-        """Heads of the template's numeric leaves too (needed only when a template render falls back)."""
-        if group.heads and group.heads[0]:
+    def _heads(self, group: Group, start: int) -> list[bytes]:
+        """Update heads from leaf ``start`` on (numeric leaves get theirs only if a template falls back)."""
+        if group.heads_from <= start:
             return group.heads
         gb = wire.encode_path(group.path) if self.bundle else b""
-        group.heads = [wire.update_head(gb + t.rel_bytes) for t in group.leaves]
+        group.heads = [b""] * start + [wire.update_head(gb + t.rel_bytes) for t in group.leaves[start:]]
+        group.heads_from = start
         return group.heads
 
     def notifications(self, rendered: list[tuple[Group, bytes, int]], timestamp_ns: int) -> list[bytes]:
