@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 
 import pytest
@@ -17,7 +18,15 @@ from fabric_ops.lab.state import make_switch
 
 pytestmark = [pytest.mark.lab, pytest.mark.timeout(60)]
 
-PORT = 10023
+
+def free_port(address: str) -> int:
+    """A port free on ``address`` now, so parallel runs of this file (CI and a developer) never collide."""
+    with socket.socket() as probe:
+        probe.bind((address, 0))
+        return probe.getsockname()[1]
+
+
+PORT = free_port("127.11.1.1")
 CREDENTIAL = Credential("netops", "driver-pass")
 
 ROCE = """\

@@ -17,7 +17,15 @@ from fabric_ops.lab.state import make_switch
 
 pytestmark = [pytest.mark.lab, pytest.mark.timeout(60)]
 
-PORT = 10022
+
+def free_port(address: str) -> int:
+    """A port free on ``address`` now, so parallel runs of this file (CI and a developer) never collide."""
+    with socket.socket() as probe:
+        probe.bind((address, 0))
+        return probe.getsockname()[1]
+
+
+PORT = free_port("127.11.0.1")
 CREDENTIAL = Credential("admin", "s3cret-lab")
 
 
@@ -319,7 +327,8 @@ def test_roce_configuration_changes_qos(leaf):
 
 @pytest.mark.timeout(120)
 def test_one_process_serves_256_switches():
-    switches = [make_switch(f"sw{i:03d}", "huawei_vrp", f"127.11.2.{i}", ssh_port=PORT, ports=2) for i in range(256)]
+    port = free_port("127.11.2.1")
+    switches = [make_switch(f"sw{i:03d}", "huawei_vrp", f"127.11.2.{i}", ssh_port=port, ports=2) for i in range(256)]
     server = huawei_vrp.serve(switches, CREDENTIAL)
     try:
         for switch in (switches[0], switches[128], switches[255]):
@@ -327,3 +336,65 @@ def test_one_process_serves_256_switches():
                 assert conn.find_prompt() == f"<{switch.hostname}>"
     finally:
         server.stop()
+
+
+def _raw_client(switch) -> paramiko.SSHClient:
+    client = paramiko.SSHClient()
+    client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+    client.connect(
+        switch.mgmt_address,
+        port=switch.ssh_port,
+        username=CREDENTIAL.username,
+        password=CREDENTIAL.password,
+        look_for_keys=False,
+        allow_agent=False,
+        timeout=5,
+    )
+    return client
+
+
+def _read_until(channel, marker: str, timeout: float = 5.0) -> str:
+    data = ""
+    deadline = time.time() + timeout
+    while marker not in data:
+        assert time.time() < deadline, f"never saw {marker!r} in {data[-300:]!r}"
+        if channel.recv_ready():
+            data += channel.recv(65536).decode()
+        else:
+            time.sleep(0.01)
+    return data
+
+
+def test_output_pages_until_screen_length_zero(leaf):
+    client = _raw_client(leaf)
+    try:
+        shell = client.invoke_shell()
+        _read_until(shell, "<leaf1>")
+        shell.send("display current-configuration\n")
+        first = _read_until(shell, "---- More ----")
+        assert "sysname leaf1" in first and "return" not in first.split("display current-configuration", 1)[1]
+        shell.send(" ")
+        rest = _read_until(shell, "return\r\n<leaf1>")
+        assert "user-interface vty 0 4" in rest
+        shell.send("display current-configuration\n")
+        _read_until(shell, "---- More ----")
+        shell.send("q")
+        stopped = _read_until(shell, "<leaf1>")
+        assert "user-interface" not in stopped
+        shell.send("screen-length 0 temporary\n")
+        _read_until(shell, "current user terminal interface only.")
+        shell.send("display current-configuration\n")
+        whole = _read_until(shell, "return\r\n<leaf1>")
+        assert "---- More ----" not in whole
+    finally:
+        client.close()
+
+
+def test_exec_channel_runs_one_command(leaf):
+    client = _raw_client(leaf)
+    try:
+        _stdin, stdout, _stderr = client.exec_command("display version", timeout=5)
+        text = stdout.read().decode()
+        assert "VRP (R) software" in text and "<leaf1>" not in text
+    finally:
+        client.close()

@@ -23,6 +23,10 @@ from .platform import VrpError, abort_trial, commit, platform, render_running, r
 EXIT_QUESTION = "Warning: Uncommitted configurations found, commit them before exiting? [Y(yes)/N(no)/C(cancel)]:"
 EXIT_RETRY = "Error: Please choose 'YES', 'NO' or 'CANCEL' first before pressing 'Enter'. [Y/N/C]:"
 DEFAULT_TRIAL_SECONDS = 600
+DEFAULT_SCREEN_LENGTH = 24
+MORE = "  ---- More ----"
+# What the device writes to wipe the More marker before the next page (backspaces over it, as VRP does).
+MORE_ERASE = "\x1b[42D" + " " * len(MORE) + "\x1b[42D"
 _FILTER = re.compile(r"^(.*?)\s+\|\s+(include|exclude|begin)\s+(.+)$", re.IGNORECASE)
 
 
@@ -45,7 +49,10 @@ class Session:
         self.pending: Callable[[str], str] | None = None
         self.closed = False
         self.context = Context({name.lower(): name for name in switch.interfaces})
-        self.transport_close: Callable[[], None] | None = None
+        # Lines per screen before "---- More ----"; VRP's default for a VTY is 24 until ``screen-length 0``.
+        self.screen_length = DEFAULT_SCREEN_LENGTH
+        self.paging = False
+        self._rest: list[str] = []
 
     # ---- framing ---------------------------------------------------------------------------------------------
     def prompt(self) -> str:
@@ -68,8 +75,24 @@ class Session:
         self.ops = []
 
     def _out(self, lines: list[str]) -> str:
+        if self.screen_length and len(lines) > self.screen_length:
+            self.paging, self._rest = True, lines[self.screen_length :]
+            return "".join(line + "\r\n" for line in lines[: self.screen_length]) + MORE
         body = "".join(line + "\r\n" for line in lines)
         return body + ("" if self.closed else self.prompt())
+
+    def page_key(self, key: str) -> str:
+        """A key typed at ``---- More ----``: space shows a page, Enter a line, anything else stops."""
+        count = {" ": self.screen_length, "\r": 1, "\n": 1}.get(key, 0)
+        if count == 0:
+            self.paging, self._rest = False, []
+            return MORE_ERASE + self.prompt()
+        shown, self._rest = self._rest[:count], self._rest[count:]
+        text = MORE_ERASE + "".join(line + "\r\n" for line in shown)
+        if self._rest:
+            return text + MORE
+        self.paging = False
+        return text + self.prompt()
 
     def _error(self, failure: Failure, line: str) -> list[str]:
         return [" " * (len(self.prompt()) + failure.column) + "^", failure.message]
@@ -91,7 +114,8 @@ class Session:
         return self._config_view(line)
 
     def run_exec(self, command: str) -> str:
-        """An SSH ``exec`` request: one user-view command, output without prompts."""
+        """An SSH ``exec`` request: one user-view command, output without prompts or paging."""
+        self.screen_length = 0
         output = self._user_view(command)
         return output[: -len(self.prompt())] if output.endswith(self.prompt()) else output
 
@@ -105,6 +129,7 @@ class Session:
             self.stack = [Level("system", (), "")]
             return self._out(["Enter system view, return user view with return command."])
         if name == "screen_length":
+            self.screen_length = int(result.words[1])
             return self._out(["Info: The configuration takes effect on the current user terminal interface only."])
         if name == "logout":
             self.closed = True

@@ -30,6 +30,8 @@ from .platform import platform
 logger = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.2
+TRANSPORT_LOGGER = "fabric_ops.lab.huawei_vrp.transport"
+logging.getLogger(TRANSPORT_LOGGER).setLevel(logging.CRITICAL)
 _host_key_lock = threading.Lock()
 
 
@@ -154,6 +156,8 @@ class LabServer:
         transport = paramiko.Transport(conn)
         transport.local_version = "SSH-2.0--"  # what CloudEngine announces
         transport.add_server_key(self.key)
+        # Clients that drop the TCP connection make paramiko log tracebacks at ERROR; in a lab that is routine.
+        transport.set_log_channel(TRANSPORT_LOGGER)
         with self._lock:
             self._transports[switch.hostname].add(transport)
         try:
@@ -220,6 +224,13 @@ class LabServer:
                 return
             echo: list[str] = []
             for char in data.decode(errors="replace"):
+                if session.paging:
+                    if char == "\n" and last_cr:
+                        last_cr = False
+                        continue
+                    last_cr = char == "\r"
+                    echo.append(session.page_key(char))
+                    continue
                 if char == "\n" and last_cr:
                     last_cr = False
                     continue
