@@ -48,17 +48,22 @@ def _is_pg() -> bool:
 
 
 def _allocate_ids(model: type[models.Model], n: int) -> Sequence[int]:
-    """Reserve ``n`` primary keys for ``model``; a range when contiguous (cheap to hold for 500k rows)."""
+    """Reserve ``n`` consecutive primary keys for ``model`` (a range: cheap to hold for 500k rows)."""
     if n == 0:
         return range(0)
     table = model._meta.db_table
     if _is_pg():
+        # One block of the identity sequence: lock out concurrent inserts into the table (they take ROW EXCLUSIVE
+        # before calling nextval) until commit, then move the sequence past the block. Two statements instead of
+        # n nextval calls (13 s for 500k ids on a busy 2-core machine).
         with connection.cursor() as cur:
-            cur.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", [table, n])
-            ids = [r[0] for r in cur.fetchall()]
-        if ids[-1] - ids[0] == n - 1 and ids == sorted(ids):
-            return range(ids[0], ids[-1] + 1)
-        return ids
+            cur.execute(f"LOCK TABLE {connection.ops.quote_name(table)} IN SHARE ROW EXCLUSIVE MODE")
+            cur.execute("SELECT pg_get_serial_sequence(%s, 'id')", [table])
+            seq = cur.fetchone()[0]
+            cur.execute("SELECT nextval(%s)", [seq])
+            first = cur.fetchone()[0]
+            cur.execute("SELECT setval(%s, %s)", [seq, first + n - 1])
+        return range(first, first + n)
     # Other databases (SQLite for local runs): one writer at a time, so max+1.. inside the transaction is safe.
     start = (model.objects.aggregate(m=Max("id"))["m"] or 0) + 1
     return range(start, start + n)
@@ -122,19 +127,27 @@ def delete_fabric(name: str) -> dict[str, int]:
     if fabric is None:
         raise GeneratorError(f"fabric {name!r} does not exist")
     alias = connection.alias
-    on_fabric = Q(a_interface__device__fabric=fabric) | Q(b_interface__device__fabric=fabric)
     counts = {}
     with transaction.atomic():
         _, per_model = OpticalChannel.objects.filter(
             Q(link__a_interface__device__fabric=fabric) | Q(link__b_interface__device__fabric=fabric)
         ).delete()
         counts["optical_channels"] = per_model.get(OpticalChannel._meta.label, 0)
-        counts["gpu_nics"] = GpuNic.objects.filter(host__fabric=fabric)._raw_delete(alias)
-        counts["links"] = Link.objects.filter(on_fabric)._raw_delete(alias)
-        counts["interfaces"] = Interface.objects.filter(device__fabric=fabric)._raw_delete(alias)
-        counts["gpu_hosts"] = GpuHost.objects.filter(fabric=fabric)._raw_delete(alias)
-        counts["devices"] = Device.objects.filter(fabric=fabric)._raw_delete(alias)
-        counts["pods"] = Pod.objects.filter(fabric=fabric)._raw_delete(alias)
+        steps = (
+            ("gpu_nics", GpuNic.objects.filter(host__fabric=fabric)),
+            # two statements: an OR across both ends' joins defeats the planner
+            ("links", Link.objects.filter(a_interface__device__fabric=fabric)),
+            ("links_b", Link.objects.filter(b_interface__device__fabric=fabric)),
+            ("interfaces", Interface.objects.filter(device__fabric=fabric)),
+            ("gpu_hosts", GpuHost.objects.filter(fabric=fabric)),
+            ("devices", Device.objects.filter(fabric=fabric)),
+            ("pods", Pod.objects.filter(fabric=fabric)),
+        )
+        for key, queryset in steps:
+            started = time.monotonic()
+            counts[key] = queryset._raw_delete(alias)
+            logger.debug("delete %s of %s: %d rows in %.1f s", key, name, counts[key], time.monotonic() - started)
+        counts["links"] += counts.pop("links_b")
         fabric.delete()
     logger.info("deleted fabric %s: %s", name, counts)
     return counts
