@@ -1,7 +1,7 @@
 """How big a fabric can one lab process emulate while a production-style collector subscribes to every switch?
 
-For each size (switches of PORTS ports, a 2-tier Clos: 3/4 leaves with 48 host ports and 16 uplinks, 1/4 spines)
-the benchmark
+For each size (switches of PORTS ports, a non-blocking 2-tier Clos: 2/3 leaves with 32 host ports and
+32 uplinks, 1/3 spines) the benchmark
 
 1. starts the lab in a child process exactly as ``lab up`` does: physics, eAPI, SSH and gNMI front ends, the
    control channel (built from synthetic switches instead of the database, to keep set-up time out of the test);
@@ -55,8 +55,9 @@ SUBSCRIPTION = [
 
 
 def shape(switches: int) -> dict:
-    spines = max(1, switches // 4)
-    return {"leaves": switches - spines, "spines": spines, "hosts_per_leaf": 48, "uplinks": 16}
+    """A non-blocking 2-tier Clos: 2/3 leaves (32 host ports, 32 uplinks), 1/3 spines."""
+    spines = max(1, -(-switches // 3))
+    return {"leaves": switches - spines, "spines": spines, "hosts_per_leaf": 32, "uplinks": 32}
 
 
 # ----------------------------------------------------------------------------------- the lab child

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import math
+import operator
 import random
 import threading
 import time
@@ -31,6 +32,7 @@ from .spec import LabSpec, NicSpec
 from .state import TRAFFIC_CLASSES, EcnProfile, InterfaceState, QueueCounters, SwitchState
 
 logger = logging.getLogger(__name__)
+_THROTTLE = operator.attrgetter("throttle")
 
 ROCE_DSCP = 26
 ROCE_FRAME_BYTES = 4160  # 4096-byte RoCE MTU payload plus IB/UDP/IP/Ethernet headers
@@ -404,7 +406,7 @@ class PhysicsEngine:
                 seen.add(flow.id)
                 path = flow.path
                 offered = flow.rate * jitter * path[0].throttle  # what the NIC put on the wire (pass 1)
-                rate = offered * min(c.throttle for c in path[1:])
+                rate = offered * min(map(_THROTTLE, path[1:]))
                 prev = None
                 for c in path:
                     if c.pause > 0.0 and prev is not None:

@@ -249,25 +249,19 @@ def _add_host_links(spec: LabSpec, first_id: int) -> None:
 
 
 def build_from_inventory(path: str | Path, fabrics: list[str] | None = None) -> LabSpec:
-    """Import an inventory file into the database (the inventory package owns parsing), then build from the DB."""
+    """Import an inventory file into the database (the inventory package owns parsing), then build its fabrics.
+
+    Without ``fabrics``, the lab emulates every fabric the file describes.
+    """
     try:
-        from fabric_ops.topology.inventory import import_inventory
+        from fabric_ops.topology.inventory import build_spec, import_inventory
     except ImportError as exc:  # the inventory package is optional for the lab
         raise LabError(f"cannot build a lab from {path}: the inventory importer is not available ({exc})") from exc
-    result = import_inventory(Path(path))
+    import_inventory(Path(path))
     if not fabrics:
-        names = _fabric_names(result)
-        fabrics = names or None
+        described, _problems = build_spec(Path(path))  # already validated by the import
+        fabrics = sorted(described.fabric_names) or None
     return build_from_db(fabrics)
-
-
-def _fabric_names(result: object) -> list[str]:
-    """The fabrics an import touched, whatever shape the importer reports them in."""
-    for attr in ("fabrics", "fabric_names"):
-        value = getattr(result, attr, None) or (result.get(attr) if isinstance(result, dict) else None)
-        if value:
-            return [getattr(f, "name", f) for f in value]
-    return []
 
 
 _RAIL_RE = re.compile(r"(\d+)$")

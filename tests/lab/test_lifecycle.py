@@ -136,6 +136,23 @@ def test_build_from_db_runs_physics_over_the_dci_span():
 
 
 @pytest.mark.django_db
+def test_build_from_the_demo_inventory_file():
+    from fabric_ops.lab.spec import build_from_inventory
+
+    spec = build_from_inventory(ROOT / "inventory" / "lab.yml")
+    assert len(spec.switches) > 10 and len(spec.fabrics) >= 2
+    assert all(s.mgmt_address.startswith("127.") for s in spec.switches.values())
+    dci = [s for s in spec.switches.values() if s.role == "dci"]
+    assert dci and all(s.channels for s in dci)
+    assert spec.spans and spec.nics
+    with Lab.start(spec, serve=False, manual_clock=True, initialise=False) as lab:
+        lab.advance(1.0)
+        assert lab.status()["links"]["down"] == 0
+        channel = next(iter(dci[0].channels.values()))
+        assert 20 < channel.osnr_db < 35 and channel.pre_fec_ber < 2e-2
+
+
+@pytest.mark.django_db
 def test_device_without_loopback_mgmt_address_is_refused():
     from fabric_ops.topology.models import Device
 
