@@ -71,6 +71,19 @@ def test_push_commits_and_a_second_push_changes_nothing(lab):
     assert set(again.devices.values_list("status", flat=True)) == {DeviceStatus.NO_CHANGE}
 
 
+def test_full_push_to_a_mixed_vendor_fabric_is_idempotent(lab, lab_fabric):
+    devices = list(Device.objects.filter(fabric=lab_fabric).select_related("fabric", "site"))
+    assert {d.platform for d in devices} == {"eos", "huawei_vrp"}
+    job = run_job(create_job(devices, requested_by="alice", canary_count=1, wave_percent=50).pk)
+    assert job.status == JobStatus.SUCCEEDED, job.summary
+    assert job.devices.filter(status=DeviceStatus.CONFIRMED).count() == len(devices)
+    spine = lab.switch("sjc-spine1")  # CloudEngine: dcb pfc + drop-profile + diffserv domain took effect
+    assert spine.qos.pfc_priorities == {3} and spine.qos.dscp_to_tc[26] == 3 and spine.qos.ecn[3].min_kbytes == 150
+    assert spine.qos.pfc_watchdog_timeout_ms == 200
+    again = run_job(create_job(devices, requested_by="alice", wave_percent=100).pk)
+    assert set(again.devices.values_list("status", flat=True)) == {DeviceStatus.NO_CHANGE}
+
+
 def test_dry_run_shows_the_diff_and_changes_nothing(lab):
     device = leaves("sjc-leaf3")[0]
     before = running_config(device)
