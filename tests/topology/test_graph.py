@@ -133,6 +133,15 @@ def test_drained_device_carries_nothing(f2):
     assert result.isolated_hosts == ("f2-h1", "f2-h2", "f2-h3", "f2-h4")
 
 
+def test_host_whose_other_rail_is_already_down_is_isolated(f2):
+    Device.objects.filter(hostname="f2-leaf2").update(lifecycle="maintenance")
+    graph = FabricGraph.load(["f2"])
+    result = graph.blast_radius(devices=["f2-leaf1"])
+    assert result.isolated_hosts == ("f2-h1", "f2-h2")
+    # Half of each host's NIC speed was already gone; this change takes the other half.
+    assert {(h.name, h.lost_fraction, h.nics_lost) for h in result.hosts} == {("f2-h1", 0.5, 1), ("f2-h2", 0.5, 1)}
+
+
 def test_unknown_names_raise_topology_error(f2):
     _, graph = f2
     with pytest.raises(TopologyError) as excinfo:

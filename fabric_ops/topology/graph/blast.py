@@ -271,7 +271,7 @@ def blast_radius(
     affected |= {n for n in named if topo.dev_tier[n] == LEAF_TIER}
     affected |= {n for n in cut_off if topo.dev_tier[n] == LEAF_TIER}
     leaf_rows: list[LeafImpact] = []
-    nic_loss: dict[int, float] = {}  # leaf -> fraction of its NICs' bandwidth lost
+    nic_loss: dict[int, tuple[float, bool]] = {}  # leaf -> (fraction of its NICs' bandwidth lost, NICs lost outright)
     min_remaining = 1.0
     uplink_lost = 0.0
     for leaf in sorted(affected, key=topo.dev_name.__getitem__):
@@ -300,16 +300,16 @@ def blast_radius(
         if not is_removed:
             min_remaining = min(min_remaining, remaining)
         if topo.dev_active[leaf]:
-            nic_loss[leaf] = 1.0 if (is_removed or is_cut) else lost
+            nic_loss[leaf] = (1.0, True) if (is_removed or is_cut) else (lost, False)
 
     host_lost: dict[int, float] = {}
     host_nics_lost: dict[int, int] = {}
     host_cap_lost = 0.0
-    for leaf, frac in nic_loss.items():
+    for leaf, (frac, outright) in nic_loss.items():
         if frac <= _EPS:
             continue
         attached = topo.leaf_hosts[leaf]
-        if frac >= 1.0 - _EPS:
+        if outright:
             for h, speed in attached:
                 host_lost[h] = host_lost.get(h, 0.0) + speed
                 host_nics_lost[h] = host_nics_lost.get(h, 0) + 1
@@ -322,7 +322,8 @@ def blast_radius(
     for h in sorted(host_lost, key=topo.host_name.__getitem__):
         total = topo.host_speed[h]
         frac = min(1.0, host_lost[h] / total) if total else 0.0
-        is_isolated = frac >= 1.0 - _EPS
+        # Isolated: every NIC that worked before is now on a removed or cut-off leaf.
+        is_isolated = host_nics_lost.get(h, 0) >= topo.host_live_nics[h] > 0
         if is_isolated:
             isolated.append(topo.host_name[h])
         host_rows.append(HostImpact(topo.host_name[h], frac, host_nics_lost.get(h, 0), is_isolated))

@@ -78,6 +78,7 @@ class Topology:
     design_up: list[float] = field(default_factory=list)
     eff: list[float] = field(default_factory=list)
     eff_cap: list[float] = field(default_factory=list)
+    host_live_nics: list[int] = field(default_factory=list)  # NICs on active leaves, per host
     leaf_hosts: list[list[tuple[int, float]]] = field(default_factory=list)  # (host, NIC Gbps) per leaf
     comp: list[int] = field(default_factory=list)
     inter_site_links: list[int] = field(default_factory=list)
@@ -122,8 +123,11 @@ class Topology:
             if tier[node]:
                 self.eff[node], self.eff_cap[node] = self._effective(node)
         self.leaf_hosts = [[] for _ in range(n)]
-        for nic, leaf in enumerate(self.nic_leaf):
-            self.leaf_hosts[leaf].append((self.nic_host[nic], self.nic_speed[nic]))
+        self.host_live_nics = [0] * len(self.host_name)
+        for host, leaf, speed in zip(self.nic_host, self.nic_leaf, self.nic_speed, strict=True):
+            self.leaf_hosts[leaf].append((host, speed))
+            if self.dev_active[leaf]:
+                self.host_live_nics[host] += 1
         self.comp = self._components()
         site = self.dev_site
         self.inter_site_links = [
