@@ -56,7 +56,8 @@ class HostImpact:
 
     A NIC whose rail leaf is removed or partitioned away is lost outright
     (``nics_lost``); a NIC on a leaf that only lost part of its uplinks loses that
-    part. ``lost_fraction`` is weighted by NIC speed over all the host's NICs.
+    part. ``lost_fraction`` is weighted by NIC speed over all the host's NICs;
+    ``isolated`` means every NIC that worked before is lost outright.
     """
 
     name: str
