@@ -29,12 +29,16 @@ def free_port(address: str) -> int:
 PORT = free_port("127.11.1.1")
 CREDENTIAL = Credential("netops", "driver-pass")
 
+# The RoCE example of docs/lab-huawei-vrp.md, kept here so the documented grammar stays accepted.
 ROCE = """\
 dcb pfc
  priority 3
+ priority 3 deadlock-detect time 10
+#
+dcb pfc deadlock-detect interval 10
 #
 drop-profile roce-ecn
- color green buffer-size low-limit 102400 high-limit 1048576 discard-percentage 10
+ color green buffer-size low-limit 153600 high-limit 1536000 discard-percentage 20
 #
 interface 400GE1/0/1
  mtu 9216
@@ -42,6 +46,7 @@ interface 400GE1/0/1
  dcb pfc enable mode manual
  qos queue 3 wred roce-ecn
  qos queue 3 ecn
+ qos pq 6 to 7
 #
 """
 
@@ -209,12 +214,19 @@ def test_roce_push_changes_the_data_plane(driver, switch):
     driver.load_merge_candidate(config=ROCE)
     driver.commit_config(revert_in=30)
     driver.confirm_commit()
-    assert switch.qos.pfc_priorities == frozenset({3})
-    assert switch.qos.ecn[3].min_kbytes == 100 and switch.qos.ecn[3].max_probability == 0.1
-    assert switch.qos.dscp_to_tc[26] == 3
+    qos = switch.qos
+    assert qos.pfc_priorities == frozenset({3})
+    assert (qos.ecn[3].min_kbytes, qos.ecn[3].max_kbytes, qos.ecn[3].max_probability) == (150, 1500, 0.2)
+    assert qos.dscp_to_tc[26] == 3 and qos.dscp_to_tc[48] == 6
+    assert qos.pfc_watchdog and qos.pfc_watchdog_timeout_ms == 100
+    assert qos.strict_priority_tcs == frozenset({6, 7})
     assert switch.interfaces["400GE1/0/1"].mtu == 9216
     driver.load_merge_candidate(config=ROCE)
     assert driver.compare_config() == ""  # idempotent: the same push changes nothing
+    driver.discard_config()
+    driver.load_replace_candidate(config=running(driver))
+    assert driver.compare_config() == ""  # replacing with what is running changes nothing either
+    driver.discard_config()
 
 
 def test_wrong_password(switch):

@@ -398,3 +398,74 @@ def test_exec_channel_runs_one_command(leaf):
         assert "VRP (R) software" in text and "<leaf1>" not in text
     finally:
         client.close()
+
+
+GRAMMAR_CASES = [
+    # (view, typed line, expected normalised text or error kind, error column)
+    ("system", "int 400ge 1/0/2", "interface 400GE1/0/2", None),
+    ("system", "interface LoopBack 0", "interface LoopBack0", None),
+    ("system", "interface 400GE1/0/9", "wrong", 10),
+    ("system", "interface", "incomplete", 10),
+    ("system", "frobnicate", "unrecognized", 0),
+    ("system", "dcb pfc deadlock-detect interval 10", "dcb pfc deadlock-detect interval 10", None),
+    ("system", "dcb pfc deadlock-detect interval 0", "wrong", 33),
+    ("interface", "dcb pfc enable mode manual", "dcb pfc enable mode manual", None),
+    ("interface", "dcb pfc enable mode sometimes", "unrecognized", 20),
+    ("interface", "qos queue 3 wred roce", "qos queue 3 wred roce", None),
+    ("interface", "qos queue 8 ecn", "wrong", 10),
+    ("interface", "ip address 10.0.0.1 255.255.255.254", "ip address 10.0.0.1 255.255.255.254", None),
+    ("interface", "ip address 10.0.0.300 31", "wrong", 11),
+    ("interface", "shutdown now", "toomany", 9),
+    ("interface", "mtu", "incomplete", 4),
+    ("drop", "color green low-limit 20 high-limit 80 discard-percentage 10", None, None),
+    ("drop", "color blue low-limit 20 high-limit 80 discard-percentage 10", "unrecognized", 6),
+    ("bgp", "peer 10.0.0.0 as-number 65001", "peer 10.0.0.0 as-number 65001", None),
+    ("bgp-af", "maximum load-balancing 64", "maximum load-balancing 64", None),
+    ("lb", "ipv4 field sip dip sport dport protocol", "ipv4 field sip dip sport dport protocol", None),
+    ("lb", "ipv4 field sip sip", "wrong", 15),
+]
+
+
+@pytest.mark.parametrize(("view", "line", "expected", "column"), GRAMMAR_CASES)
+def test_grammar_table(view, line, expected, column):
+    from fabric_ops.lab.huawei_vrp.grammar import VIEWS, Context, Failure, match
+
+    context = Context({f"400ge1/0/{i}": f"400GE1/0/{i}" for i in range(1, 5)})
+    result = match(VIEWS[view], line, context)
+    if column is None:
+        assert not isinstance(result, Failure), result
+        assert result.text == (expected or line)
+    else:
+        assert isinstance(result, Failure)
+        assert (result.kind, result.column) == (expected, column)
+
+
+def test_effects_table():
+    from fabric_ops.lab.huawei_vrp.config import parse
+    from fabric_ops.lab.huawei_vrp.effects import compute
+
+    names = ["400GE1/0/1", "400GE1/0/2"]
+    base = compute(parse("interface 400GE1/0/1\n mtu 9216\n shutdown\n"), names)
+    assert base.qos.pfc_priorities == frozenset() and base.qos.dscp_to_tc == {}
+    assert base.admin_up == {"400GE1/0/1": False, "400GE1/0/2": True}
+    assert base.mtu == {"400GE1/0/1": 9216, "400GE1/0/2": 1500}
+    # A profile defined but applied nowhere does nothing; applied, it makes the priority lossless.
+    profile = "dcb pfc\n priority 3\n priority 4\n"
+    assert compute(parse(profile), names).qos.pfc_priorities == frozenset()
+    applied = compute(parse(profile + "interface 400GE1/0/2\n dcb pfc enable\n"), names).qos
+    assert applied.pfc_priorities == frozenset({3, 4}) and applied.pfc_watchdog_timeout_ms == 100
+    # ECN thresholds in percent of the queue, and the default profile when no WRED profile is applied.
+    pct = compute(
+        parse(
+            "drop-profile p\n ecn low-limit 10 high-limit 50 discard-percentage 30\ninterface 400GE1/0/1\n"
+            " qos queue 3 wred p\n qos queue 3 ecn\n qos queue 4 ecn\n"
+        ),
+        names,
+    ).qos
+    assert (pct.ecn[3].min_kbytes, pct.ecn[3].max_kbytes, pct.ecn[3].max_probability) == (409, 2048, 0.3)
+    assert pct.ecn[4].min_kbytes == 4096 and pct.ecn[4].max_probability == 1.0
+    # DSCP remarking in the default domain moves a code point to another queue.
+    remapped = compute(
+        parse("diffserv domain default\n ip-dscp-inbound 26 phb af4\ninterface 400GE1/0/1\n trust dscp\n"), names
+    ).qos
+    assert remapped.dscp_to_tc[26] == 4 and remapped.dscp_to_tc[46] == 5 and remapped.dscp_to_tc[0] == 0

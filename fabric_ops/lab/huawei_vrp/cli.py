@@ -94,7 +94,7 @@ class Session:
         self.paging = False
         return text + self.prompt()
 
-    def _error(self, failure: Failure, line: str) -> list[str]:
+    def _error(self, failure: Failure) -> list[str]:
         return [" " * (len(self.prompt()) + failure.column) + "^", failure.message]
 
     def _ask(self, question: str, on_answer: Callable[[str], str]) -> str:
@@ -123,7 +123,7 @@ class Session:
     def _user_view(self, line: str) -> str:
         result = match(USER_EXEC, line, self.context)
         if isinstance(result, Failure):
-            return self._out(self._error(result, line))
+            return self._out(self._error(result))
         name = result.spec.name
         if name == "system_view":
             self.stack = [Level("system", (), "")]
@@ -212,7 +212,7 @@ class Session:
                 if outer.column > failure.column:
                     failure = outer
             else:
-                return self._out(self._error(failure, line))
+                return self._out(self._error(failure))
         del self.stack[depth:]
         if result.spec.name:
             return self._config_exec(result, line)
@@ -240,11 +240,11 @@ class Session:
         result = match(candidates, rest, self.context, partial=True)
         if isinstance(result, Failure):
             result.column += rest_column
-            return self._out(self._error(result, line))
+            return self._out(self._error(result))
         spec, words = result.spec, result.words
         needed = spec.undo_min or (len(spec.tokens) if spec.enters or not spec.key else spec.key)
         if len(words) < needed:
-            return self._out(self._error(Failure("incomplete", len(line.rstrip()) + 1), line))
+            return self._out(self._error(Failure("incomplete", len(line.rstrip()) + 1)))
         if spec.enters and len(words) == len(spec.tokens):
             self.ops.append(Op("remove_view", level.path, " ".join(words)))
         else:
@@ -307,11 +307,12 @@ class Session:
         filtered = _FILTER.match(text)
         if filtered:
             text, pipe = filtered.group(1), (filtered.group(2).lower(), filtered.group(3))
-        offset = line.lower().find(text.split()[0].lower()) if text else len(line.rstrip()) + 1
+        toks = tokenize(line)
+        offset = toks[1][1] if len(toks) > 1 else len(line.rstrip())  # where the words after "display" start
         inner = match(DISPLAY, text, self.context)
         if isinstance(inner, Failure):
-            inner.column += max(offset, 0)
-            return self._error(inner, line)
+            inner.column += offset
+            return self._error(inner)
         try:
             lines = self._display_lines(inner)
         except re.error:
@@ -321,7 +322,7 @@ class Session:
             try:
                 regex = re.compile(pattern)
             except re.error:
-                return self._error(Failure("wrong", len(line) - len(pattern)), line)
+                return self._error(Failure("wrong", len(line) - len(pattern)))
             if kind == "include":
                 lines = [item for item in lines if regex.search(item)]
             elif kind == "exclude":

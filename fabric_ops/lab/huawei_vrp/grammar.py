@@ -253,7 +253,7 @@ def match(candidates: list[Spec], line: str, ctx: Context, partial: bool = False
         else:
             index, kind = result
             if index > 0 and kind == "unrecognized":
-                kind = "wrong" if spec.tokens[min(index, len(spec.tokens) - 1)].kind not in ("kw",) else kind
+                kind = "wrong" if spec.tokens[min(index, len(spec.tokens) - 1)].kind not in ("kw", "choice") else kind
             rank = (index, _KIND_RANK[kind], kind)
             if rank[:2] > worst[:2]:
                 worst = rank
