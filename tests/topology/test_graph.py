@@ -320,6 +320,13 @@ def test_load_subset_of_fabrics(dx):
     assert graph.counts()["gpu_hosts"] == 1
     with pytest.raises(TopologyError, match="dx-b-leaf1"):
         graph.blast_radius(devices=["dx-b-leaf1"])
+    # The span's DCI links live in the backbone fabric: answering "no impact" would be a lie.
+    with pytest.raises(
+        TopologyError, match=r"optical span dx-north carries links of fabric\(s\) dx-dci: load them too"
+    ):
+        graph.blast_radius(spans=["dx-north"])
+    with_dci = FabricGraph.load(["dx-fab-a", "dx-fab-b", "dx-dci"])
+    assert with_dci.blast_radius(spans=["dx-north"]).dci_capacity_lost_gbps == 400.0
 
 
 # -- incremental answers agree with a full recomputation on a generated Clos -------------------------------------------

@@ -36,9 +36,15 @@ def _resolve(
     for name in devices:
         i = topo.dev_index.get(name)
         (unknown.append(f"device {name}") if i is None else dev_idx.append(i))
+    partial = []
     for name in spans:
         i = topo.span_index.get(name)
         (unknown.append(f"optical span {name}") if i is None else span_idx.append(i))
+        # Answering for a span whose DCI links were not loaded would silently report "no impact".
+        if i is not None and topo.fabric_names and (missing := topo.span_fabrics[i] - set(topo.fabric_names)):
+            partial.append(f"optical span {name} carries links of fabric(s) {', '.join(sorted(missing))}")
+    if partial:
+        raise TopologyError(f"{'; '.join(partial)}: load them too")
     if unknown:
         scope = ", ".join(topo.fabric_names) if topo.fabric_names else "all fabrics"
         raise TopologyError(f"not in the loaded topology ({scope}): {', '.join(unknown)}")

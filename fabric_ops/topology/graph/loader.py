@@ -69,6 +69,7 @@ class Topology:
     span_up: list[bool] = field(default_factory=list)
     span_links: list[list[int]] = field(default_factory=list)
     span_index: dict[str, int] = field(default_factory=dict)
+    span_fabrics: list[set[str]] = field(default_factory=list)  # fabrics at the ends of the DCI links it carries
     # derived (finish())
     adj: list[list[tuple[int, int]]] = field(default_factory=list)
     uplinks: list[list[int]] = field(default_factory=list)
@@ -208,17 +209,24 @@ def load_topology(fabric_names: list[str] | None = None) -> Topology:
         topo.span_sites.append((a_site, b_site))
         topo.span_up.append(state == LinkState.UP)
         topo.span_links.append([])
+        topo.span_fabrics.append(set())
     topo.span_index = {name: i for i, name in enumerate(topo.span_name)}
 
     # Channel -> spans, keyed by the DCI link the channel carries.
     link_spans: dict[int, list[int]] = {}
     channel_link: dict[int, int] = {}
     channel_name: dict[int, str] = {}  # by link id
-    for channel_id, link_id, name in OpticalChannel.objects.values_list("id", "link_id", "name"):
+    channel_fabrics: dict[int, tuple[str, str]] = {}
+    channels = OpticalChannel.objects.values_list(
+        "id", "link_id", "name", "link__a_interface__device__fabric__name", "link__b_interface__device__fabric__name"
+    )
+    for channel_id, link_id, name, fabric_a, fabric_b in channels:
         channel_link[channel_id] = link_id
         channel_name[link_id] = name
+        channel_fabrics[channel_id] = (fabric_a, fabric_b)
     for channel_id, span_id in OpticalChannel.spans.through.objects.values_list("opticalchannel_id", "opticalspan_id"):
         link_spans.setdefault(channel_link[channel_id], []).append(span_id_to_idx[span_id])
+        topo.span_fabrics[span_id_to_idx[span_id]].update(channel_fabrics[channel_id])
 
     columns = ("id", "a_interface__device_id", "b_interface__device_id", "capacity_gbps", "state", "kind")
     if fabric_names is None or 2 * len(id_to_idx) >= Device.objects.count():
