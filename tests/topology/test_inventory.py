@@ -583,3 +583,58 @@ def test_gpu10k_sample_imports_in_well_under_a_minute():
     assert GpuNic.objects.count() == 10_000
     assert report.counts()["Device"] == (896, 0, 0) and Link.objects.count() == 20_480
     assert elapsed < 60, f"import took {elapsed:.1f} s"
+
+
+# -- compact forms ----------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("pattern", "names"),
+    [
+        ("Ethernet1/1", ["Ethernet1/1"]),
+        ("Ethernet[1-3]/1", ["Ethernet1/1", "Ethernet2/1", "Ethernet3/1"]),
+        ("400GE1/0/[1,3,5-6]", ["400GE1/0/1", "400GE1/0/3", "400GE1/0/5", "400GE1/0/6"]),
+        ("swp[08-10]", ["swp08", "swp09", "swp10"]),
+        ("E[1-2]/[1-2]", ["E1/1", "E1/2", "E2/1", "E2/2"]),
+    ],
+)
+def test_ranges_expand_and_fold_back(pattern, names):
+    from fabric_ops.topology.inventory.ranges import compact_names, expand
+
+    assert expand(pattern) == names
+    assert [n for p in compact_names(names) for n in expand(p)] == names
+
+
+@pytest.mark.parametrize("pattern", ["Ethernet[3-1]/1", "Ethernet[a-b]", "Ethernet[1-2", "E[1-100000]"])
+def test_bad_ranges_are_refused(pattern):
+    from fabric_ops.topology.inventory.ranges import RangeError, expand
+
+    with pytest.raises(RangeError):
+        expand(pattern)
+
+
+def test_merge_keys_defaults_and_explicit_null(tmp_path):
+    path = tmp_path / "merge.yml"
+    path.write_text(
+        "sites: [{name: m1, city: M}]\n"
+        "transceivers: [{name: X-400, form_factor: QSFP-DD, speed_gbps: 400, reach_m: 500, typical_power_w: 10.0}]\n"
+        "fabrics:\n"
+        "  - name: mf\n"
+        "    kind: rail-optimized\n"
+        "    site: m1\n"
+        "    defaults: {platform: eos, interface: {speed_gbps: 400, transceiver: X-400}}\n"
+        "    devices:\n"
+        "      - &leaf\n"
+        "        hostname: mf-leaf1\n"
+        "        role: leaf\n"
+        "        interfaces: [{name: 'Ethernet[1-2]/1'}, {name: Ethernet3/1, transceiver: null, mtu: null}]\n"
+        "      - <<: *leaf\n"
+        "        hostname: mf-leaf2\n"
+        "        platfrm: eos\n"
+    )
+    problems = validate(path)
+    assert [(p.line, p.key) for p in problems] == [(15, "fabrics[mf].devices[mf-leaf2].platfrm")]
+    path.write_text(path.read_text().replace("        platfrm: eos\n", ""))
+    import_inventory(path)
+    assert Interface.objects.filter(device__hostname="mf-leaf2").count() == 3  # merged from the anchor
+    port = Interface.objects.get(device__hostname="mf-leaf1", name="Ethernet3/1")
+    assert port.transceiver is None and port.mtu == 9214  # null: "none" for a nullable key, default otherwise
+    assert Interface.objects.get(device__hostname="mf-leaf1", name="Ethernet1/1").transceiver.name == "X-400"

@@ -124,7 +124,11 @@ class _Document:
         doc: dict[str, Any] = {"version": SCHEMA_VERSION}
         doc["transceivers"] = [self._transceiver(n, rows["Transceiver"][n]) for n in sorted(rows["Transceiver"])]
         doc["sites"] = [
-            Flow(name=n, city=v["city"], lat=v["latitude"], lon=v["longitude"]) for n, v in sorted(rows["Site"].items())
+            Flow(
+                [("name", n), ("city", v["city"])]
+                + [(k, v[f]) for k, f in (("lat", "latitude"), ("lon", "longitude")) if v[f] is not None]
+            )
+            for n, v in sorted(rows["Site"].items())
         ]
         doc["optical_spans"] = [self._span(n, rows["OpticalSpan"][n]) for n in sorted(rows["OpticalSpan"])]
         links = self._links()
