@@ -52,7 +52,9 @@ MIN_SAMPLE_INTERVAL_NS = 100_000_000  # 100 ms; below is INVALID_ARGUMENT, 0 mea
 DEFAULT_SAMPLE_INTERVAL_NS = 10_000_000_000  # TARGET_DEFINED counters
 ON_CHANGE_SCAN_S = 0.1  # how often ON_CHANGE leaves are compared with their last value
 LATE_THRESHOLD_S = 0.1  # a sample tick is "late" when it runs more than this after its scheduled time
-MAX_PENDING = 64  # queued SubscribeResponses per RPC before full SAMPLE messages are dropped (slow collector)
+# Bytes queued per RPC (a collector slower than its subscription) beyond which new full SAMPLE messages are
+# dropped, as a switch drops telemetry it cannot send; ON_CHANGE and suppress_redundant deltas are never dropped.
+MAX_PENDING_BYTES = 4 << 20
 ALIVE_SCAN_S = 0.1
 
 ENCODINGS = (wire.JSON, wire.JSON_IETF, wire.PROTO)
@@ -134,6 +136,7 @@ class Session:
         target = request.prefix.target
         bundle = switch_server.hub.bundle
         self.out: collections.deque = collections.deque()
+        self.pending_bytes = 0
         self.wakeup = asyncio.Event()
         self.handles: list[asyncio.TimerHandle] = []
         self.dump = Plan(self.encoding, bundle, target)  # ONCE and POLL
@@ -198,9 +201,11 @@ class Session:
 
     # --- output ---------------------------------------------------------------------------------
     def push(self, message: Any, droppable: bool = False) -> None:
-        if droppable and len(self.out) >= MAX_PENDING:
+        if droppable and self.pending_bytes > MAX_PENDING_BYTES:
             self.stats.dropped_messages += 1
             return
+        if isinstance(message, bytes):
+            self.pending_bytes += len(message)
         self.out.append(message)
         self.wakeup.set()
 
@@ -217,6 +222,7 @@ class Session:
 
     def abort(self, code: grpc.StatusCode, details: str) -> None:
         self.out.clear()
+        self.pending_bytes = 0
         self.push(_Abort(code, details))
 
     # --- lifecycle ------------------------------------------------------------------------------
@@ -460,6 +466,7 @@ class SwitchServer:
                     return
                 if isinstance(message, _Abort):
                     await context.abort(message.code, message.details)
+                session.pending_bytes -= len(message)
                 yield message
         finally:
             session.close()

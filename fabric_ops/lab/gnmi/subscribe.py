@@ -78,15 +78,6 @@ class Plan:
         self.slices: list[tuple[int, int, int, int]] = []  # per group: numeric start/end, tail start/end
         self.numeric_total = 0
         self.last_flat: tuple | None = None
-        self.template: bytes | None = None  # the whole plan's numeric leaves in one %-format (bundled JSON)
-        self.template_len = 0
-        self.tail_groups: list[Group] = []
-        self.last_tail: tuple | None = None
-        self.tail_blob = b""
-        self.tail_count = 0
-        self.plan_last = False  # the plan template rendered last: self.blob is current, groups' parts are not
-        self.blob = b""
-        self.count = 0
 
     def add(self, cursor: Cursor, leaves: tuple[TemplateLeaf, ...] | list[TemplateLeaf]) -> None:
         key = hashable_path(cursor.path)
@@ -157,69 +148,25 @@ class Plan:
             (starts[i], starts[i] + len(numeric[i]), starts[n + i], starts[n + i] + len(others[i])) for i in range(n)
         ]
         self.numeric_total = sum(len(e) for e in numeric)
-        self.tail_groups = [g for g in groups if g.numeric < len(g.leaves)]
-        if self.bundle and use_template and all(g.template is not None or not g.numeric for g in groups):
-            self.template = b"".join(g.template for g in groups if g.template is not None)
-            self.template_len = sum(g.template_len for g in groups if g.template is not None)
-            for group in groups:  # the plan template replaces them; a fallback encodes leaf by leaf
-                group.template = None
 
-    def render(self, switch: SwitchState, full: bool) -> list[tuple[Group | None, bytes, int]]:
+    def render(self, switch: SwitchState, full: bool) -> list[tuple[Group, bytes, int]]:
         """Sample every group; return (group, update bytes, update count) to send.
 
         ``full`` returns every leaf (a SAMPLE tick, a dump, a heartbeat); otherwise only leaves whose value
         changed since the previous render (ON_CHANGE, suppress_redundant). Values are read under the switch
-        lock in one call and encoded after it is released. The group is None for a whole-plan blob.
+        lock in one call and encoded after it is released; a group whose values did not move reuses its
+        bytes, and a changed group of numbers is one %-format (its template).
         """
         with switch.lock:
             flat = self.flat(self.ctxs, switch)
         if flat == self.last_flat:  # nothing moved: the common case for ON_CHANGE scans and idle switches
             if not full:
                 return []
-            if self.plan_last:
-                return [(None, self.blob, self.count)]
             return [(g, g.blob, g.count) for g in self._groups if g.count]
-        if self.template is not None:
-            rendered = self._render_plan(flat)
-            if rendered is not None:
-                return rendered
         return self._render_groups(flat, full)
 
-    def _render_plan(self, flat: tuple) -> list[tuple[Group | None, bytes, int]] | None:
-        n = self.numeric_total
-        try:
-            body = self.template % (flat if n == len(flat) else flat[:n])
-        except TypeError:  # an absent (None) value
-            return None
-        if len(body) != self.template_len:  # a value wider than its field
-            return None
-        if n < len(flat):
-            tail = flat[n:]
-            if tail != self.last_tail or not self.plan_last:
-                for group, (a, b, c, d) in zip(self._groups, self.slices, strict=True):
-                    if c == d:
-                        continue
-                    vals = flat[a:b] + flat[c:d]
-                    last = group.last
-                    if last is None or not group.tail_valid or vals[group.numeric :] != last[group.numeric :]:
-                        self._render_leaves(group, vals, group.numeric)
-                    group.last = vals
-                self.tail_blob = b"".join(g.tail_blob for g in self.tail_groups)
-                self.tail_count = sum(g.tail_count for g in self.tail_groups)
-                self.last_tail = tail
-            body += self.tail_blob
-        self.blob, self.count = body, n + (self.tail_count if n < len(flat) else 0)
-        self.last_flat = flat
-        self.plan_last = True
-        return [(None, self.blob, self.count)]
-
-    def _render_groups(self, flat: tuple, full: bool) -> list[tuple[Group | None, bytes, int]]:
-        if self.plan_last:  # the plan template rendered last: every group's parts must be rebuilt
-            for group in self._groups:
-                group.all_valid = group.tail_valid = False
-                group.last = None
-            self.plan_last = False
-        out: list[tuple[Group | None, bytes, int]] = []
+    def _render_groups(self, flat: tuple, full: bool) -> list[tuple[Group, bytes, int]]:
+        out: list[tuple[Group, bytes, int]] = []
         for group, (a, b, c, d) in zip(self._groups, self.slices, strict=True):
             vals = flat[a:b] + flat[c:d] if b > a and d > c else (flat[a:b] if b > a else flat[c:d])
             last = group.last
