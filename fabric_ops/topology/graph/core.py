@@ -9,6 +9,7 @@ from functools import cached_property
 import networkx as nx
 
 from ...errors import TopologyError
+from ..models import Fabric
 from . import cache
 from .blast import blast_radius
 from .loader import LEAF_TIER, Topology, load_topology
@@ -47,8 +48,6 @@ class FabricGraph:
             if hit is not None:
                 return hit  # type: ignore[return-value]
         if key is not None:
-            from ..models import Fabric
-
             known = set(Fabric.objects.filter(name__in=key).values_list("name", flat=True))
             missing = [name for name in key if name not in known]
             if missing:
@@ -58,6 +57,7 @@ class FabricGraph:
             hit = cache.get(key, stamp)
             if hit is not None:
                 return hit  # type: ignore[return-value]
+        logger.debug("building the graph of %s", ", ".join(key) if key is not None else "all fabrics")
         graph = cls(load_topology(list(key) if key is not None else None))
         cache.put(key, stamp, graph)
         return graph
