@@ -44,7 +44,6 @@ def fingerprint() -> tuple:
     links = Link.objects.aggregate(
         n=Count("id"),
         top=Max("id"),
-        up=Count("id", filter=Q(state=LinkState.UP)),
         ids=Sum("id", filter=Q(state=LinkState.UP)),
     )
     devices = Device.objects.aggregate(
