@@ -225,7 +225,7 @@ def _match_spec(spec: Spec, toks: list[tuple[str, int]], line: str, ctx: Context
     return Match(spec, words, exact)
 
 
-_KIND_RANK = {"wrong": 3, "ambiguous": 4, "unrecognized": 1, "toomany": 2, "incomplete": 0}
+_KIND_RANK = {"wrong": 3, "ambiguous": 4, "unrecognized": 2, "toomany": 1, "incomplete": 0}
 
 
 def match(candidates: list[Spec], line: str, ctx: Context, partial: bool = False) -> Match | Failure:
