@@ -137,7 +137,9 @@ class InfluxWriter:
 
         self._cond = threading.Condition()
         self._queue: deque[bytes] = deque()
-        self._oldest_at = 0.0  # monotonic time the oldest queued line arrived
+        # (lines, monotonic arrival time) per enqueue call, oldest first: how long the oldest queued line has
+        # waited, so that a partial batch leaves within flush_interval (freshness), exactly.
+        self._arrivals: deque[list] = deque()
         self._inflight = 0
         self._flush_requested = 0
         self._closing = False
@@ -239,9 +241,10 @@ class InfluxWriter:
         if self._closed:
             raise ConfigurationError(f"{self!r} is closed")
         with self._cond:
-            if not self._queue:
-                self._oldest_at = time.monotonic()
+            before = len(self._queue)
             self._queue.extend(lines)
+            if len(self._queue) > before:
+                self._arrivals.append([len(self._queue) - before, time.monotonic()])
             if len(self._queue) >= self.queue_max_points:
                 # A burst faster than InfluxDB takes it: spill to disk rather than grow without bound.
                 self._spill_locked("queue full")
@@ -254,9 +257,26 @@ class InfluxWriter:
             return
         moved = len(self._queue)
         while self._queue:
-            chunk = [self._queue.popleft() for _ in range(min(self.batch_size, len(self._queue)))]
-            self._to_spool(chunk, front=False)
+            self._to_spool(self._take_locked(self.batch_size), front=False)
         logger.debug("moved %d queued points to the spool (%s)", moved, why)
+
+    def _take_locked(self, limit: int) -> list[bytes]:
+        """Pop up to ``limit`` lines from the queue, oldest first, keeping the arrival times in step."""
+        count = min(limit, len(self._queue))
+        batch = [self._queue.popleft() for _ in range(count)]
+        while count and self._arrivals:
+            head = self._arrivals[0]
+            if head[0] <= count:
+                count -= head[0]
+                self._arrivals.popleft()
+            else:
+                head[0] -= count
+                count = 0
+        return batch
+
+    @property
+    def _oldest_at(self) -> float:
+        return self._arrivals[0][1] if self._arrivals else time.monotonic()
 
     def _to_spool(self, lines: list[bytes], front: bool) -> None:
         try:
@@ -380,10 +400,7 @@ class InfluxWriter:
 
     def _send_queue_batch(self) -> None:
         with self._cond:
-            count = min(self.batch_size, len(self._queue))
-            batch = [self._queue.popleft() for _ in range(count)]
-            if self._queue:
-                self._oldest_at = time.monotonic()  # approximate: the rest arrived no earlier than now - interval
+            batch = self._take_locked(self.batch_size)
             self._inflight += 1
         try:
             delivered, rest = self._deliver(batch)

@@ -267,3 +267,31 @@ def test_sigterm_flushes(influx, database, tmp_path):
     finally:
         proc.kill()
     assert query.count("probe", "seq") == 4000
+
+
+@pytest.mark.timeout(60)
+def test_a_partial_batch_leaves_within_the_flush_interval(influx, database, tmp_path):
+    """Freshness: a trickle of points (far below batch_size) reaches InfluxDB within ~flush_interval."""
+    arrived: dict[int, float] = {}
+
+    def observe(db, rp, precision, body, status):
+        if status == 204:
+            now = time.monotonic()
+            for m in SEQ.findall(body):
+                arrived.setdefault(int(m), now)
+
+    influx.proxy.set_observer(observe)
+    writer = InfluxWriter(
+        url=influx.url, bucket=f"{database}/autogen", spool_dir=tmp_path / "s", batch_size=5000, flush_interval=0.3
+    ).start()
+    sent: dict[int, float] = {}
+    for seq in range(60):
+        sent[seq] = time.monotonic()
+        writer.write(event(seq))
+        time.sleep(0.03)
+    assert writer.flush(20)
+    writer.close()
+    latencies = sorted(arrived[seq] - sent[seq] for seq in sent)
+    assert len(latencies) == 60
+    assert latencies[-1] < 0.3 + 0.4, latencies[-5:]  # the interval plus scheduling slack on a busy machine
+    assert writer.stats()["requests"] < 20  # and still batched, not one request per point
