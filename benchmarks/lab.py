@@ -1,7 +1,7 @@
 """How big a fabric can one lab process emulate while a production-style collector subscribes to every switch?
 
-For each size (switches of PORTS ports, a non-blocking 2-tier Clos: 2/3 leaves with 32 host ports and
-32 uplinks, 1/3 spines) the benchmark
+For each size (switches of PORTS ports, in non-blocking 2-tier pods: 2/3 leaves each cabled to every spine of
+its pod and to up to 32 single-NIC GPU hosts, 1/3 spines; pods of at most 96 switches) the benchmark
 
 1. starts the lab in a child process exactly as ``lab up`` does: physics, eAPI, SSH and gNMI front ends, the
    control channel (built from synthetic switches instead of the database, to keep set-up time out of the test);
@@ -54,14 +54,22 @@ SUBSCRIPTION = [
 ]
 
 
-def shape(switches: int) -> dict:
-    """A non-blocking 2-tier Clos: 2/3 leaves (32 host ports, 32 uplinks), 1/3 spines."""
-    spines = max(1, -(-switches // 3))
-    return {"leaves": switches - spines, "spines": spines, "hosts_per_leaf": 32, "uplinks": 32}
+def pods(switches: int, ports: int) -> list[dict]:
+    """Non-blocking 2-tier pods (every leaf to every spine, 1/3 spines) of at most 1.5 x ports switches."""
+    count = -(-switches // (ports * 3 // 2))
+    out = []
+    for p in range(count):
+        size = switches // count + (1 if p < switches % count else 0)
+        spines = max(1, size // 3)
+        leaves = size - spines
+        out.append({"leaves": leaves, "spines": spines, "uplinks": spines, "hosts_per_leaf": min(32, ports - spines)})
+    return out
 
 
 # ----------------------------------------------------------------------------------- the lab child
 def serve(args: argparse.Namespace) -> None:
+    import ipaddress
+
     import django
 
     django.setup()
@@ -70,16 +78,20 @@ def serve(args: argparse.Namespace) -> None:
     from fabric_ops.lab.control import ControlServer
     from fabric_ops.lab.synthetic import clos
 
-    switches = clos(
-        **shape(args.serve),
-        ports=args.ports,
-        platform=["eos", "huawei_vrp"],
-        base_address=BASE_ADDRESS,
-        eapi_port=EAPI_PORT,
-        ssh_port=SSH_PORT,
-        gnmi_port=GNMI_PORT,
-        fabric="bench",
-    )
+    switches = []
+    for p, pod in enumerate(pods(args.serve, args.ports)):
+        switches += clos(
+            **pod,
+            ports=args.ports,
+            platform=["eos", "huawei_vrp"],
+            base_address=str(ipaddress.ip_address(BASE_ADDRESS) + len(switches)),
+            eapi_port=EAPI_PORT,
+            ssh_port=SSH_PORT,
+            gnmi_port=GNMI_PORT,
+            fabric="bench",
+            prefix=f"p{p + 1}-",
+            first_index=len(switches),
+        )
     began = time.monotonic()
     lab = Lab.start(switches, credential=Credential(USERNAME, PASSWORD), tick=0.2)
     stop = threading.Event()

@@ -18,7 +18,6 @@ Time and randomness are injectable so tests can step the engine deterministicall
 from __future__ import annotations
 
 import logging
-import math
 import operator
 import random
 import threading
@@ -105,10 +104,14 @@ def pause_refresh_seconds(speed_bps: float) -> float:
 class _PortOptics:
     """Fault inputs for one port's receiver and its per-lane baseline."""
 
-    __slots__ = ("base", "ber_override", "crc_rate", "decay_db")
+    __slots__ = ("base", "ber_override", "crc_rate", "decay_db", "decay_seen", "laser_on", "margin", "min_base")
 
     def __init__(self, base: list[float]) -> None:
         self.base = base
+        self.min_base = min(base)
+        self.margin: float | None = None  # worst lane's margin over sensitivity at the last lane refresh
+        self.laser_on = True
+        self.decay_seen = 0.0
         self.decay_db = 0.0
         self.ber_override: float | None = None
         self.crc_rate = 0.0
@@ -165,6 +168,8 @@ class PhysicsEngine:
         self._up_channels: list[Channel] = []
         self._up_nic_channels: list[Channel] = []
         self._up_switch_channels: list[Channel] = []
+        self._up_out: dict[str, list[Channel]] = {}
+        self._up_in: dict[str, list[Channel]] = {}
         self._optics_round = 0
         self.faults = None  # a FaultManager sets itself here; ticked first on every step
         self.ticks = 0
@@ -173,6 +178,7 @@ class PhysicsEngine:
         self.last_tick_cpu_seconds = 0.0
         self.busy_seconds = 0.0
         self._routing_dirty = True
+        self._links_dirty = True
         self._next_optics = 0.0
         self._last: float | None = None
         self._stop = threading.Event()
@@ -260,7 +266,9 @@ class PhysicsEngine:
             self._last = now
             if self.faults is not None:
                 self.faults.tick(now)
-            self.settle_links()
+            # Event-driven, plus every 5th tick for anything that flips state behind the engine's back.
+            if self._links_dirty or self.ticks % 5 == 0 or (self.faults is not None and self.faults.active):
+                self.settle_links()
             if self._routing_dirty:
                 self._route()
             if dt > 0:
@@ -283,6 +291,7 @@ class PhysicsEngine:
 
     def settle_links(self) -> None:
         """Bring oper state in line with admin state, liveness, faults and signal; count carrier transitions."""
+        self._links_dirty = False
         now_ns = None
         for link in self.links:
             up = link.should_be_up()
@@ -323,6 +332,8 @@ class PhysicsEngine:
         self._up_channels = [ch for ch in self.channels if ch.link.up]
         self._up_nic_channels = [ch for ch in self._up_channels if ch.tx_sw is None]
         self._up_switch_channels = [ch for ch in self._up_channels if ch.tx_sw is not None]
+        self._up_out = {h: [ch for ch in chs if ch.link.up] for h, chs in self._out_by_switch.items()}
+        self._up_in = {h: [ch for ch in chs if ch.link.up] for h, chs in self._in_by_switch.items()}
         for ch in self._up_channels:
             ch.bg = ch.cap * BACKGROUND_LOAD
             ch.survive = ch.throttle = 1.0
@@ -431,9 +442,7 @@ class PhysicsEngine:
                 continue
             with switch.lock:
                 tc = switch.qos.dscp_to_tc.get(ROCE_DSCP, 0)
-                for ch in self._out_by_switch[hostname]:
-                    if not ch.link.up:
-                        continue
+                for ch in self._up_out[hostname]:
                     iface = ch.tx_if
                     roce_bytes = int(ch.carried * scale) if ch.carried > 0 else 0
                     bg_bytes = int(ch.bg * scale)
@@ -459,9 +468,7 @@ class PhysicsEngine:
                         queue.dropped_pkts += dropped_pkts
                         iface.out_discards += dropped_pkts
                     iface.out_utilisation = (roce_bytes + bg_bytes) / (ch.cap * scale)
-                for ch in self._in_by_switch[hostname]:
-                    if not ch.link.up:
-                        continue
+                for ch in self._up_in[hostname]:
                     iface = ch.rx_if
                     roce_bytes = int(ch.carried * scale) if ch.carried > 0 else 0
                     bg_bytes = int(ch.bg * scale)
@@ -520,41 +527,48 @@ class PhysicsEngine:
                 for ch in switch.channels.values():
                     if ch.interface == iface.name:
                         signal_ok = self._channel(switch, ch, iface) and signal_ok
-            link.signal_ok = signal_ok
+            if link.signal_ok != signal_ok:
+                link.signal_ok = signal_ok
+                self._links_dirty = True
         for switch in self.switches.values():
             self._system(switch)
         self._optics_round += 1
 
     def _port_optics(self, switch: SwitchState, iface: InterfaceState, laser_on: bool, up: bool, period: float) -> bool:
+        """Lane readings are rewritten when something moved them (decay, a laser going dark) and every 10th round
+        otherwise (noise only); BER and FEC counters advance every round."""
         po = self.optics[(switch.hostname, iface.name)]
-        margin = 99.0
         with switch.lock:
-            slow = self._optics_round % 10 == 0  # transmit side drifts slowly: refresh it every 10 s
-            for i, lane in enumerate(iface.optics):
-                power = po.base[i % len(po.base)] - po.decay_db + 0.05 * self._noise_next()
-                lane.input_power_dbm = round(power if laser_on else DEAD_LASER_DBM, 2)
-                if slow:
-                    lane.output_power_dbm = round(1.0 + 0.03 * self._noise_next(), 2)
-                    lane.laser_bias_ma = round(7.5 + 0.05 * self._noise_next(), 2)
-                margin = min(margin, power - optical.RX_SENSITIVITY_DBM)
-            if not iface.optics:
-                margin = 6.0 - po.decay_db
-            ber = po.ber_override if po.ber_override is not None else optical.ber_from_margin(margin)
-            ber *= math.exp(0.1 * self._noise_next())
+            slow = self._optics_round % 10 == 0
+            if slow or po.decay_db != po.decay_seen or laser_on != po.laser_on or po.margin is None:
+                margin = 99.0
+                base = po.base
+                for i, lane in enumerate(iface.optics):
+                    power = base[i % len(base)] - po.decay_db + 0.05 * self._noise_next()
+                    lane.input_power_dbm = round(power if laser_on else DEAD_LASER_DBM, 2)
+                    if slow:  # the transmit side drifts slowly
+                        lane.output_power_dbm = round(1.0 + 0.03 * self._noise_next(), 2)
+                        lane.laser_bias_ma = round(7.5 + 0.05 * self._noise_next(), 2)
+                    if power - optical.RX_SENSITIVITY_DBM < margin:
+                        margin = power - optical.RX_SENSITIVITY_DBM
+                if not iface.optics:
+                    margin = 6.0 - po.decay_db
+                po.margin, po.laser_on, po.decay_seen = margin, laser_on, po.decay_db
+                iface.temperature_c = round(42.0 + 10.0 * max(iface.in_utilisation, iface.out_utilisation), 1)
+            ber = po.ber_override if po.ber_override is not None else optical.ber_from_margin(po.margin)
+            ber *= 1.0 + 0.1 * self._noise_next()
             iface.pre_fec_ber = ber
-            iface.temperature_c = round(42.0 + 10.0 * max(iface.in_utilisation, iface.out_utilisation), 1)
             if up and laser_on:
                 corrected, uncorrectable = optical.fec_counts(iface.speed_gbps, ber, period)
                 iface.fec_corrected_blocks += int(corrected)
                 unc = int(uncorrectable)
-                iface.fec_uncorrectable_blocks += unc
                 if unc:
+                    iface.fec_uncorrectable_blocks += unc
                     errors = min(unc, iface.in_unicast_pkts)
                     iface.in_errors += errors
                     iface.in_fcs_errors += errors
         # Loss of signal follows the fault-driven margin only; a peer's laser being off is already "down".
-        fault_margin = min(po.base) - po.decay_db - optical.RX_SENSITIVITY_DBM
-        return fault_margin >= optical.LOS_MARGIN_DB and ber < 1e-2
+        return po.min_base - po.decay_db - optical.RX_SENSITIVITY_DBM >= optical.LOS_MARGIN_DB and ber < 1e-2
 
     def _channel(self, switch: SwitchState, ch, iface: InterfaceState) -> bool:
         healthy = [

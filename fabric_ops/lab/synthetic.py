@@ -33,13 +33,17 @@ def clos(
     ssh_port: int = 22,
     gnmi_port: int = 6030,
     fabric: str = "lab",
+    prefix: str = "",
+    first_index: int = 0,
 ) -> list[SwitchState]:
     """A 2-tier leaf-spine fabric; leaf ports 1..hosts face GPU NICs (one NIC per host, rail 0).
 
     Each leaf has ``uplinks`` fabric links (default: one to every spine), spread round-robin over the spines.
 
-    ``platform`` may be a list to alternate platforms across switches. Every switch gets ``ports`` interfaces
-    (unused ones stay uncabled), the next loopback address from ``base_address`` and the given service ports.
+    ``prefix`` goes in front of every switch and host name and ``first_index`` offsets serials, loopbacks and
+    ASNs, so several pods can share one lab. ``platform`` may be a list to alternate platforms across switches.
+    Every switch gets ``ports`` interfaces (unused ones stay uncabled), the next loopback address from
+    ``base_address`` and the given service ports.
     """
     platforms = platform if isinstance(platform, list) else [platform]
     uplinks = spines if uplinks is None else uplinks
@@ -53,6 +57,7 @@ def clos(
 
     def make(name: str, role: str, n: int) -> SwitchState:
         nonlocal address
+        name, n = prefix + name, n + first_index
         plat = platforms[len(switches) % len(platforms)]
         switch = SwitchState(
             hostname=name,
@@ -87,9 +92,9 @@ def clos(
         names = list(leaf.interfaces)
         for h in range(hosts_per_leaf):
             iface = leaf.interfaces[names[h]]
-            iface.peer = (f"{HOST_PREFIX}gpu{li + 1}-{h + 1}", "nic0")
+            iface.peer = (f"{HOST_PREFIX}{prefix}gpu{li + 1}-{h + 1}", "nic0")
             iface.kind = "host"
-            iface.description = f"gpu{li + 1}-{h + 1} nic0"
+            iface.description = f"{prefix}gpu{li + 1}-{h + 1} nic0"
         for k in range(uplinks):
             spine = spine_list[(li * uplinks + k) % spines]
             used = spine_used.get(spine.hostname, 0)
