@@ -120,31 +120,95 @@ def client_main(args: argparse.Namespace) -> None:
 
 
 def churn(switches, stop: threading.Event, period: float, cpu: list) -> None:
-    """Stand-in for physics: every counter of every port moves once per period."""
+    """Stand-in for physics: every counter of every port moves once per period (worst case for encoding)."""
     n = 0
     while not stop.wait(period):
         n += 1
-        for sw in switches:
-            with sw.lock:
-                for iface in sw.interfaces.values():
-                    iface.in_octets += 1_000_000 + n
-                    iface.out_octets += 1_000_000 + n
-                    iface.in_unicast_pkts += 1000
-                    iface.out_unicast_pkts += 1000
-                    iface.in_discards += n & 1
-                    iface.out_discards += n & 1
-                    for p in range(8):
-                        iface.pfc_rx_pause[p] += 1
-                        iface.pfc_tx_pause[p] += 1
-                    for q in iface.queues:
-                        q.transmit_pkts += 100
-                        q.transmit_octets += 100_000
-                        q.dropped_pkts += 1
-                        q.ecn_marked_pkts += 3
-                        q.depth_bytes = (q.depth_bytes + 4096) % 1_000_000
-                    for lane in iface.optics:
-                        lane.input_power_dbm = -2.0 - (n % 7) / 100
+        _churn_once(switches, n)
     cpu.append(time.thread_time())
+
+
+def offline(args: argparse.Namespace) -> dict:
+    """CPU cost of the sampling work alone (no sockets): independent of other load on the machine.
+
+    Renders the same plans the server builds for the collector's subscription, for ``duration`` simulated
+    seconds, and reports thread CPU time per simulated second. gRPC writes are measured separately by the
+    end-to-end run (about one message per switch per second when bundling).
+    """
+    from pygnmi.create_gnmi_path import gnmi_path_generator
+
+    from . import wire
+    from .paths import group_leaves
+    from .subscribe import Plan
+
+    def plan(switch, paths, delta):
+        p = Plan(wire.JSON, True, delta=delta)
+        for text in paths:
+            elems = [(e.name, dict(e.key)) for e in gnmi_path_generator(text).elem]
+            for cursor, leaves in group_leaves(switch, elems):
+                p.add(cursor, leaves)
+        p.finalize()
+        return p
+
+    switches = [make_switch(f"sw{i:03d}", "eos", address(i), ports=args.ports) for i in range(args.switches)]
+    t0 = time.thread_time()
+    plans = [(sw, plan(sw, FAST, False), plan(sw, SLOW, False), plan(sw, ON_CHANGE, True)) for sw in switches]
+    compile_cpu = time.thread_time() - t0
+    for sw, fast, slow, change in plans:
+        for p in (fast, slow, change):
+            p.notifications(p.render(sw, True), time.time_ns())
+    seconds = int(args.duration)
+    updates = 0
+    cpu = 0.0
+    for second in range(seconds):
+        if args.churn:
+            _churn_once(switches, second)
+        t = time.thread_time()
+        for sw, fast, slow, change in plans:
+            for _ in range(10):  # ON_CHANGE scans at 100 ms
+                change.render(sw, False)
+            rendered = fast.render(sw, True)
+            fast.notifications(rendered, time.time_ns())
+            updates += sum(c for _, _, c in rendered)
+            if second % 10 == 0:
+                rendered = slow.render(sw, True)
+                slow.notifications(rendered, time.time_ns())
+                updates += sum(c for _, _, c in rendered)
+        cpu += time.thread_time() - t
+    return {
+        "mode": "offline (sampling and encoding only, no sockets)",
+        "switches": args.switches,
+        "ports": args.ports,
+        "churn": bool(args.churn),
+        "compile_cpu_s": round(compile_cpu, 2),
+        "simulated_s": seconds,
+        "cpu_per_simulated_s": round(cpu / seconds, 3),
+        "updates_per_s": round(updates / seconds),
+        "us_per_update": round(cpu / max(updates, 1) * 1e6, 3),
+    }
+
+
+def _churn_once(switches, n: int) -> None:
+    for sw in switches:
+        with sw.lock:
+            for iface in sw.interfaces.values():
+                iface.in_octets += 1_000_000 + n
+                iface.out_octets += 1_000_000 + n
+                iface.in_unicast_pkts += 1000
+                iface.out_unicast_pkts += 1000
+                iface.in_discards += n & 1
+                iface.out_discards += n & 1
+                for p in range(8):
+                    iface.pfc_rx_pause[p] += 1
+                    iface.pfc_tx_pause[p] += 1
+                for q in iface.queues:
+                    q.transmit_pkts += 100
+                    q.transmit_octets += 100_000
+                    q.dropped_pkts += 1
+                    q.ecn_marked_pkts += 3
+                    q.depth_bytes = (q.depth_bytes + 4096) % 1_000_000
+                for lane in iface.optics:
+                    lane.input_power_dbm = -2.0 - (n % 7) / 100
 
 
 def main() -> None:
@@ -155,11 +219,15 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=50061)
     parser.add_argument("--churn", type=float, default=1.0, help="seconds between counter updates (0: none)")
     parser.add_argument("--no-bundle", action="store_true", help="one Notification per interface")
+    parser.add_argument("--offline", action="store_true", help="measure sampling CPU only, without sockets")
     parser.add_argument("--client", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--password", default="scale-pass", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.client:
         client_main(args)
+        return
+    if args.offline:
+        print(json.dumps(offline(args), indent=2))
         return
     switches = [
         make_switch(f"sw{i:03d}", "eos", address(i), ports=args.ports, gnmi_port=args.port)
