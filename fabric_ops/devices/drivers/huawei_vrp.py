@@ -378,10 +378,12 @@ class HuaweiVRPDriver(NetworkDriver):
 
     def get_lldp_neighbors(self) -> dict[str, list[models.LLDPNeighborDict]]:
         neighbours: dict[str, list[models.LLDPNeighborDict]] = {}
+        # Local Intf       Neighbor Dev             Neighbor Intf             Exptime(s)
         for line in self._display("display lldp neighbor brief").splitlines():
             fields = line.split()
-            if len(fields) >= 4 and fields[1].isdigit() and not line.startswith("Local"):
-                neighbours.setdefault(fields[0], []).append({"hostname": fields[3], "port": fields[2]})
+            if len(fields) < 4 or line.startswith("Local") or not fields[-1].isdigit():
+                continue
+            neighbours.setdefault(fields[0], []).append({"hostname": " ".join(fields[1:-2]), "port": fields[-2]})
         return neighbours
 
     def get_lldp_neighbors_detail(self, interface: str = "") -> dict[str, list[models.LLDPNeighborDetailDict]]:

@@ -191,8 +191,16 @@ BRIEF_LEGEND = [
     "(c): CFM down",
     "(sd): STP instance discarding",
     "InUti/OutUti: input utility rate/output utility rate",
-    "Interface                     PHY      Protocol  InUti OutUti   inErrors  outErrors",
+    "Interface                   PHY   Protocol  InUti OutUti   inErrors  outErrors",
 ]
+
+
+def _brief_row(name: str, phy: str, proto: str, in_uti: str, out_uti: str, in_err: int, out_err: int) -> str:
+    return f"{name:<28}{phy:<6}{proto:<10}{in_uti:>5}{out_uti:>7}{in_err:>11}{out_err:>11}"
+
+
+def _uti(fraction: float) -> str:
+    return "0%" if fraction <= 0 else f"{fraction * 100:.2f}%"
 
 
 def display_interface_brief(switch: SwitchState, tree: Node) -> list[str]:
@@ -202,13 +210,20 @@ def display_interface_brief(switch: SwitchState, tree: Node) -> list[str]:
         phy = "*down" if not admin else ("up" if iface.oper_up else "down")
         proto = "up" if admin and iface.oper_up else "down"
         lines.append(
-            f"{name:<30}{phy:<9}{proto:<9}{iface.in_utilisation * 100:>6.0f}%{iface.out_utilisation * 100:>6.0f}%"
-            f"{iface.in_errors:>11}{iface.out_errors:>11}"
+            _brief_row(
+                name,
+                phy,
+                proto,
+                _uti(iface.in_utilisation),
+                _uti(iface.out_utilisation),
+                iface.in_errors,
+                iface.out_errors,
+            )
         )
     for name in logical_interfaces(tree):
-        lines.append(f"{name:<30}{'up':<9}{'up(s)':<9}{0:>6}%{0:>6}%{0:>11}{0:>11}")
-    lines.append(f"{'MEth0/0/0':<30}{'up':<9}{'up':<9}{0:>6}%{0:>6}%{0:>11}{0:>11}")
-    lines.append(f"{'NULL0':<30}{'up':<9}{'up(s)':<9}{0:>6}%{0:>6}%{0:>11}{0:>11}")
+        lines.append(_brief_row(name, "up", "up(s)", "0%", "0%", 0, 0))
+    lines.append(_brief_row("MEth0/0/0", "up", "up", "0%", "0%", 0, 0))
+    lines.append(_brief_row("NULL0", "up", "up(s)", "0%", "0%", 0, 0))
     return lines
 
 
@@ -224,10 +239,9 @@ def _neighbours(switch: SwitchState, names: list[str]) -> list[tuple[str, Interf
 
 
 def display_lldp_brief(switch: SwitchState) -> list[str]:
-    lines = [f"{'Local Interface':<25}{'Exptime(s)':<11}{'Neighbor Interface':<25}Neighbor Device"]
-    lines.append("-" * 90)
+    lines = [f"{'Local Intf':<17}{'Neighbor Dev':<25}{'Neighbor Intf':<26}Exptime(s)"]
     for name, _iface, system, port in _neighbours(switch, list(switch.interfaces)):
-        lines.append(f"{name:<25}{111:<11}{port:<25}{system}")
+        lines.append(f"{name:<17}{system:<25}{port:<26}{111}")
     return lines
 
 
