@@ -34,6 +34,10 @@ def step(message: str) -> None:
     sys.stdout.flush()
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 class Children:
     """The demo's child processes, stopped in reverse start order."""
 
@@ -84,6 +88,8 @@ class Command(BaseCommand):
         if options["no_serve"]:
             return
         children = Children()
+        # SIGTERM (a service manager, `kill`) stops the demo as cleanly as Ctrl-C does.
+        signal.signal(signal.SIGTERM, _interrupt)
         try:
             self.start_lab(children)
             self.push_roce()
