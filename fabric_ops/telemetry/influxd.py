@@ -9,6 +9,8 @@ The product never imports this module; it only talks HTTP to whatever ``FABRIC_O
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
 import os
 import shutil
@@ -22,6 +24,7 @@ import urllib.request
 from pathlib import Path
 
 from fabric_ops.errors import ConfigurationError, FabricOpsError
+from fabric_ops.telemetry.influxql import quote_ident
 
 logger = logging.getLogger(__name__)
 
@@ -199,16 +202,12 @@ class LocalInfluxd:
 
     def query(self, statement: str, database: str = "", method: str = "POST") -> dict:
         """Run one InfluxQL statement directly against influxd (admin use: CREATE/DROP DATABASE)."""
-        import json
-
         params = {"q": statement}
         if database:
             params["db"] = database
         data = urllib.parse.urlencode(params).encode()
         request = urllib.request.Request(f"{self.url}/query", data=data, method=method)
         if self.credentials:
-            import base64
-
             token = base64.b64encode(":".join(self.credentials).encode()).decode()
             request.add_header("Authorization", f"Basic {token}")
         try:
@@ -222,13 +221,9 @@ class LocalInfluxd:
         return body
 
     def create_database(self, name: str) -> None:
-        from fabric_ops.telemetry.influxql import quote_ident
-
         self.query(f"CREATE DATABASE {quote_ident(name)}")
 
     def drop_database(self, name: str) -> None:
-        from fabric_ops.telemetry.influxql import quote_ident
-
         self.query(f"DROP DATABASE {quote_ident(name)}")
 
     def __enter__(self) -> LocalInfluxd:

@@ -295,3 +295,20 @@ def test_a_partial_batch_leaves_within_the_flush_interval(influx, database, tmp_
     assert len(latencies) == 60
     assert latencies[-1] < 0.3 + 0.4, latencies[-5:]  # the interval plus scheduling slack on a busy machine
     assert writer.stats()["requests"] < 20  # and still batched, not one request per point
+
+
+@pytest.mark.timeout(60)
+def test_a_batch_bad_throughout_is_rejected_within_the_bisection_budget(influx, database, tmp_path):
+    from fabric_ops.telemetry.writer import BISECTION_BUDGET
+
+    writer = InfluxWriter(url=influx.url, bucket=f"{database}/autogen", spool_dir=tmp_path / "s", batch_size=2000)
+    writer.start()
+    writer.write(event(0))
+    assert writer.flush(20)
+    # every line now conflicts with the stored integer type of "seq"
+    writer.write_lines(event(i).to_line().replace(f"seq={i}i", f'seq="{i}"') for i in range(1, 2001))
+    assert writer.flush(60)
+    stats = writer.close()
+    assert stats["rejected"] == 2000 and stats["written"] == 1
+    assert stats["requests"] <= 2 + 1 + BISECTION_BUDGET  # not two requests per line
+    assert stored_seqs(InfluxQuery(influx.url, f"{database}/autogen")) == [0]
