@@ -501,3 +501,11 @@ def test_command_errors_are_command_errors(argv, fragment):
     with pytest.raises(CommandError) as exc:
         call_command("fabric", *argv)
     assert fragment in str(exc.value)
+
+
+def test_command_help_renders_every_subcommand():
+    from fabric_ops.topology.management.commands.fabric import SUBCOMMANDS, Command
+
+    text = Command().create_parser("manage.py", "fabric").format_help()
+    for name in SUBCOMMANDS:
+        assert name in text

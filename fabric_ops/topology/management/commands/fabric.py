@@ -206,7 +206,8 @@ class Command(BaseCommand):
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         sub = parser.add_subparsers(dest="subcommand", required=True, metavar="SUBCOMMAND")
         for name, (help_text, add, _) in SUBCOMMANDS.items():
-            add(sub.add_parser(name, help=help_text, description=help_text))
+            # argparse %-formats help strings: escape so "75%" in a help line cannot break --help
+            add(sub.add_parser(name, help=help_text.replace("%", "%%"), description=help_text))
 
     def handle(self, *args: object, **options: object) -> None:
         _, _, handler = SUBCOMMANDS[options["subcommand"]]
