@@ -118,6 +118,9 @@ class _Document:
         self.devices = rows["Device"]
         self.interfaces = rows["Interface"]
         self.omitted: Counter = Counter()
+        self.ports_of: dict[str, list[str]] = defaultdict(list)
+        for host, name in self.interfaces:
+            self.ports_of[host].append(name)
 
     def build(self) -> dict[str, Any]:
         rows = self.rows
@@ -236,8 +239,7 @@ class _Document:
             value = _mode([self.devices[h][key] for h in hostnames])
             if value != BUILTIN[key]:
                 dev_defaults[key] = value
-        hosts = set(hostnames)
-        ifaces = [v for k, v in self.interfaces.items() if k[0] in hosts]
+        ifaces = [self.interfaces[(h, n)] for h in hostnames for n in self.ports_of.get(h, ())]
         if_defaults = {}
         for key in IFACE_DEFAULT_KEYS:
             if not ifaces:
@@ -272,7 +274,7 @@ class _Document:
             default = dev_defaults.get(key, BUILTIN[key])
             if v[key] != default:
                 out[key] = v[key]
-        names = sorted((k[1] for k in self.interfaces if k[0] == hostname), key=natural_key)
+        names = sorted(self.ports_of.get(hostname, ()), key=natural_key)
         if names:
             out["interfaces"] = self._interfaces(hostname, names, if_defaults)
         return out
