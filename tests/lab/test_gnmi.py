@@ -451,6 +451,7 @@ def test_unsupported_encoding_is_unimplemented(lab):
 
 
 @pytest.mark.timeout(30)
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # pygnmi's thread re-raises
 def test_switch_down_aborts_streams_and_refuses_rpcs(lab):
     flaky = lab["flaky1"]
     with client("127.12.1.4") as gc:
@@ -594,7 +595,7 @@ def test_fixed_width_templates_decode_to_the_same_values():
         iface.pfc_tx_pause[3] = 25  # '%' is byte 37: must survive the %-escaping of constant bytes
         iface.optics[0].input_power_dbm = -3.14159
     results = {}
-    for encoding, bundle in [(wire.JSON, True), (wire.JSON, False), (wire.PROTO, True)]:
+    for encoding, bundle in [(wire.JSON, True), (wire.JSON, False), (wire.PROTO, True), (wire.JSON_IETF, True)]:
         plan = Plan(encoding, bundle)
         for path in ["/interfaces/interface[name=*]/state/counters", "/components/component[name=*]/transceiver"]:
             for cursor, leaves in group_leaves(switch, [(p.name, dict(p.key)) for p in gnmi_path_generator(path).elem]):
@@ -607,9 +608,22 @@ def test_fixed_width_templates_decode_to_the_same_values():
             for u in notification.update:
                 key = "/".join(prefix + [e.name + str(dict(e.key)) for e in u.path.elem])
                 kind = u.val.WhichOneof("value")
-                values[key] = json.loads(getattr(u.val, kind)) if kind == "json_val" else getattr(u.val, kind)
+                value = getattr(u.val, kind)
+                values[key] = json.loads(value) if kind in ("json_val", "json_ietf_val") else value
         results[(encoding, bundle)] = values
     assert results[(wire.JSON, True)] == results[(wire.JSON, False)]
+    ietf = results[(wire.JSON_IETF, True)]
+    assert ietf["interfaces{}/interface{'name': 'Ethernet1/1'}/state{}/counters{}/in-octets{}"] == str(10**19)
+
+    def number(value):
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            return value
+
+    assert ietf.keys() == results[(wire.JSON, True)].keys()
+    for key, value in results[(wire.JSON, True)].items():
+        assert number(ietf[key]) == (pytest.approx(value) if isinstance(value, float) else number(value)), key
     proto = results[(wire.PROTO, True)]
     json_values = results[(wire.JSON, True)]
     assert proto.keys() == json_values.keys()

@@ -28,7 +28,7 @@ MAX_NOTIFICATION_BYTES = 1 << 20
 NUMERIC = frozenset(wire.NUMERIC_WIDTH)
 _COMPILED: dict[tuple, tuple[Callable, list[Callable[[Any], bytes]]]] = {}
 _HEADS: dict[tuple, list[bytes]] = {}
-_PIECES: dict[tuple, tuple[list[tuple[bytes, bytes]], int]] = {}
+_PIECES: dict[tuple, tuple[list[tuple[bytes, bytes]], int, Callable[[tuple], tuple] | None]] = {}
 
 
 @dataclass
@@ -50,6 +50,7 @@ class Group:
     encoders: list[Callable[[Any], bytes]] = field(default_factory=list)
     template: bytes | None = None
     template_len: int = 0
+    quoter: Callable[[tuple], tuple] | None = None  # JSON_IETF: quote 64-bit integers and decimals first
     numeric: int = 0
     last: tuple | None = None
     parts: list[bytes] = field(default_factory=list)
@@ -93,7 +94,7 @@ class Plan:
 
     def finalize(self) -> None:
         """Compile getters and encode the constant bytes (paths, prefixes) once; share what is identical."""
-        use_template = self.encoding == wire.JSON and not self.delta
+        use_template = self.encoding in (wire.JSON, wire.JSON_IETF) and not self.delta
         for group in self.groups.values():
             group.seen = set()
             leaves = group.leaves
@@ -120,14 +121,16 @@ class Plan:
                     heads = _HEADS[rels] = [wire.update_head(t.rel_bytes) for t in leaves]
                 group.heads, group.heads_from = heads, 0
             if group.numeric:
-                key = (rels[: group.numeric], len(gb))
+                key = (rels[: group.numeric], len(gb), self.encoding)
                 cached = _PIECES.get(key)
                 if cached is None:
                     numeric = leaves[: group.numeric]
-                    cached = _PIECES[key] = wire.json_template_pieces(
-                        [t.rel_bytes for t in numeric], [(t.leaf.kind, t.leaf.fd) for t in numeric], len(gb)
+                    kinds = [(t.leaf.kind, t.leaf.fd) for t in numeric]
+                    cached = _PIECES[key] = (
+                        *wire.json_template_pieces([t.rel_bytes for t in numeric], kinds, len(gb), self.encoding),
+                        wire.ietf_quoter(kinds) if self.encoding == wire.JSON_IETF else None,
                     )
-                pieces, group.template_len = cached
+                pieces, group.template_len, group.quoter = cached
                 escaped = gb.replace(b"%", b"%%")
                 group.template = b"".join(pre + escaped + post for pre, post in pieces)
             group.parts = [b""] * len(leaves)
@@ -190,6 +193,8 @@ class Plan:
         k = group.numeric
         numeric = vals if k == len(vals) else vals[:k]
         try:
+            if group.quoter is not None:
+                numeric = group.quoter(numeric)
             blob = group.template % numeric
         except TypeError:  # an absent (None) value: encode leaf by leaf
             return False

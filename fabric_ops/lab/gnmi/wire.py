@@ -92,10 +92,13 @@ def encode_update(head: bytes, typed_value: bytes) -> bytes:
 # the group's bytes are a constant template with the values substituted. The padding is JSON
 # insignificant whitespace (RFC 8259 section 2), so clients parse exactly the same values.
 NUMERIC_WIDTH = {"u64": 20, "uint": 20, "int": 20, "dec": 26}
+# JSON_IETF (RFC 7951 section 6.1): 64-bit integers and decimal64 are JSON strings. Their quoted text is
+# built first (see ietf_quoter) and right-aligned in a wider field; the padding stays outside the quotes.
+IETF_QUOTED_WIDTH = {"u64": 22, "dec": 28}
 
 
 def json_template_pieces(
-    rels: list[bytes], kinds: list[tuple[str, int]], group_len: int
+    rels: list[bytes], kinds: list[tuple[str, int]], group_len: int, encoding: int = JSON
 ) -> tuple[list[tuple[bytes, bytes]], int]:
     """Per numeric leaf, the constant bytes before and after the group's encoded path elements.
 
@@ -105,18 +108,49 @@ def json_template_pieces(
     detects a value wider than its field.
     """
     pieces, total = [], 0
+    tag = b"\x5a" if encoding == JSON_IETF else b"\x52"
     for rel, (kind, fd) in zip(rels, kinds, strict=True):
-        width = NUMERIC_WIDTH[kind]
-        spec = b"%" + str(width).encode() + (b"." + str(fd).encode() + b"f" if kind == "dec" else b"d")
+        if encoding == JSON_IETF and kind in IETF_QUOTED_WIDTH:
+            width = IETF_QUOTED_WIDTH[kind]
+            spec = b"%" + str(width).encode() + b"b"
+        else:
+            width = NUMERIC_WIDTH[kind]
+            spec = b"%" + str(width).encode() + (b"." + str(fd).encode() + b"f" if kind == "dec" else b"d")
         path_len = group_len + len(rel)
         head_len = 1 + len(varint(path_len)) + path_len
         tv_len = 2 + width  # json_val tag + length byte + text
         update_len = head_len + 1 + len(LENGTHS[tv_len]) + tv_len
         pre = b"\x22" + varint(update_len) + b"\x0a" + varint(path_len)
-        post = rel + b"\x1a" + LENGTHS[tv_len] + b"\x52" + LENGTHS[width]
+        post = rel + b"\x1a" + LENGTHS[tv_len] + tag + LENGTHS[width]
         pieces.append((pre.replace(b"%", b"%%"), post.replace(b"%", b"%%") + spec))
         total += 1 + len(varint(update_len)) + update_len
     return pieces, total
+
+
+_QUOTERS: dict[tuple, Callable[[tuple], tuple] | None] = {}
+
+
+def ietf_quoter(kinds: list[tuple[str, int]]) -> Callable[[tuple], tuple] | None:
+    """For JSON_IETF templates: ``values -> values`` with 64-bit integers and decimals as quoted bytes.
+
+    None when no leaf needs quoting. Compiled once per leaf-kind signature.
+    """
+    key = tuple(kinds)
+    if key in _QUOTERS:
+        return _QUOTERS[key]
+    items = []
+    for i, (kind, fd) in enumerate(kinds):
+        if kind == "u64":
+            items.append(f"b'\"%d\"' % v[{i}]")
+        elif kind == "dec":
+            items.append(f"b'\"%.{fd}f\"' % v[{i}]")
+        else:
+            items.append(f"v[{i}]")
+    quoter = None
+    if any(kind in IETF_QUOTED_WIDTH for kind, _ in kinds):
+        quoter = eval("lambda v: (" + "".join(i + ", " for i in items) + ")", {"__builtins__": {}})
+    _QUOTERS[key] = quoter
+    return quoter
 
 
 def encode_notification(timestamp_ns: int, prefix: bytes, updates: Iterable[bytes] | bytes) -> bytes:
