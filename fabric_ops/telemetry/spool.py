@@ -206,6 +206,11 @@ class Spool:
         with self._lock:
             return sum(s.size for s in self._segments)
 
+    def count_dropped(self, points: int) -> None:
+        """Record points lost on the way into the spool (e.g. the disk refused the write)."""
+        with self._lock:
+            self.dropped += points
+
     def __bool__(self) -> bool:
         with self._lock:
             return any(s.pending_bytes for s in self._segments)

@@ -292,8 +292,10 @@ class InfluxWriter:
                 self.spool.append(lines)
             self._stats["spooled"] += len(lines)
         except OSError as exc:
-            self.spool.dropped += len(lines)
-            self._note_error(f"spool {self.spool.directory} write failed, {len(lines)} points dropped: {exc}")
+            self.spool.count_dropped(len(lines))
+            message = f"spool {self.spool.directory} write failed, {len(lines)} points dropped: {exc}"
+            logger.error("%s", message)
+            self._note_error(message)
 
     # -- sender -----------------------------------------------------------------------------------------------
     def _note_error(self, message: str) -> None:

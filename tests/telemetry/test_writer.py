@@ -3,6 +3,7 @@ bursts, and SIGTERM."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -312,3 +313,33 @@ def test_a_batch_bad_throughout_is_rejected_within_the_bisection_budget(influx, 
     assert stats["rejected"] == 2000 and stats["written"] == 1
     assert stats["requests"] <= 2 + 1 + BISECTION_BUDGET  # not two requests per line
     assert stored_seqs(InfluxQuery(influx.url, f"{database}/autogen")) == [0]
+
+
+@pytest.mark.timeout(60)
+def test_a_disk_that_refuses_the_spool_counts_drops(tmp_path):
+    """A real EFBIG from the kernel (RLIMIT_FSIZE) while spooling: the points are counted as dropped, the writer
+    keeps running, and every point is still accounted for."""
+    script = textwrap.dedent(
+        f"""
+        import json, resource, signal, sys
+        sys.path.insert(0, {str(REPO)!r})
+        from tests.telemetry.test_writer import event, accounted
+        from fabric_ops.telemetry.writer import InfluxWriter
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (16384, 16384))
+        writer = InfluxWriter(url="http://{HOST}:{free_port(HOST)}", bucket="x/autogen",
+                              spool_dir={str(tmp_path / "s")!r}, batch_size=100, flush_interval=0.05,
+                              spool_segment_bytes=1 << 20, retry_initial=0.05, retry_max=0.1).start()
+        writer.write_many(event(i) for i in range(2000))
+        stats = writer.close(timeout=3)
+        print(json.dumps({{"stats": stats, "accounted": accounted(stats)}}))
+        """
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=50)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    stats = result["stats"]
+    assert stats["dropped"] > 0 and stats["spool_points"] > 0
+    assert result["accounted"] == 2000
+    assert "write failed" in done.stderr and "points dropped" in done.stderr  # logged, not silent
