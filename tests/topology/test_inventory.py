@@ -556,8 +556,10 @@ def test_generate_block_expands_like_the_generator_and_round_trips(tmp_path):
         (("      gpus: 64\n", "      gpu: 64 #!\n"), "fabrics[fra-ai].generate.gpu", "did you mean 'gpus'?"),
         (("      uplinks_per_dci: 2\n", "      uplinks_per_dci: 0 #!\n"), "fabrics[eu-dci].generate.uplinks_per_dci",
          "must be a positive integer"),
+        (("    generate:\n      gpus: 64\n", "    generate: #!\n      gpus: 64\n      platforms: [eos]\n"),
+         "fabrics[fra-ai].generate", "invalid generator parameters"),
     ],
-    ids=["generator-error", "unknown-parameter", "dci-parameter"],
+    ids=["generator-error", "unknown-parameter", "dci-parameter", "wrong-shape"],
 )  # fmt: skip
 def test_generate_block_errors_name_the_parameter_line(tmp_path, edit, key, message):
     text = MULTISITE.replace(*edit)

@@ -41,6 +41,9 @@ CLUSTER_KEYS = {f.name for f in dataclasses.fields(FabricParams)} - {"name", "si
 DCI_KEYS = ({f.name for f in dataclasses.fields(DciParams)} - {"name"}) | {"sites"}
 
 Block = tuple[str, Any, int, str]  # (fabric name, block, line, key path)
+# The generator checks values (GeneratorError); a value of the wrong shape (a list where it wants a mapping)
+# can fail inside it with a plain TypeError and friends, which are reported the same way.
+_PARAM_ERRORS = (GeneratorError, TypeError, ValueError, AttributeError, KeyError)
 
 
 def _check_keys(block: LMap, allowed: set[str], path: str, problems: Problems) -> bool:
@@ -54,8 +57,11 @@ def _check_keys(block: LMap, allowed: set[str], path: str, problems: Problems) -
     return ok
 
 
-def _generator_problem(exc: GeneratorError, block: LMap, line: int, path: str, problems: Problems) -> None:
+def _generator_problem(exc: Exception, block: LMap, line: int, path: str, problems: Problems) -> None:
     """GeneratorError messages start with the parameter ("radix: must be even"); point at that key's line."""
+    if not isinstance(exc, GeneratorError):
+        problems.add(line, path, f"invalid generator parameters ({type(exc).__name__}: {exc})")
+        return
     message = str(exc)
     param, sep, rest = message.partition(": ")
     param = param.removeprefix("dci.").split(".")[0]
@@ -110,7 +116,7 @@ def expand_generate_blocks(spec: Spec, blocks: list[Block], problems: Problems) 
             params = FabricParams(name=fabric, site=values["site"], kind=values["kind"], **raw)
             try:
                 resolve_params(params)  # so a bad cluster parameter is reported at its own block, not the backbone's
-            except GeneratorError as exc:
+            except _PARAM_ERRORS as exc:
                 _generator_problem(exc, block, line, path, problems)
                 failed.add(fabric)
                 continue
@@ -132,7 +138,7 @@ def expand_generate_blocks(spec: Spec, blocks: list[Block], problems: Problems) 
             continue
         try:
             site_plans = plan_multisite([cluster[n][0] for n in names], dci)
-        except GeneratorError as exc:
+        except _PARAM_ERRORS as exc:
             _generator_problem(exc, block, line, path, problems)
             joined.update(names)  # their own blocks were part of the failed plan; do not plan them twice
             continue
@@ -145,7 +151,7 @@ def expand_generate_blocks(spec: Spec, blocks: list[Block], problems: Problems) 
             continue
         try:
             plans.append((plan_fabric(params), block, line, path))
-        except GeneratorError as exc:
+        except _PARAM_ERRORS as exc:
             _generator_problem(exc, block, line, path, problems)
 
     by_fabric = {plan.name: plan for plan, *_ in plans}

@@ -30,7 +30,7 @@ from ..models import (
     Transceiver,
 )
 from .spec import MODEL_ORDER, Spec, key_str
-from .state import Current, load_current, moved_names
+from .state import Current, load_current
 
 __all__ = ["ChangeReport", "apply_spec", "catalogue_names"]
 
@@ -140,11 +140,12 @@ class _Plan:
                 self.replace["GpuNic"].append(key)  # OneToOne on the leaf port: free it first, then recreate
         self.update["GpuNic"] = [k for k in self.update["GpuNic"] if k not in set(self.replace["GpuNic"])]
         dead_links = {key[0] for key in self.delete["Link"]}  # a channel names its link by the a end
+        wanted_links = {k[0] for k in spec_rows["Link"]}
         for name, (_, values) in cur_rows["OpticalChannel"].items():
             want = spec_rows["OpticalChannel"].get(name)
             if want is None:
                 link = values["link"]
-                if link in dead_links or link in {k[0] for k in spec_rows["Link"]} or link[0] in scope:
+                if link in dead_links or link in wanted_links or link[0] in scope:
                     self.delete["OpticalChannel"].append(name)
             elif want["link"] != values["link"] or values["link"] in dead_links:
                 self.replace["OpticalChannel"].append(name)
@@ -406,8 +407,10 @@ def apply_spec(spec: Spec, *, dry_run: bool = False) -> ChangeReport:
     with transaction.atomic():
         cur = load_current(
             spec.fabric_names,
-            hostnames=moved_names(Device, "hostname", set(spec.rows["Device"]), spec.fabric_names),
-            host_names=moved_names(GpuHost, "name", set(spec.rows["GpuHost"]), spec.fabric_names),
+            # Validation refuses hostnames and GPU hosts held by fabrics the file does not name, so the
+            # named fabrics are the whole scope: no per-name lookups (10k-name IN lists) are needed.
+            hostnames=set(),
+            host_names=set(),
             catalogue=catalogue_names(spec),
             channel_names=set(spec.rows["OpticalChannel"]),
         )

@@ -302,7 +302,7 @@ class _Reader:
         for host, hline, hpath in item_list(item, "gpu_hosts", path, self.p):
             self.gpu_host(name, host, hline, hpath, host_positions)
         if "generate" in v:
-            self.generate_blocks.append((name, item["generate"], item.value_line("generate"), f"{path}.generate"))
+            self.generate_blocks.append((name, item["generate"], item.key_line("generate"), f"{path}.generate"))
 
     def defaults(self, fabric: LMap, path: str, block: Any) -> dict[str, Any]:
         if block is None:

@@ -22,7 +22,7 @@ from ..models import (
 )
 from .spec import MODEL_ORDER
 
-__all__ = ["Current", "chunked_values", "load_current", "moved_names"]
+__all__ = ["Current", "chunked_values", "load_current"]
 
 CHUNK = 5000
 
@@ -41,16 +41,6 @@ def chunked_values(qs, field: str, values: set[str], *other: str) -> list[tuple]
     for i in range(0, len(items), CHUNK):
         out.extend(qs.filter(**{f"{field}__in": items[i : i + CHUNK]}).values_list(field, *other))
     return out
-
-
-def moved_names(model, field: str, names: set[str], fabrics: set[str]) -> set[str]:
-    """Names the file puts in its fabrics that the database holds in another fabric (usually none).
-
-    Loading "the named fabrics plus these" keeps the scope queries free of 10k-name IN lists.
-    """
-    inside = set(model.objects.filter(fabric__name__in=fabrics).values_list(field, flat=True))
-    outside = model.objects.exclude(fabric__name__in=fabrics)
-    return {row[0] for row in chunked_values(outside, field, names - inside)}
 
 
 def _devices_q(prefix: str, fabrics: set[str], hostnames: set[str]) -> Q:
