@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 TEST_DATABASE_URL ?= $(shell $(PYTHON) -c "import socket;s=socket.socket();s.settimeout(1);print('postgresql://postgres@127.0.0.1:5432/test' if s.connect_ex(('127.0.0.1',5432))==0 else '')")
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint bench install clean influxdb
+.PHONY: demo test lint bench install clean influxdb docker-compose
 
 $(VENV)/.installed: requirements.txt
 	@echo "==> creating $(VENV) and installing requirements.txt"
@@ -24,7 +24,12 @@ influxdb:
 	@command -v influxd >/dev/null || { echo "==> installing InfluxDB (apt-get)"; \
 		$(if $(filter 0,$(shell id -u)),,sudo) sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq influxdb'; }
 
-test: install influxdb
+# Debian's docker-compose 1.29 validates docker/compose.yml in the tests (no Docker engine runs here).
+docker-compose:
+	@command -v docker-compose >/dev/null || { echo "==> installing docker-compose (apt-get)"; \
+		$(if $(filter 0,$(shell id -u)),,sudo) sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose'; }
+
+test: install influxdb docker-compose
 	@mkdir -p var
 	@echo "==> database: $(if $(TEST_DATABASE_URL),$(TEST_DATABASE_URL),SQLite under var/)"
 	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m pytest $(PYTEST_ARGS)
