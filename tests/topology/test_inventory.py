@@ -162,6 +162,40 @@ def test_reimport_is_idempotent_and_reports_what_changed(tmp_path):
     assert canonical_dump() == before
 
 
+def _swap(text: str, x: str, y: str) -> str:
+    assert x in text and y in text, (x, y)
+    return text.replace(x, "\0").replace(y, x).replace("\0", y)
+
+
+def test_swaps_and_recabling_in_one_import(tmp_path):
+    """Unique and one-to-one columns trade places inside one transaction (two-phase, delete before create)."""
+    import_inventory(LAB)
+    original = canonical_dump()
+    text = LAB.read_text()
+    text = _swap(text, "mgmt_address: 127.64.1.11\n", "mgmt_address: 127.64.1.12\n")
+    text = _swap(text, "b: sjc-spine1:400GE1/0/1,", "b: sjc-spine1:400GE1/0/2,")
+    text = _swap(text, "{rail: 1, leaf: sjc-leaf1:Ethernet1/1}", "{rail: 1, leaf: sjc-leaf1:Ethernet2/1}")
+    text = _swap(text, "link: sjc-dci1:Ethernet5/1,", "link: sjc-dci1:Ethernet6/1,")
+    path = tmp_path / "swapped.yml"
+    path.write_text(text)
+    report = import_inventory(path)
+    assert report.counts() == {
+        "Device": (0, 2, 0),
+        "Interface": (0, 2, 0),  # the spine ports' addresses follow their new links' subnets
+        "Link": (2, 0, 2),
+        "GpuNic": (0, 2, 0),
+        "OpticalChannel": (0, 2, 0),
+    }
+    assert Device.objects.get(hostname="sjc-leaf1").mgmt_address == "127.64.1.12"
+    assert GpuNic.objects.get(host__name="sjc-gpu1", rail=1).leaf_interface.name == "Ethernet2/1"
+    assert OpticalChannel.objects.get(name="sjc-lax-ch01").link.a_interface.name == "Ethernet6/1"
+    spine_port = Interface.objects.get(device__hostname="sjc-spine1", name="400GE1/0/2")
+    assert spine_port.address == "10.1.0.1/31" and spine_port.link_as_b.a_interface.device.hostname == "sjc-leaf1"
+    assert not import_inventory(path).changed
+    import_inventory(LAB)
+    assert canonical_dump() == original
+
+
 def test_dry_run_writes_nothing(tmp_path):
     report = import_inventory(LAB, dry_run=True)
     assert report.dry_run and report.counts()["Device"] == (28, 0, 0)
