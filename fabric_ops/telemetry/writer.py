@@ -313,6 +313,9 @@ class InfluxWriter:
             return (_Outcome.BAD if exc.status in BAD_DATA_STATUSES else _Outcome.RETRY), message
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             return _Outcome.RETRY, f"InfluxDB {redact_url(self.url)} unreachable: {type(exc).__name__}: {exc}"
+        except Exception as exc:  # anything else from the client: keep the data (spool) rather than lose it
+            logger.exception("InfluxDB write to %s failed unexpectedly", redact_url(self.url))
+            return _Outcome.RETRY, f"InfluxDB {redact_url(self.url)} write failed: {type(exc).__name__}: {exc}"
         return _Outcome.OK, ""
 
     def _deliver(self, lines: list[bytes]) -> tuple[int, list[bytes]]:
