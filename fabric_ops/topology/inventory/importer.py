@@ -138,7 +138,8 @@ class _Plan:
                     self.delete["GpuNic"].append(key)
             elif want["leaf"] != values["leaf"]:
                 self.replace["GpuNic"].append(key)  # OneToOne on the leaf port: free it first, then recreate
-        self.update["GpuNic"] = [k for k in self.update["GpuNic"] if k not in set(self.replace["GpuNic"])]
+        replaced = set(self.replace["GpuNic"])
+        self.update["GpuNic"] = [k for k in self.update["GpuNic"] if k not in replaced]
         dead_links = {key[0] for key in self.delete["Link"]}  # a channel names its link by the a end
         wanted_links = {k[0] for k in spec_rows["Link"]}
         for name, (_, values) in cur_rows["OpticalChannel"].items():
@@ -149,9 +150,8 @@ class _Plan:
                     self.delete["OpticalChannel"].append(name)
             elif want["link"] != values["link"] or values["link"] in dead_links:
                 self.replace["OpticalChannel"].append(name)
-        self.update["OpticalChannel"] = [
-            k for k in self.update["OpticalChannel"] if k not in set(self.replace["OpticalChannel"])
-        ]
+        replaced = set(self.replace["OpticalChannel"])
+        self.update["OpticalChannel"] = [k for k in self.update["OpticalChannel"] if k not in replaced]
 
     def report(self, report: ChangeReport) -> None:
         for model in MODEL_ORDER:
