@@ -502,8 +502,11 @@ def test_command_validate_import_export(tmp_path, capsys):
     assert "Device: 28 created" in capsys.readouterr().out
     out = tmp_path / "out.yml"
     call_command("inventory", "export", "--fabric", "sjc-ai", "--fabric", "dci", "-o", str(out))
-    assert "name: sjc-ai" in out.read_text() and "name: lax-ai" not in out.read_text()
     assert capsys.readouterr().out == f"wrote {out}\n"
+    call_command("inventory", "export", "--fabric", "sjc-ai", "dci", "-o", str(out.with_suffix(".2.yml")))
+    assert out.with_suffix(".2.yml").read_text() == out.read_text()
+    assert "name: sjc-ai" in out.read_text() and "name: lax-ai" not in out.read_text()
+    assert capsys.readouterr().out == f"wrote {out.with_suffix('.2.yml')}\n"
     call_command("inventory", "export")
     assert capsys.readouterr().out == export_inventory()
 

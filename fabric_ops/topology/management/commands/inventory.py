@@ -23,7 +23,9 @@ class Command(BaseCommand):
         p.add_argument("--dry-run", action="store_true", help="report what would change, write nothing")
         p.add_argument("--verbose-names", type=int, default=8, help="names listed per model and action")
         p = sub.add_parser("export", help="write fabrics as YAML")
-        p.add_argument("--fabric", action="append", default=None, metavar="NAME", help="repeat for several")
+        p.add_argument(
+            "--fabric", action="extend", nargs="+", default=None, metavar="NAME", help="fabrics (default: all)"
+        )
         p.add_argument("-o", "--output", default=None, help="file to write (default: standard output)")
 
     def handle(self, *args, **options) -> None:
