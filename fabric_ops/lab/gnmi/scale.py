@@ -58,23 +58,25 @@ def _path(text: str):
     return gnmi_path_generator(text)
 
 
-def subscription_request():
+def subscription_request(encoding: int = 0):
     from pygnmi.spec.v080 import gnmi_pb2 as g
 
     subs = [g.Subscription(path=_path(p), mode=g.ON_CHANGE) for p in ON_CHANGE]
     subs += [g.Subscription(path=_path(p), mode=g.SAMPLE, sample_interval=SECOND) for p in FAST]
     subs += [g.Subscription(path=_path(p), mode=g.SAMPLE, sample_interval=10 * SECOND) for p in SLOW]
     return g.SubscribeRequest(
-        subscribe=g.SubscriptionList(subscription=subs, mode=g.SubscriptionList.STREAM, encoding=g.JSON)
+        subscribe=g.SubscriptionList(subscription=subs, mode=g.SubscriptionList.STREAM, encoding=encoding)
     )
 
 
-async def _collect(targets: list[str], port: int, duration: float, user: str, password: str) -> dict:
+async def _collect(
+    targets: list[str], port: int, duration: float, user: str, password: str, encoding: str = "json"
+) -> dict:
     import grpc
     from pygnmi.spec.v080 import gnmi_pb2 as g
 
     counts = {"messages": 0, "updates": 0, "bytes": 0, "max_delay_s": 0.0, "errors": 0, "synced": 0}
-    request = subscription_request()
+    request = subscription_request(4 if encoding == "json_ietf" else 0)
     metadata = (("username", user), ("password", password))
     opts = [("grpc.max_receive_message_length", 64 << 20)]
 
@@ -115,7 +117,7 @@ async def _collect(targets: list[str], port: int, duration: float, user: str, pa
 
 def client_main(args: argparse.Namespace) -> None:
     targets = [address(i) for i in range(args.switches)]
-    counts = asyncio.run(_collect(targets, args.port, args.duration, "admin", args.password))
+    counts = asyncio.run(_collect(targets, args.port, args.duration, "admin", args.password, args.encoding))
     print(json.dumps(counts))
 
 
@@ -142,7 +144,7 @@ def offline(args: argparse.Namespace) -> dict:
     from .subscribe import Plan
 
     def plan(switch, paths, delta):
-        p = Plan(wire.JSON, True, delta=delta)
+        p = Plan(wire.JSON_IETF if args.encoding == "json_ietf" else wire.JSON, True, delta=delta)
         for text in paths:
             elems = [(e.name, dict(e.key)) for e in gnmi_path_generator(text).elem]
             for cursor, leaves in group_leaves(switch, elems):
@@ -180,6 +182,7 @@ def offline(args: argparse.Namespace) -> dict:
         "switches": args.switches,
         "ports": args.ports,
         "churn": bool(args.churn),
+        "encoding": args.encoding,
         "compile_cpu_s": round(compile_cpu, 2),
         "simulated_s": seconds,
         "cpu_per_simulated_s": round(cpu / seconds, 3),
@@ -220,6 +223,7 @@ def main() -> None:
     parser.add_argument("--churn", type=float, default=1.0, help="seconds between counter updates (0: none)")
     parser.add_argument("--no-bundle", action="store_true", help="one Notification per interface")
     parser.add_argument("--offline", action="store_true", help="measure sampling CPU only, without sockets")
+    parser.add_argument("--encoding", choices=["json", "json_ietf"], default="json")
     parser.add_argument("--client", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--password", default="scale-pass", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -305,6 +309,7 @@ def _client_args(args: argparse.Namespace) -> list[str]:
         f"--port={args.port}",
         f"--duration={args.duration}",
         f"--password={args.password}",
+        f"--encoding={args.encoding}",
     ]
 
 

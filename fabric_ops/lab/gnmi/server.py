@@ -218,7 +218,7 @@ class Session:
             self.stats.notifications += 1
             self.stats.bytes += len(message)
             self.push(message, droppable)
-        self.stats.updates += sum(count for _, _, count in rendered)
+        self.stats.updates += sum([r[2] for r in rendered])
 
     def abort(self, code: grpc.StatusCode, details: str) -> None:
         self.out.clear()
@@ -238,7 +238,7 @@ class Session:
         for plan in (self.dump, *streaming):
             rendered = plan.render(self.switch, True)
             messages += plan.notifications(rendered, time.time_ns())
-            updates += sum(count for _, _, count in rendered)
+            updates += sum([r[2] for r in rendered])
         return messages, updates
 
     def start(self, initial: list[bytes], updates: int) -> None:
