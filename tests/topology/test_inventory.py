@@ -424,11 +424,12 @@ def _case_file(tmp_path: Path, edits: list[tuple[str, str]]) -> tuple[Path, int]
 def lab_in_db(django_db_setup, django_db_blocker):
     """The lab, imported and committed once for a class of tests; each test's own writes still roll back."""
     with django_db_blocker.unblock():
-        import_inventory(LAB)
+        created = import_inventory(LAB).created
         dump = canonical_dump()
     yield dump
-    with django_db_blocker.unblock():
-        wipe()
+    with django_db_blocker.unblock():  # remove only what this fixture added (another fixture may share the lab)
+        for model in (Fabric, OpticalSpan, Site, Transceiver):
+            model.objects.filter(name__in=created[model.__name__]).delete()
 
 
 class TestValidationAgainstTheLab:
