@@ -206,6 +206,32 @@ def test_get_errors(lab, path, code):
 
 
 @pytest.mark.timeout(30)
+def test_get_datatype_filters(lab):
+    with client("127.12.1.1") as gc:
+        config = updates(gc.get(path=["/interfaces/interface[name=Ethernet1/1]"], datatype="config"))
+        operational = updates(gc.get(path=["/interfaces/interface[name=Ethernet1/1]/state"], datatype="operational"))
+    entry = config["interfaces/interface[name=Ethernet1/1]"]
+    assert entry["config"] == {
+        "name": "Ethernet1/1",
+        "type": "iana-if-type:ethernetCsmacd",
+        "mtu": 1500,
+        "description": "",
+        "enabled": True,
+    }
+    assert "state" not in entry
+    state = operational["interfaces/interface[name=Ethernet1/1]/state"]
+    assert "oper-status" in state and "counters" in state
+    assert "mtu" not in state and "name" not in state  # mirrors of configuration are not operational
+
+
+@pytest.mark.timeout(30)
+def test_get_unknown_origin_is_unimplemented(lab):
+    with client("127.12.1.1") as gc, pytest.raises(gNMIException) as info:
+        gc.get(path=["cli:show version"])
+    assert info.value.orig_exc.code() == grpc.StatusCode.UNIMPLEMENTED
+
+
+@pytest.mark.timeout(30)
 def test_wrong_password_is_unauthenticated(lab):
     gc = client("127.12.1.1", password="wrong")
     with pytest.raises(gNMIException) as info:
