@@ -202,7 +202,7 @@ class _Reader:
     def __init__(self, spec: Spec, problems: Problems):
         self.spec = spec
         self.p = problems
-        # Per-row extras the cross checks need: link subnets, nic/link default resolution.
+        # Link subnets: the cross checks turn them into interface addresses once every port is known.
         self.link_meta: dict[Any, dict[str, Any]] = {}
         self.generate_blocks: list[tuple[str, LMap, int, str]] = []
 
@@ -278,7 +278,8 @@ class _Reader:
             "description": v["description"],
             "parameters": plain(v["parameters"]) if v["parameters"] is not None else {},
         }
-        self._dup("Fabric", name, values, line, path, "fabric", item)
+        if not self._dup("Fabric", name, values, line, path, "fabric", item):
+            return  # its contents would be mixed into the first fabric of that name
         pod_positions: dict[str, int] = {}
         for pod, pline, ppath in item_list(item, "pods", path, self.p):
             pv = read_object(pod, ppath, pline, FIELDS["pod"], self.p)
