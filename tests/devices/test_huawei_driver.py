@@ -134,6 +134,17 @@ def test_getters_match_napalm_models(driver, switch):
     assert "sysname leaf7" in config["running"] and "sysname leaf7" in config["startup"]
     assert config["candidate"] == ""
 
+    switch.interfaces["400GE1/0/1"].optics[2].input_power_dbm = -7.5
+    optics = driver.get_optics()
+    assert set(optics) == set(switch.interfaces)
+    for data in optics.values():  # the checks of napalm's own test_get_optics (nested TypedDicts)
+        for channel in data["physical_channels"]["channel"]:
+            assert isinstance(channel["index"], int) and len(channel) == 2
+            for field in ("input_power", "output_power", "laser_bias_current"):
+                assert matches_model(models.OpticsStateDict, channel["state"][field])
+    lanes = optics["400GE1/0/1"]["physical_channels"]["channel"]
+    assert len(lanes) == 8 and lanes[2]["state"]["input_power"]["instant"] == -7.5
+
     output = driver.cli(["display clock", "display version"])
     assert "+00:00" in output["display clock"] and "CE9860-4C-EI" in output["display version"]
 

@@ -386,6 +386,37 @@ class HuaweiVRPDriver(NetworkDriver):
             neighbours.setdefault(fields[0], []).append({"hostname": " ".join(fields[1:-2]), "port": fields[-2]})
         return neighbours
 
+    def get_optics(self) -> dict[str, models.OpticsDict]:
+        """Per-lane Rx/Tx power (dBm) and bias (mA) from ``display transceiver verbose``; instant values only."""
+        optics: dict[str, models.OpticsDict] = {}
+        output = self._display("display transceiver verbose")
+        for chunk in re.split(r"^(?=\S+ transceiver information:)", output, flags=re.M):
+            head = re.match(r"^(\S+) transceiver information:", chunk)
+            if not head:
+                continue
+            fields = dict(
+                re.findall(r"^\s+(RX Power \(dBm\)|TX Power \(dBm\)|Bias Current \(mA\))\s*:(.*)$", chunk, re.M)
+            )
+            rx = _lanes(fields.get("RX Power (dBm)", ""))
+            tx = _lanes(fields.get("TX Power (dBm)", ""))
+            bias = _lanes(fields.get("Bias Current (mA)", ""))
+            channels = []
+            for index in range(max(len(rx), len(tx), len(bias))):
+                values = [series[index] if index < len(series) else 0.0 for series in (rx, tx, bias)]
+                channels.append(
+                    {
+                        "index": index,
+                        "state": {
+                            name: {"instant": value, "avg": 0.0, "min": 0.0, "max": 0.0}
+                            for name, value in zip(
+                                ("input_power", "output_power", "laser_bias_current"), values, strict=True
+                            )
+                        },
+                    }
+                )
+            optics[head.group(1)] = {"physical_channels": {"channel": channels}}  # type: ignore[typeddict-item]
+        return optics
+
     def get_lldp_neighbors_detail(self, interface: str = "") -> dict[str, list[models.LLDPNeighborDetailDict]]:
         command = f"display lldp neighbor interface {interface}" if interface else "display lldp neighbor"
         result: dict[str, list[models.LLDPNeighborDetailDict]] = {}
@@ -407,6 +438,17 @@ class HuaweiVRPDriver(NetworkDriver):
                 }
             )
         return result
+
+
+def _lanes(value: str) -> list[float]:
+    """``-2.10|-2.05|...`` (one value per lane) as floats; ``-`` or garbage reads as no lanes."""
+    out = []
+    for item in value.split("|"):
+        try:
+            out.append(float(item.strip()))
+        except ValueError:
+            continue
+    return out
 
 
 def _utc() -> float:

@@ -197,6 +197,13 @@ class LabServer:
             if command is not None:
                 channel.sendall(session.run_exec(command).encode())
                 channel.send_exit_status(0)
+                # Let the client close first: closing now can overtake paramiko's reply to the exec request,
+                # and the client would see "Channel closed" instead of the output.
+                channel.shutdown_write()
+                channel.settimeout(5)
+                with contextlib.suppress(TimeoutError):
+                    while channel.recv(1024):
+                        pass
                 return
             channel.sendall(session.banner().encode())
             self._shell(session, channel)
