@@ -404,6 +404,8 @@ CASES = [
      "fabrics[t1].defaults.credential", "not valid"),
     ("duplicate-yaml-key", [("        asn: 65500\n", "        asn: 65500\n        asn: 65501 #!\n")],
      "fabrics[0].devices[1].asn", "duplicate key (first given on line 34)"),
+    ("parameters-not-json", [("    kind: rail-optimized\n", "    kind: rail-optimized\n    parameters: {built: 2026-11-27} #!\n")],
+     "fabrics[t1].parameters", "must be plain JSON data"),
     ("yaml-syntax", [("    site: tst\n", "    site: tst: x #!\n")], "<yaml>", "YAML syntax error"),
 ]  # fmt: skip
 

@@ -9,6 +9,7 @@ collisions).
 from __future__ import annotations
 
 import ipaddress
+import json
 from typing import Any
 
 from ..choices import DeviceRole, FabricKind, FormFactor, Lifecycle, LinkKind, LinkState, Platform, PodKind
@@ -272,6 +273,12 @@ class _Reader:
         if v is None or v["name"] is None:
             return
         name = v["name"]
+        if v["parameters"] is not None:
+            try:
+                json.dumps(plain(v["parameters"]))
+            except (TypeError, ValueError) as exc:
+                self.p.add(item.value_line("parameters"), f"{path}.parameters", f"must be plain JSON data ({exc})")
+                v["parameters"] = None
         values = {
             "kind": v["kind"],
             "site": v["site"],
