@@ -269,7 +269,10 @@ def test_switch_down_closes_sessions_and_refuses(leaf):
             probe.close()
             time.sleep(0.05)
         assert refused
-        assert not conn.remote_conn.get_transport().is_active()
+        transport = conn.remote_conn.get_transport()
+        while transport.is_active() and time.time() < deadline:  # the close is in flight
+            time.sleep(0.05)
+        assert not transport.is_active()
         with pytest.raises((NetmikoTimeoutException, paramiko.SSHException, OSError)):
             connect(leaf)
     finally:

@@ -142,8 +142,8 @@ class LabServer:
             listening = switch.hostname in self._listeners
             if not switch.alive and listening:
                 logger.info("%s: down, closing SSH sessions and listener", switch.hostname)
-                self._unlisten(switch)
                 self._close_transports(switch.hostname)
+                self._unlisten(switch)
             elif switch.alive and not listening:
                 try:
                     self._listen(switch)
