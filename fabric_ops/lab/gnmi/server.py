@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
+import gc
 import hmac
 import logging
 import math
@@ -450,6 +451,7 @@ class SwitchServer:
             loop = asyncio.get_running_loop()
             session = await loop.run_in_executor(self.hub.compiler, Session, self, first.subscribe)
             initial, updates = await loop.run_in_executor(self.hub.compiler, session.prime)
+            gc.freeze()  # see LabServer._start
         except RpcError as exc:
             await context.abort(exc.code, exc.details)
         self.sessions.add(session)
@@ -572,6 +574,10 @@ class LabServer:
             await server.start()
             ss.server = server
         self._alive_task = asyncio.ensure_future(self._watch_alive())
+        # A lab holds millions of long-lived objects (switch state, plans). Python's full collections walk
+        # all of them, stopping every thread for up to seconds; freezing them keeps the sample ticks on time.
+        # Objects frozen here are still freed by reference counting; only reference cycles would linger.
+        gc.freeze()
         logger.info("gNMI serving %d switches%s", len(self.switch_servers), " (TLS)" if self.tls else "")
 
     async def _watch_alive(self) -> None:
