@@ -426,6 +426,7 @@ GRAMMAR_CASES = [
     ("bgp-af", "maximum load-balancing 64", "maximum load-balancing 64", None),
     ("lb", "ipv4 field sip dip sport dport protocol", "ipv4 field sip dip sport dport protocol", None),
     ("lb", "ipv4 field sip sip", "wrong", 15),
+    ("ai-ecn", "assign queue 3 model ai_ecn_hpc", "assign queue 3 model ai_ecn_hpc", None),
 ]
 
 
@@ -472,3 +473,9 @@ def test_effects_table():
         parse("diffserv domain default\n ip-dscp-inbound 26 phb af4\ninterface 400GE1/0/1\n trust dscp\n"), names
     ).qos
     assert remapped.dscp_to_tc[26] == 4 and remapped.dscp_to_tc[46] == 5 and remapped.dscp_to_tc[0] == 0
+    # AI ECN marks on lossless queues only, and only where no static ECN is configured.
+    ai = "ai-service\n ai-ecn\n  ai-ecn enable\n  assign queue 3\n  assign queue 5\n"
+    lossless = profile.replace(" priority 4\n", "") + "interface 400GE1/0/1\n dcb pfc enable mode manual\n"
+    ai_qos = compute(parse(ai + lossless), names).qos
+    assert set(ai_qos.ecn) == {3} and ai_qos.ecn[3].min_kbytes > 0
+    assert compute(parse(ai.replace("  ai-ecn enable\n", "") + lossless), names).qos.ecn == {}

@@ -30,6 +30,7 @@ _SECTION_RANK = [
     ("stelnet", 60),
     ("ssh", 62),
     ("user-interface", 70),
+    ("ai-service", 75),
 ]
 
 _IF_ORDER = re.compile(r"^interface (\D+?)(\d+(?:/\d+)*)$")

@@ -16,6 +16,9 @@ configuration guides:
 * DSCP: with ``trust dscp`` on an interface, DSCP maps to a PHB through the
   ``default`` DiffServ domain and the PHB to its queue (BE 0 ... CS7 7).
 * ``qos pq A [to B]`` makes queues strict priority.
+* AI ECN (``ai-service`` / ``ai-ecn`` / ``ai-ecn enable`` + ``assign queue N``) marks on lossless queue N
+  where no static ECN is configured. The device tunes its thresholds with a model; the lab uses the fixed
+  :data:`AI_ECN_PROFILE` instead.
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ QUEUE_KBYTES = 4096
 CELL_BYTES = 254
 DEFAULT_DEADLOCK_MS = 100
 DEFAULT_DEADLOCK_UNIT_MS = 10
+# What the lab assumes AI ECN settles on for a lossless queue (low marking start, gentle ramp).
+AI_ECN_PROFILE = EcnProfile(min_kbytes=100, max_kbytes=1000, max_probability=0.1)
 
 
 def default_dscp_phb(dscp: int) -> str:
@@ -140,6 +145,15 @@ def compute(root: Node, interface_names: list[str]) -> Effects:
             # One switch-wide profile per queue: keep the most aggressive (lowest) marking threshold.
             if current is None or profile.min_kbytes < current.min_kbytes:
                 ecn[queue] = profile
+
+    ai = blocks.get("ai-service")
+    ai_ecn = ai.find("ai-ecn") if ai else None
+    ai_lines = [child.text.split() for child in ai_ecn.children] if ai_ecn else []
+    if ["ai-ecn", "enable"] in ai_lines:
+        for words in ai_lines:
+            queue = int(words[2]) if words[:2] == ["assign", "queue"] else None
+            if queue is not None and queue in pfc and queue not in ecn:
+                ecn[queue] = AI_ECN_PROFILE
 
     interval = next((int(w[4]) for w in top if w[:4] == ["dcb", "pfc", "deadlock-detect", "interval"]), None)
     timer = next((int(w[4]) for w in top if w[:4] == ["dcb", "pfc", "deadlock-detect", "timer"]), None)

@@ -365,6 +365,12 @@ VIEWS: dict[str, list[Spec]] = {
         ("ssh user <word> service-type {stelnet|snetconf|all}", {"key": 4}),
         ("ssh authentication-type default password", {}),
         ("user-interface vty <int:0-63> <int:0-63>", {"enters": "vty"}),
+        ("ai-service", {"enters": "ai-service"}),
+    ),
+    "ai-service": _table(("ai-ecn", {"enters": "ai-ecn"})),
+    "ai-ecn": _table(
+        ("ai-ecn enable", {}),
+        ("assign queue <int:0-7> [model <word>]", {"key": 3}),
     ),
     "interface": _table(
         ("description <text>", {"key": 1}),
@@ -453,6 +459,8 @@ def view_suffix(kind: str, words: list[str]) -> str:
         return f"-dsdomain-{words[2]}"
     if kind == "lb":
         return f"-load-balance-profile-{words[2]}"
+    if kind == "ai-ecn":
+        return "-ai-service-ai-ecn"
     if kind == "vty":
         return f"-ui-vty{words[2]}-{words[3]}"
     return f"-{kind}"
