@@ -184,6 +184,7 @@ class InfluxWriter:
             "spool_max_bytes": settings.FABRIC_OPS_INFLUX_SPOOL_MAX_BYTES,
             "spool_fsync_interval": settings.FABRIC_OPS_INFLUX_SPOOL_FSYNC_S,
             "timeout": settings.FABRIC_OPS_INFLUX_TIMEOUT_S,
+            "gzip": settings.FABRIC_OPS_INFLUX_GZIP,
         }
         kwargs.update(overrides)
         return cls(**kwargs)

@@ -343,3 +343,17 @@ def test_a_disk_that_refuses_the_spool_counts_drops(tmp_path):
     assert stats["dropped"] > 0 and stats["spool_points"] > 0
     assert result["accounted"] == 2000
     assert "write failed" in done.stderr and "points dropped" in done.stderr  # logged, not silent
+
+
+@pytest.mark.timeout(30)
+def test_from_settings_with_gzip(influx, database, settings, tmp_path):
+    settings.FABRIC_OPS_INFLUX_URL = influx.url
+    settings.FABRIC_OPS_INFLUX_BUCKET = f"{database}/autogen"
+    settings.FABRIC_OPS_INFLUX_GZIP = True
+    settings.FABRIC_OPS_INFLUX_TOKEN = "user:pass-not-for-logs"
+    writer = InfluxWriter.from_settings(spool_dir=tmp_path / "s").start()
+    assert "pass-not-for-logs" not in repr(writer.describe()) and writer.describe()["token"] == "***"
+    writer.write_many(event(i) for i in range(1500))
+    assert writer.flush(20)
+    writer.close()
+    assert InfluxQuery(influx.url, f"{database}/autogen").count("probe", "seq") == 1500
