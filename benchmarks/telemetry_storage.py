@@ -30,6 +30,7 @@ import platform
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -150,10 +151,74 @@ def run_ceiling(server_url: str, database: str, events: list[TelemetryEvent]) ->
     return time.perf_counter() - started
 
 
+def run_freshness(url: str, bucket: str, rate: int, seconds: float, spool: Path) -> dict:
+    """Write ``rate`` points/s, paced, for ``seconds``; poll InfluxDB every 50 ms for the newest stored ``seq``;
+    freshness of a point = when a query first returns it - when write() was called for it."""
+    writer = InfluxWriter(url=url, bucket=bucket, spool_dir=spool).start()
+    query = InfluxQuery(url, bucket, timeout=30)
+    written_at: list[float] = []
+    visible: list[tuple[float, int]] = []
+    done = threading.Event()
+
+    def poll() -> None:
+        while not done.is_set():
+            series = query.raw('SELECT last("seq") FROM "fresh"')
+            if series:
+                visible.append((time.monotonic(), int(series[0]["values"][0][1])))
+            time.sleep(0.05)
+
+    poller = threading.Thread(target=poll, daemon=True)
+    poller.start()
+    total = int(rate * seconds)
+    tick, per_tick = 0.01, max(1, int(rate * 0.01))
+    started = time.monotonic()
+    seq = 0
+    while seq < total:
+        target = started + (seq // per_tick) * tick
+        if (delay := target - time.monotonic()) > 0:
+            time.sleep(delay)
+        now = time.monotonic()
+        batch = [
+            TelemetryEvent("fresh", BASE + seq + i, {"device": f"leaf{(seq + i) % 64:03d}"}, {"seq": seq + i})
+            for i in range(min(per_tick, total - seq))
+        ]
+        writer.write_many(batch)
+        written_at.extend([now] * len(batch))
+        seq += len(batch)
+    achieved = total / (time.monotonic() - started)
+    writer.flush(120)
+    time.sleep(0.3)
+    done.set()
+    poller.join(5)
+    stats = writer.close()
+    lags, v = [], 0
+    for i, at in enumerate(written_at):
+        while v < len(visible) and visible[v][1] < i:
+            v += 1
+        if v == len(visible):
+            break
+        lags.append(visible[v][0] - at)
+    lags.sort()
+    pick = lambda q: round(lags[min(len(lags) - 1, int(q * len(lags)))], 3)  # noqa: E731
+    return {
+        "target_points_per_s": rate,
+        "achieved_points_per_s": round(achieved),
+        "points": total,
+        "measured": len(lags),
+        "p50_s": pick(0.50),
+        "p99_s": pick(0.99),
+        "max_s": round(lags[-1], 3),
+        "written": stats["written"],
+        "spooled": stats["spooled"],
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--points", type=int, default=200_000, help="points for the batched writers")
     parser.add_argument("--naive-points", type=int, default=3000, help="points for the one-request-per-point way")
+    parser.add_argument("--fresh-rate", type=int, default=10_000, help="points/s for the freshness run")
+    parser.add_argument("--fresh-seconds", type=float, default=10.0)
     parser.add_argument("--output", type=Path, default=REPO / "benchmarks" / "results" / "telemetry_storage.json")
     args = parser.parse_args()
 
@@ -190,6 +255,10 @@ def main() -> None:
                     "points_per_s": len(batch) / elapsed,
                 }
                 print(f"  {name:<16} {len(batch):>8} points in {elapsed:7.2f} s", flush=True)
+            server.create_database("freshness")
+            freshness = run_freshness(
+                proxy.url, "freshness/autogen", args.fresh_rate, args.fresh_seconds, Path(tmp) / "spool-fresh"
+            )
             version = server.version()
         finally:
             proxy.stop()
@@ -206,6 +275,10 @@ def main() -> None:
     print(f"\nfabric_ops / naive = {ratio:.1f}x   fabric_ops / client_batching = {ratio_batching:.2f}x")
     print(f"fabric_ops / server_ceiling = {ceiling:.2f} (1.0: as fast as influxd takes pre-encoded batches directly)")
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores: other work on this machine adds noise")
+    print(
+        f"freshness at {freshness['achieved_points_per_s']:,} points/s (write() -> returned by an InfluxQL query): "
+        f"p50 {freshness['p50_s']} s, p99 {freshness['p99_s']} s, max {freshness['max_s']} s"
+    )
     print(f"average line: {line_bytes:.0f} bytes; InfluxDB {version}; {os.cpu_count()} cores")
 
     report = {
@@ -222,6 +295,7 @@ def main() -> None:
         "ratio_fabric_ops_vs_naive": round(ratio, 1),
         "ratio_fabric_ops_vs_client_batching": round(ratio_batching, 2),
         "ratio_fabric_ops_vs_server_ceiling": round(ceiling, 2),
+        "freshness": freshness,
         "load_average_at_end": os.getloadavg()[0],
         "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
