@@ -135,11 +135,16 @@ def test_plain_huawei_device_type_and_system_view(leaf):
         conn.config_mode()
         assert conn.find_prompt() == "[~leaf1]"
         conn.send_command("interface 400GE1/0/3", expect_string=r"\]")
+        assert conn.find_prompt() == "[~leaf1-400GE1/0/3]"  # entering an existing view changes nothing
+        conn.send_command("description pending", expect_string=r"\]")
         assert conn.find_prompt() == "[*leaf1-400GE1/0/3]"
         conn.send_command("quit", expect_string=r"\]")
         assert conn.find_prompt() == "[*leaf1]"
         conn.send_command("clear configuration candidate", expect_string=r"\]")
         assert conn.find_prompt() == "[~leaf1]"
+        conn.send_command("interface LoopBack7", expect_string=r"\]")
+        assert conn.find_prompt() == "[*leaf1-LoopBack7]"  # a new view is a change
+        conn.send_command("clear configuration candidate", expect_string=r"\]")
 
 
 def test_send_config_set_commit_and_effects(leaf):

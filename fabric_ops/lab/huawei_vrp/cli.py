@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from fabric_ops.lab.state import SwitchState
 
 from . import displays
-from .config import Node, Op, apply_ops, diff_lines, identity, render_lines
+from .config import Node, Op, apply_ops, diff_lines, identity, render_lines, render_node
 from .grammar import CONFIG_EXEC, DISPLAY, USER_EXEC, VIEWS, Context, Failure, Match, match, tokenize, view_suffix
 from .platform import VrpError, abort_trial, commit, platform, render_running, rollback, save
 
@@ -46,6 +46,8 @@ class Session:
         self.username = username
         self.stack: list[Level] = []  # empty: user view
         self.ops: list[Op] = []
+        # True once the candidate differs from running: entering an existing view alone keeps "~" (as VRP).
+        self.changed = False
         self.pending: Callable[[str], str] | None = None
         self.closed = False
         self.context = Context({name.lower(): name for name in switch.interfaces})
@@ -59,7 +61,7 @@ class Session:
         name = self.state.sysname(self.switch.hostname)
         if not self.stack:
             return f"<{name}>"
-        mark = "*" if self.ops else "~"
+        mark = "*" if self.changed else "~"
         return f"[{mark}{name}{self.stack[-1].suffix}]"
 
     def banner(self) -> str:
@@ -72,7 +74,7 @@ class Session:
         )
 
     def drop_candidate(self) -> None:
-        self.ops = []
+        self.ops, self.changed = [], False
 
     def _out(self, lines: list[str]) -> str:
         if self.screen_length and len(lines) > self.screen_length:
@@ -223,11 +225,16 @@ class Session:
         level = self.stack[-1]
         spec, text = result.spec, result.text
         if spec.enters:
+            with self.state.lock:
+                exists = self.state.running.path((*level.path, text)) is not None
+            self.changed = self.changed or not exists
             self.ops.append(Op("view", level.path, text))
             self.stack.append(Level(spec.enters, (*level.path, text), view_suffix(spec.enters, result.words)))
         elif not spec.store:
+            self.changed = True
             self.ops.append(Op("reset", level.path, key=identity(text, spec.key)))
         else:
+            self.changed = True
             self.ops.append(Op("set", level.path, text, identity(text, spec.key)))
 
     def _undo(self, line: str, level: Level) -> str | None:
@@ -245,6 +252,7 @@ class Session:
         needed = spec.undo_min or (len(spec.tokens) if spec.enters or not spec.key else spec.key)
         if len(words) < needed:
             return self._out(self._error(Failure("incomplete", len(line.rstrip()) + 1)))
+        self.changed = True
         if spec.enters and len(words) == len(spec.tokens):
             self.ops.append(Op("remove_view", level.path, " ".join(words)))
         else:
@@ -256,7 +264,7 @@ class Session:
         if name == "display":
             return self._out(self._display(result, line))
         if name == "clear_candidate":
-            self.ops = []
+            self.drop_candidate()
             return self._out([])
         if name == "abort_trial":
             return self._ask_abort_trial()
@@ -270,17 +278,19 @@ class Session:
             self.stack.pop()
             return self._out([])
         # quit from the system view, or return from anywhere: back to the user view.
-        if not self.ops:
+        if not self.changed:
+            self.drop_candidate()
             self.stack = []
             return self._out([])
         return self._ask(EXIT_QUESTION, self._exit_answer)
 
     def _commit(self, seconds: int | None, label: str = "") -> list[str]:
-        ops, self.ops = self.ops, []
+        ops, changed = self.ops, self.changed
+        self.drop_candidate()
         try:
             message = commit(self.switch, ops, self.username, trial_seconds=seconds, label=label)
         except VrpError as exc:
-            self.ops = ops
+            self.ops, self.changed = ops, changed
             return [str(exc)]
         return [message] if message else []
 
@@ -288,11 +298,11 @@ class Session:
         lowered = answer.lower()
         if lowered in ("y", "yes"):
             lines = self._commit(None)
-            if not self.ops:
+            if not self.changed:
                 self.stack = []
             return self._out(lines)
         if lowered in ("n", "no"):
-            self.ops = []
+            self.drop_candidate()
             self.stack = []
             return self._out([])
         if lowered in ("c", "cancel"):
@@ -345,7 +355,12 @@ class Session:
         if name == "this":
             if len(self.stack) <= 1:
                 return [*render_lines(running), "return"]
-            return self._block(running, self.stack[1].path[0])
+            path = self.stack[-1].path
+            node = running.path(path)
+            lines = render_node(node, len(path) - 1) if node is not None else []
+            return ["#", *lines, "#", "return"]
+        if name == "interface_description":
+            return displays.display_interface_description(switch, running)
         if name == "version":
             return displays.display_version(switch)
         if name == "interface_brief":

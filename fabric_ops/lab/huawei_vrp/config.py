@@ -183,18 +183,18 @@ def render_lines(root: Node) -> list[str]:
         is_block = bool(node.children) or node.text.startswith(("interface ", "bgp ", "aaa", "user-interface"))
         if is_block or previous_block or rank != previous_rank:
             lines.append("#")
-        lines.extend(_render_node(node, 0))
+        lines.extend(render_node(node, 0))
         previous_rank, previous_block = rank, is_block
     lines.append("#")
     return lines
 
 
-def _render_node(node: Node, depth: int) -> list[str]:
+def render_node(node: Node, depth: int) -> list[str]:
     out = [" " * depth + node.text]
     for child in node.children:
         if child.children:
             out.append(" " * (depth + 1) + "#")
-        out.extend(_render_node(child, depth + 1))
+        out.extend(render_node(child, depth + 1))
     return out
 
 
@@ -226,12 +226,12 @@ def diff_lines(old: Node, new: Node) -> list[str]:
     new_by_text = {c.text: c for c in new.children}
     for node in ordered(old.children):
         if node.text not in new_by_text:
-            out.extend("-" + line for line in _render_node(node, 0))
+            out.extend("-" + line for line in render_node(node, 0))
             out.append("#")
     for node in ordered(new.children):
         before = old_by_text.get(node.text)
         if before is None:
-            out.extend("+" + line for line in _render_node(node, 0))
+            out.extend("+" + line for line in render_node(node, 0))
             out.append("#")
         elif before != node:
             section: list[str] = []
@@ -248,12 +248,12 @@ def _diff_children(old: Node, new: Node, depth: int, context: list[list], out: l
     for child in old.children:
         if child.text not in new_texts:
             _emit_context(context, out)
-            out.extend("-" + line for line in _render_node(child, depth))
+            out.extend("-" + line for line in render_node(child, depth))
     for child in new.children:
         before = old_by_text.get(child.text)
         if before is None:
             _emit_context(context, out)
-            out.extend("+" + line for line in _render_node(child, depth))
+            out.extend("+" + line for line in render_node(child, depth))
         elif before != child:
             _diff_children(before, child, depth + 1, [*context, [" " * depth + child.text, False]], out)
 

@@ -227,6 +227,17 @@ def display_interface_brief(switch: SwitchState, tree: Node) -> list[str]:
     return lines
 
 
+def display_interface_description(switch: SwitchState, tree: Node) -> list[str]:
+    lines = [line for line in BRIEF_LEGEND[:3]]
+    lines.append(f"{'Interface':<30}{'PHY':<8}{'Protocol':<9}Description")
+    for name, iface in switch.interfaces.items():
+        admin = "shutdown" not in _iface_config(tree, name)
+        phy = "*down" if not admin else ("up" if iface.oper_up else "down")
+        proto = "up" if admin and iface.oper_up else "down"
+        lines.append(f"{name:<30}{phy:<8}{proto:<9}{iface.description}")
+    return lines
+
+
 def _neighbours(switch: SwitchState, names: list[str]) -> list[tuple[str, InterfaceState, str, str]]:
     out = []
     for name in names:

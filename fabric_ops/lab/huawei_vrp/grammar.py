@@ -325,6 +325,7 @@ DISPLAY = _table(
     ("version", {"name": "version"}),
     ("interface", {"name": "interface"}),
     ("interface brief", {"name": "interface_brief"}),
+    ("interface description", {"name": "interface_description"}),
     ("interface <if>", {"name": "interface"}),
     ("lldp neighbor", {"name": "lldp"}),
     ("lldp neighbor brief", {"name": "lldp_brief"}),
