@@ -121,12 +121,12 @@ def client_main(args: argparse.Namespace) -> None:
     print(json.dumps(counts))
 
 
-def churn(switches, stop: threading.Event, period: float, cpu: list) -> None:
+def churn(switches, stop: threading.Event, period: float, cpu: list, congested: float = 1.0) -> None:
     """Stand-in for physics: every counter of every port moves once per period (worst case for encoding)."""
     n = 0
     while not stop.wait(period):
         n += 1
-        _churn_once(switches, n)
+        _churn_once(switches, n, congested)
     cpu.append(time.thread_time())
 
 
@@ -164,7 +164,7 @@ def offline(args: argparse.Namespace) -> dict:
     cpu = 0.0
     for second in range(seconds):
         if args.churn:
-            _churn_once(switches, second)
+            _churn_once(switches, second, args.congested)
         t = time.thread_time()
         for sw, fast, slow, change in plans:
             for _ in range(10):  # ON_CHANGE scans at 100 ms
@@ -182,6 +182,7 @@ def offline(args: argparse.Namespace) -> dict:
         "switches": args.switches,
         "ports": args.ports,
         "churn": bool(args.churn),
+        "congested_fraction": args.congested,
         "encoding": args.encoding,
         "compile_cpu_s": round(compile_cpu, 2),
         "simulated_s": seconds,
@@ -191,22 +192,28 @@ def offline(args: argparse.Namespace) -> dict:
     }
 
 
-def _churn_once(switches, n: int) -> None:
+def _churn_once(switches, n: int, congested: float = 1.0) -> None:
+    """Move counters like traffic would: every port carries traffic; ``congested`` of them also pause, mark, drop."""
     for sw in switches:
         with sw.lock:
-            for iface in sw.interfaces.values():
+            ports = list(sw.interfaces.values())
+            hot = int(len(ports) * congested)
+            for index, iface in enumerate(ports):
                 iface.in_octets += 1_000_000 + n
                 iface.out_octets += 1_000_000 + n
                 iface.in_unicast_pkts += 1000
                 iface.out_unicast_pkts += 1000
+                for q in iface.queues:
+                    q.transmit_pkts += 100
+                    q.transmit_octets += 100_000
+                if index >= hot:
+                    continue
                 iface.in_discards += n & 1
                 iface.out_discards += n & 1
                 for p in range(8):
                     iface.pfc_rx_pause[p] += 1
                     iface.pfc_tx_pause[p] += 1
                 for q in iface.queues:
-                    q.transmit_pkts += 100
-                    q.transmit_octets += 100_000
                     q.dropped_pkts += 1
                     q.ecn_marked_pkts += 3
                     q.depth_bytes = (q.depth_bytes + 4096) % 1_000_000
@@ -222,6 +229,9 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=50061)
     parser.add_argument("--churn", type=float, default=1.0, help="seconds between counter updates (0: none)")
     parser.add_argument("--no-bundle", action="store_true", help="one Notification per interface")
+    parser.add_argument(
+        "--congested", type=float, default=1.0, help="fraction of ports whose PFC/ECN/drop counters move (1 = all)"
+    )
     parser.add_argument("--offline", action="store_true", help="measure sampling CPU only, without sockets")
     parser.add_argument("--encoding", choices=["json", "json_ietf"], default="json")
     parser.add_argument("--client", action="store_true", help=argparse.SUPPRESS)
@@ -245,7 +255,9 @@ def main() -> None:
     churn_cpu: list[float] = []
     churner = None
     if args.churn:
-        churner = threading.Thread(target=churn, args=(switches, stop, args.churn, churn_cpu), daemon=True)
+        churner = threading.Thread(
+            target=churn, args=(switches, stop, args.churn, churn_cpu, args.congested), daemon=True
+        )
         churner.start()
     loop_cpu0 = asyncio.run_coroutine_threadsafe(_thread_time(), server.loop).result()
     client = subprocess.Popen(
