@@ -774,7 +774,7 @@ def group_leaves(switch: SwitchState, elems: list[ReqElem]) -> list[tuple[Cursor
             leaves = []
             for match in matches:
                 for ref in leaves_under(switch, match):
-                    rid = _rel_id(hashable_path(ref.path))
+                    rid = _rel_id((id(cursor.node), cursor.kind, hashable_path(ref.path)))
                     leaves.append(TemplateLeaf(rid, wire.encode_path(ref.path), ref.leaf, ref.expr))
             template = _TEMPLATES[key] = tuple(leaves)
         if template:
