@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import concurrent.futures
 import gc
 import hmac
 import logging
@@ -143,16 +142,30 @@ class Session:
         self.dump = Plan(self.encoding, bundle, target)  # ONCE and POLL
         self.samples: dict[tuple[int, bool, int], Plan] = {}
         self.changes: dict[int, Plan] = {}
+        self.request = request
+        for sub in request.subscription:  # reject bad intervals before anything is sent
+            self._interval(sub.heartbeat_interval, "heartbeat_interval")
+            self._interval(sub.sample_interval, "sample_interval")
+
+    async def build(self) -> None:
+        """Resolve the paths and compile the plans, yielding to the loop between steps.
+
+        Done on the loop thread in small steps rather than in a worker thread: under CPU contention a
+        worker thread holding the GIL starves the loop's sample ticks far worse than interleaving does.
+        """
+        request = self.request
+        target = request.prefix.target
         stream = self.mode == gnmi_pb2.SubscriptionList.STREAM
         for sub in request.subscription:
             groups = self._resolve(request.prefix, sub.path)
+            await asyncio.sleep(0)
             if not stream:
                 for cursor, leaves in groups:
                     self.dump.add(cursor, leaves)
                 continue
-            heartbeat = self._interval(sub.heartbeat_interval, "heartbeat_interval")
+            heartbeat = sub.heartbeat_interval
             if sub.mode == gnmi_pb2.SAMPLE:
-                interval = self._interval(sub.sample_interval, "sample_interval") or MIN_SAMPLE_INTERVAL_NS
+                interval = sub.sample_interval or MIN_SAMPLE_INTERVAL_NS
                 plan = self._plan(
                     self.samples, (interval, sub.suppress_redundant, heartbeat), target, sub.suppress_redundant
                 )
@@ -163,7 +176,7 @@ class Session:
                 for cursor, leaves in groups:
                     plan.add(cursor, leaves)
             else:  # TARGET_DEFINED: state leaves on change, counters and gauges sampled
-                interval = self._interval(sub.sample_interval, "sample_interval") or DEFAULT_SAMPLE_INTERVAL_NS
+                interval = sub.sample_interval or DEFAULT_SAMPLE_INTERVAL_NS
                 for cursor, leaves in groups:
                     on_change = [t for t in leaves if t.leaf.on_change]
                     sampled = [t for t in leaves if not t.leaf.on_change]
@@ -173,7 +186,8 @@ class Session:
                         key = (interval, sub.suppress_redundant, heartbeat)
                         self._plan(self.samples, key, target, sub.suppress_redundant).add(cursor, sampled)
         for plan in (self.dump, *self.samples.values(), *self.changes.values()):
-            plan.finalize()
+            for _ in plan.finalize_steps():
+                await asyncio.sleep(0)
 
     def _plan(self, plans: dict, key: Any, target: str, delta: bool) -> Plan:
         plan = plans.get(key)
@@ -227,19 +241,17 @@ class Session:
         self.push(_Abort(code, details))
 
     # --- lifecycle ------------------------------------------------------------------------------
-    def prime(self) -> tuple[list[bytes], int]:
-        """Render the initial values (run in the compile thread, before any timer of this RPC exists)."""
+    async def prime(self) -> tuple[list[bytes], int]:
+        """Render the initial values, one plan at a time (before any timer of this RPC exists)."""
         streaming = (*self.samples.values(), *self.changes.values())
         messages: list[bytes] = []
         updates = 0
-        if self.updates_only:
-            for plan in streaming:
-                plan.render(self.switch, True)  # remember current values without sending them
-            return messages, updates
         for plan in (self.dump, *streaming):
             rendered = plan.render(self.switch, True)
-            messages += plan.notifications(rendered, time.time_ns())
-            updates += sum([r[2] for r in rendered])
+            if not self.updates_only:  # with updates_only the render only records the current values
+                messages += plan.notifications(rendered, time.time_ns())
+                updates += sum([r[2] for r in rendered])
+            await asyncio.sleep(0)
         return messages, updates
 
     def start(self, initial: list[bytes], updates: int) -> None:
@@ -446,11 +458,11 @@ class SwitchServer:
                     grpc.StatusCode.INVALID_ARGUMENT,
                     "the first SubscribeRequest must carry a SubscriptionList (no subscription to poll or alias)",
                 )
-            # Resolving paths and the first render are the expensive part of a subscription: do them in the
-            # compile thread so a storm of new subscriptions does not stall the sample ticks of existing ones.
-            loop = asyncio.get_running_loop()
-            session = await loop.run_in_executor(self.hub.compiler, Session, self, first.subscribe)
-            initial, updates = await loop.run_in_executor(self.hub.compiler, session.prime)
+            # Resolving paths and the first render are the expensive part of a subscription; they run in
+            # small steps so a storm of new subscriptions does not stall the sample ticks of existing ones.
+            session = Session(self, first.subscribe)
+            await session.build()
+            initial, updates = await session.prime()
             gc.freeze()  # see LabServer._start
         except RpcError as exc:
             await context.abort(exc.code, exc.details)
@@ -519,7 +531,6 @@ class LabServer:
         self.stats = Stats()
         self.switch_servers = [SwitchServer(self, s) for s in switches]
         self.loop = asyncio.new_event_loop()
-        self.compiler = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="lab-gnmi-compile")
         self._thread = threading.Thread(target=self._run, name="lab-gnmi", daemon=True)
         self._alive_task: asyncio.Task | None = None
         self._stopped = False
@@ -606,7 +617,6 @@ class LabServer:
                 logger.warning("gNMI lab server stop: %s", exc)
             self.loop.call_soon_threadsafe(self.loop.stop)
             self._thread.join(30)
-        self.compiler.shutdown(wait=False, cancel_futures=True)
         if not self.loop.is_running():
             self.loop.close()
 

@@ -11,7 +11,7 @@ costs one number formatting per changed leaf.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -94,8 +94,15 @@ class Plan:
 
     def finalize(self) -> None:
         """Compile getters and encode the constant bytes (paths, prefixes) once; share what is identical."""
+        for _ in self.finalize_steps():
+            pass
+
+    def finalize_steps(self, batch: int = 16) -> Iterator[None]:
+        """:meth:`finalize` in steps of ``batch`` groups, so the event loop can run sample ticks in between."""
         use_template = self.encoding in (wire.JSON, wire.JSON_IETF) and not self.delta
-        for group in self.groups.values():
+        for n, group in enumerate(self.groups.values()):
+            if n and n % batch == 0:
+                yield
             group.seen = set()
             leaves = group.leaves
             if use_template:  # numeric leaves first: they go through the template
