@@ -12,6 +12,7 @@ from netmiko import ConnectHandler
 from netmiko.exceptions import NetmikoAuthenticationException, NetmikoTimeoutException
 
 from fabric_ops.devices.credentials import Credential
+from fabric_ops.errors import LabError
 from fabric_ops.lab import huawei_vrp
 from fabric_ops.lab.state import make_switch
 
@@ -484,3 +485,14 @@ def test_effects_table():
     ai_qos = compute(parse(ai + lossless), names).qos
     assert set(ai_qos.ecn) == {3} and ai_qos.ecn[3].min_kbytes > 0
     assert compute(parse(ai.replace("  ai-ecn enable\n", "") + lossless), names).qos.ecn == {}
+
+
+def test_a_taken_address_fails_cleanly(lab):
+    leaf = lab[0]
+    clash = make_switch("clash", "huawei_vrp", leaf.mgmt_address, ssh_port=PORT)
+    first = make_switch("first", "huawei_vrp", "127.11.0.9", ssh_port=PORT)
+    with pytest.raises(LabError, match=r"clash: cannot listen on 127\.11\.0\.1"):
+        huawei_vrp.serve([first, clash], CREDENTIAL)
+    # The listener opened before the failure was released: the port can be bound again.
+    again = huawei_vrp.serve([first], CREDENTIAL)
+    again.stop()

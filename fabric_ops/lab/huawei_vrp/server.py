@@ -99,9 +99,15 @@ class LabServer:
         self._transports: dict[str, set[paramiko.Transport]] = {s.hostname: set() for s in self.switches}
         self._lock = threading.Lock()
         self._stopping = threading.Event()
-        for switch in self.switches:
-            if switch.alive:
-                self._listen(switch)
+        try:
+            for switch in self.switches:
+                if switch.alive:
+                    self._listen(switch)
+        except LabError:
+            for switch in self.switches:  # do not leave the ports bound so far behind
+                self._unlisten(switch)
+            self._selector.close()
+            raise
         self._thread = threading.Thread(target=self._loop, name="vrp-ssh-accept", daemon=True)
         self._thread.start()
 
