@@ -1,12 +1,13 @@
 """The gNMI collector: one pygnmi subscription per device, normalised into InfluxDB and handed to detection.
 
-Why the raw stream of ``gNMIclient.subscribe()`` and not ``subscribe2()``/``subscribe_stream()``: pygnmi's
+Why our own read loop and not ``subscribe2()``/``subscribe_stream()``: pygnmi's
 ``StreamSubscriber`` reads the RPC in a private thread which, when the switch reboots, stores the error in
 ``.error`` and dies while the consumer blocks forever on its queue (pygnmi issues #104 and #112: the silent
 collector this module exists to prevent); it also decodes every update through ``telemetryParser`` into dicts
 and path strings, which costs more than the rest of the pipeline together. We use pygnmi for what it does well
-(channel, credentials, TLS, capabilities, building the SubscribeRequest from a dict) and iterate the gRPC call
-it returns ourselves, in a thread we own and watch, so that:
+(channel, credentials, TLS, capabilities, building the SubscribeRequest from a dict with
+``_build_subscriptionrequest``) and call ``Subscribe`` with pygnmi's generated stub on pygnmi's channel,
+reading the responses in a thread we own and watch, so that:
 
 * every end of a stream is seen where it happens (gRPC status, end of stream, our own cancel) and leads to a
   reconnect with capped exponential backoff and jitter (:func:`backoff_delay`);
@@ -36,6 +37,7 @@ from typing import Any
 
 import grpc
 from pygnmi.client import gNMIclient
+from pygnmi.spec.v080.gnmi_pb2_grpc import gNMIStub
 
 from fabric_ops.devices.credentials import resolve
 from fabric_ops.telemetry.handoff import Handoff
@@ -197,6 +199,7 @@ class DeviceSession:
         self.session_started = time.monotonic()
         self.last_message = self.session_started
         credential = resolve(target.credential)
+        metadata = (("username", credential.username), ("password", credential.password))
         client = gNMIclient(
             target=(target.address, target.port),
             username=credential.username,
@@ -209,7 +212,9 @@ class DeviceSession:
             client.connect()
             if stop.is_set():
                 raise _Stop
-            call = client.subscribe(subscribe=target.profile.request())
+            request = client._build_subscriptionrequest(target.profile.request())
+            done = threading.Event()
+            call = gNMIStub(_channel_of(client)).Subscribe(_open_request_stream(request, done), metadata=metadata)
             with self._call_lock:
                 self._call = call
                 if self._abort_reason is not None:  # aborted while connecting
@@ -218,7 +223,11 @@ class DeviceSession:
             self.state = "syncing"
             self.sessions += 1
             self.normaliser.begin_session()
-            self._stream(call)
+            try:
+                self._stream(call)
+            finally:
+                done.set()
+                call.cancel()
         finally:
             try:
                 client.close()
@@ -319,6 +328,24 @@ class DeviceSession:
             "in_gap_since_ns": self._lost_at_ns,
             "last_error": self.last_error,
         }
+
+
+def _channel_of(client: gNMIclient) -> grpc.Channel:
+    """The gRPC channel pygnmi opened (TLS, credentials, options): pygnmi 0.8 keeps it name-mangled."""
+    channel = getattr(client, "_gNMIclient__channel", None)
+    if channel is None:
+        raise RuntimeError("pygnmi's gNMIclient has no channel after connect() (pygnmi version changed?)")
+    return channel
+
+
+def _open_request_stream(request: Any, done: threading.Event):
+    """The client side of Subscribe: the SubscriptionList, then held open until the session ends.
+
+    Why held open: a target may end a STREAM subscription when the client half-closes (the lab does), so the
+    request side stays open for the life of the session, as pygnmi's own StreamSubscriber does.
+    """
+    yield request
+    done.wait()
 
 
 def _rpc_reason(exc: grpc.RpcError) -> str:

@@ -549,7 +549,8 @@ class Normaliser:
             elif conv in STATE_CONVS or conv == BOOT:
                 if conv == BOOT:
                     if self.boot_time_ns is not None and value != self.boot_time_ns:
-                        self._counters.clear()  # rebooted: every counter restarted from zero
+                        # rebooted: counters sampled before the boot are no baseline for the ones after it
+                        self._counters = {k: v for k, v in self._counters.items() if v[1] >= value}
                     self.boot_time_ns = value
                 skey = (idx, name)
                 if self.synced:

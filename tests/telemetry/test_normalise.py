@@ -215,11 +215,15 @@ def test_wrap_reset_and_reboot():
     assert events == [] and n.counts.resets == 1
     events, _ = n.process(notification(4 * S, [(CTR + "in-errors", {"uint_val": 4})]))  # new baseline
     assert events[0].fields == {"in_errors_ps": 3.0}
-    # a new boot time forgets every baseline, even when the new counter happens to be higher
+    # a new boot time forgets every baseline sampled before it, even when the new counter happens to be higher;
+    # one sampled after the boot (the dump may carry counters before boot-time) stays
     n.process(notification(5 * S, [("/system/state/boot-time", {"uint_val": 1})]))
-    n.process(notification(6 * S, [("/system/state/boot-time", {"uint_val": 2})]))
-    events, _ = n.process(notification(7 * S, [(CTR + "in-errors", {"uint_val": 100})]))
-    assert events == []
+    n.process(notification(6 * S + 1, [(CTR + "out-errors", {"uint_val": 7})]))
+    n.process(notification(6 * S + 2, [("/system/state/boot-time", {"uint_val": 6 * S})]))
+    events, _ = n.process(
+        notification(7 * S, [(CTR + "in-errors", {"uint_val": 100}), (CTR + "out-errors", {"uint_val": 9})])
+    )
+    assert [e.fields for e in events] == [{"out_errors_ps": pytest.approx(2.0, rel=1e-6)}]
 
 
 def test_malformed_updates_are_counted_and_skipped():

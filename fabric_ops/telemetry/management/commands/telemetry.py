@@ -28,6 +28,7 @@ from fabric_ops.telemetry.influxd import LocalInfluxd
 from fabric_ops.telemetry.points import TelemetryEvent
 from fabric_ops.telemetry.provision import ensure_storage
 from fabric_ops.telemetry.query import InfluxQuery
+from fabric_ops.telemetry.service import add_collect_arguments, collect_command
 from fabric_ops.telemetry.writer import InfluxWriter, redact_url
 
 
@@ -57,6 +58,8 @@ class Command(BaseCommand):
         sub.add_parser(
             "influx-setup", help="Create the database / bucket + DBRP mapping FABRIC_OPS_INFLUX_BUCKET names"
         )
+
+        add_collect_arguments(sub.add_parser("collect", help="Run the gNMI collector (one shard) until SIGTERM"))
 
         check = sub.add_parser("write-check", help="Write a probe point through the writer and read it back")
         check.add_argument("--spool-dir", type=Path, default=settings.VAR_DIR / "spool" / "write-check")
@@ -126,4 +129,5 @@ ACTIONS = {
     "influx-local": Command._local,
     "influx-setup": Command._setup,
     "write-check": Command._write_check,
+    "collect": collect_command,
 }
