@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 
 from django.db import transaction
@@ -194,31 +194,33 @@ def run_job(job_id: int, verify: Callable[[Device, str], str] = verify_device) -
 
 
 def _run_wave(job: PushJob, rows: list[DeviceJob], verify) -> int:
-    """Push one wave concurrently (capped); return how many devices failed."""
-    intended: dict[int, str] = {}
-    for row in rows:
-        row.started_at = timezone.now()
-        try:
-            intended[row.pk] = render_device(row.device)
-        except FabricOpsError as exc:
-            _finish(job, row, DeviceOutcome(DeviceStatus.FAILED, error=f"render failed: {exc}"))
-    todo = [row for row in rows if row.pk in intended]
+    """Push one wave concurrently (capped); return how many devices failed.
+
+    Each device goes to the pool as soon as it is rendered, and its row is written as soon as it finishes, so
+    rendering and database writes (this thread) overlap the device I/O (the pool) instead of adding to it.
+    """
     owner = f"{job} ({job.requested_by})"
-    with ThreadPoolExecutor(max_workers=max(1, min(job.concurrency, len(todo) or 1))) as pool:
-        futures = {
-            row.pk: pool.submit(
+    pending: dict[Future, DeviceJob] = {}
+    with ThreadPoolExecutor(max_workers=max(1, min(job.concurrency, len(rows)))) as pool:
+        for row in rows:
+            row.started_at = timezone.now()
+            try:
+                intended = render_device(row.device)
+            except FabricOpsError as exc:
+                _finish(job, row, DeviceOutcome(DeviceStatus.FAILED, error=f"render failed: {exc}"))
+                continue
+            future = pool.submit(
                 push_device,
                 row.device,
-                intended[row.pk],
+                intended,
                 owner=owner,
                 dry_run=job.dry_run,
                 revert_in=job.revert_in,
                 verify=verify,
             )
-            for row in todo
-        }
-        for row in todo:
-            _finish(job, row, futures[row.pk].result())
+            pending[future] = row
+        for future in as_completed(pending):
+            _finish(job, pending[future], future.result())
     return sum(1 for row in rows if row.status in FAILED_DEVICE_STATUSES)
 
 

@@ -7,6 +7,7 @@ a switch.
 
 from __future__ import annotations
 
+import functools
 import sys
 import traceback
 from pathlib import Path
@@ -41,6 +42,16 @@ def environment(templates_dir: Path | None = None) -> SandboxedEnvironment:
     )
 
 
+@functools.lru_cache(maxsize=16)
+def _shared_environment(templates_dir: str) -> SandboxedEnvironment:
+    """One environment per templates folder, so each template is compiled once, not once per device.
+
+    Jinja re-checks the file's modification time on every load (auto_reload), so an edited template is still
+    picked up; compiling device.j2 anew for every device was most of the cost of rendering a fabric.
+    """
+    return environment(Path(templates_dir))
+
+
 def _template_line(exc: BaseException, template_name: str) -> int | None:
     """Jinja rewrites tracebacks so template frames carry the template's own file and line; find the last one."""
     line = None
@@ -52,7 +63,7 @@ def _template_line(exc: BaseException, template_name: str) -> int | None:
 
 def render_template(template_name: str, context: dict, templates_dir: Path | None = None) -> str:
     """Render one template, translating every Jinja failure into TemplateRenderError."""
-    env = environment(templates_dir)
+    env = _shared_environment(str(templates_dir or settings.NETWORK_TEMPLATES_DIR))
     try:
         template = env.get_template(template_name)
         return template.render(**context)
