@@ -41,3 +41,7 @@ class DeviceError(FabricOpsError):
 
 class LabError(FabricOpsError):
     """The virtual lab rejected a request (unknown target, bad fault parameter, not running)."""
+
+
+class LabUnavailable(LabError):
+    """No lab is running, or it does not answer on its control channel (the API answers 503)."""

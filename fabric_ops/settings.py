@@ -43,10 +43,19 @@ INSTALLED_APPS = [
     "fabric_ops.lab",
     "fabric_ops.config",
     "fabric_ops.telemetry",
+    "fabric_ops.health",
+    # REST API (fabric_ops/web): DRF, token auth, filters, OpenAPI schema with self-hosted Swagger UI assets.
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "fabric_ops.web",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "fabric_ops.web.middleware.RequestIdMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -90,6 +99,9 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = False
 USE_TZ = True
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "login"
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 
@@ -156,3 +168,48 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("FABRIC_OPS_LOG_LEVEL", "INFO")},
     "loggers": {name: {"level": "WARNING"} for name in ("paramiko", "napalm", "pygnmi", "netmiko")},
 }
+
+# REST API. Token first, so an anonymous request gets 401 with a WWW-Authenticate header; sessions (with CSRF
+# on unsafe methods, enforced by DRF's SessionAuthentication) serve the browser UI.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["fabric_ops.web.permissions.ModelPermissions"],
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.OrderingFilter",
+    ],
+    "DEFAULT_PAGINATION_CLASS": "fabric_ops.web.api.pagination.Pagination",
+    # JSON only: the browsable API would render FK choice lists of thousands of switches.
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "fabric_ops.web.api.errors.exception_handler",
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "FabricOps API",
+    "DESCRIPTION": "Source of truth, configuration push jobs, what-if analysis, lab control and health of FabricOps.",
+    "VERSION": "1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    # Swagger UI assets from drf-spectacular-sidecar: no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# Production hardening, on whenever DEBUG is off (what `manage.py check --deploy` asks for). Behind a TLS-terminating
+# proxy set FABRIC_OPS_SECURE_PROXY_SSL_HEADER=1 (it sends X-Forwarded-Proto) so redirects and secure cookies work.
+if not DEBUG:
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_SSL_REDIRECT = env_bool("FABRIC_OPS_SECURE_SSL_REDIRECT", True)
+    # One year of HSTS once HTTPS is proven; lower it with FABRIC_OPS_HSTS_SECONDS while trying a deployment out.
+    SECURE_HSTS_SECONDS = int(os.environ.get("FABRIC_OPS_HSTS_SECONDS", "31536000"))
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("FABRIC_OPS_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("FABRIC_OPS_HSTS_PRELOAD", True)
+    if env_bool("FABRIC_OPS_SECURE_PROXY_SSL_HEADER", False):
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("FABRIC_OPS_CSRF_TRUSTED_ORIGINS", "").split(",") if o]

@@ -31,7 +31,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from fabric_ops.errors import FabricOpsError, LabError
+from fabric_ops.errors import FabricOpsError, LabError, LabUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -175,7 +175,9 @@ class LabClient:
             try:
                 data = json.loads(path.read_text())
             except FileNotFoundError:
-                raise LabError(f"no lab is running ({path} not found; start one with `manage.py lab up`)") from None
+                raise LabUnavailable(
+                    f"no lab is running ({path} not found; start one with `manage.py lab up`)"
+                ) from None
             except (OSError, ValueError) as exc:
                 raise LabError(f"{path}: unreadable lab control file ({exc})") from exc
             url, token = url or data["url"], token or data["token"]
@@ -199,7 +201,7 @@ class LabClient:
                 message = exc.reason
             raise LabError(f"lab at {self.url}: {message}") from None
         except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
-            raise LabError(f"no lab answering at {self.url} ({getattr(exc, 'reason', exc)})") from None
+            raise LabUnavailable(f"no lab answering at {self.url} ({getattr(exc, 'reason', exc)})") from None
 
     def status(self) -> dict[str, Any]:
         return self._call("GET", "/v1/status")
