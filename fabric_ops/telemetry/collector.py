@@ -130,6 +130,7 @@ class DeviceSession:
         self.presync_discarded = 0
         self.presync_dropped = 0
         self.write_invalid = 0
+        self.delivered = 0  # events handed to the writer
         self.last_error = ""
         self.gaps: deque[Gap] = deque(maxlen=self.config.gap_history)
         self.gap_count = 0
@@ -312,6 +313,7 @@ class DeviceSession:
             "messages": self.messages,
             "updates": counts.updates,
             "events": counts.events,
+            "delivered": self.delivered,
             "malformed": counts.malformed,
             "ignored": counts.ignored,
             "counter_resets": counts.resets,
@@ -395,6 +397,7 @@ class Collector:
     # --- called from session threads -------------------------------------------------------------------
     def deliver(self, session: DeviceSession, events: list[TelemetryEvent], changes: list) -> None:
         if events:
+            session.delivered += len(events)
             session.write_invalid += self.writer.write_many(events) or 0
             if self.handoff is not None:
                 samples = handoff_samples(events)

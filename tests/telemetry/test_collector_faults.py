@@ -1,0 +1,211 @@
+"""Collector faults a healthy lab switch never shows: a stream that stalls while open, malformed updates, bytes that
+are not protobuf, a subscription thread that dies, and InfluxDB going away mid-stream.
+
+The targets are :class:`ReplayTarget` gNMI servers (real gRPC on 127.16.1.x, this suite's block) replaying a
+scripted stream; the collector talks to them through pygnmi, unmodified, and writes to the real influxd.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from pygnmi.create_gnmi_path import gnmi_path_generator
+from pygnmi.spec.v080 import gnmi_pb2
+
+from fabric_ops.devices.credentials import ensure_generated
+from fabric_ops.telemetry.collector import Collector, CollectorConfig
+from fabric_ops.telemetry.normalise import DeviceMeta
+from fabric_ops.telemetry.query import InfluxQuery
+from fabric_ops.telemetry.replay import ReplayTarget, stamp
+from fabric_ops.telemetry.subscriptions import Profile, SubscriptionSpec
+from fabric_ops.telemetry.targets import DeviceTarget
+from fabric_ops.telemetry.writer import InfluxWriter
+
+pytestmark = [pytest.mark.timeout(90)]
+
+PROFILE = Profile(
+    "test-fast",
+    (
+        SubscriptionSpec("/interfaces/interface[name=*]/state/oper-status", "ON_CHANGE"),
+        SubscriptionSpec("/interfaces/interface[name=*]/state/counters", "SAMPLE", 0.2),
+    ),
+)
+CFG = CollectorConfig(backoff_initial=0.1, backoff_cap=0.5, supervise_interval=0.05, sync_timeout=5)
+
+
+def body(updates: list[tuple[str, dict]], prefix: str = "") -> bytes:
+    n = gnmi_pb2.Notification()
+    if prefix:
+        n.prefix.CopyFrom(gnmi_path_generator(prefix))
+    for path, value in updates:
+        n.update.add(path=gnmi_path_generator(path), val=gnmi_pb2.TypedValue(**value))
+    return n.SerializeToString()
+
+
+def counters(value: int) -> bytes:
+    return body(
+        [(f"/interfaces/interface[name=Ethernet{i}/1]/state/counters/in-discards", {"uint_val": value}) for i in (1, 2)]
+    )
+
+
+INITIAL = [
+    body([(f"/interfaces/interface[name=Ethernet{i}/1]/state/oper-status", {"string_val": "UP"}) for i in (1, 2)]),
+    counters(0),
+]
+TICKS = [[counters(v)] for v in range(1, 50)]
+
+
+@pytest.fixture
+def credential(settings, tmp_path):
+    settings.SECRETS_DIR = tmp_path / "secrets"
+    return ensure_generated("replay")
+
+
+def replay(credential, host: str, period: float | None = 0.1) -> ReplayTarget:
+    return ReplayTarget(host, 0, credential.username, credential.password, INITIAL, TICKS, period=period).start()
+
+
+def target(server: ReplayTarget, name: str = "r1") -> DeviceTarget:
+    return DeviceTarget(DeviceMeta(name, "f", "s", "leaf", "eos"), server.address, server.port, "replay", PROFILE)
+
+
+class ListWriter:
+    """Collects events in memory (these tests are about the gNMI side)."""
+
+    def __init__(self) -> None:
+        self.events = []
+
+    def write_many(self, events) -> int:
+        self.events.extend(events)
+        return 0
+
+
+class CountingWriter:
+    """Passes events to the real writer and counts the in_discards_ps points among them."""
+
+    def __init__(self, writer: InfluxWriter) -> None:
+        self.writer = writer
+        self.rates = 0
+
+    def write_many(self, events) -> int:
+        self.rates += sum(1 for e in events if "in_discards_ps" in e.fields)
+        return self.writer.write_many(events)
+
+
+def wait_for(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{what}: not within {timeout} s")
+
+
+def test_a_stalled_stream_is_detected_and_the_gap_recorded(credential):
+    server = replay(credential, "127.16.1.1")
+    writer = ListWriter()
+    collector = Collector([target(server)], writer, None, CFG).start()
+    session = collector.sessions["r1"]
+    try:
+        wait_for(lambda: session.state == "streaming" and session.notifications > 3, 10, "streaming")
+        server.pause()  # the RPC stays open, nothing arrives: what a wedged switch agent or a black hole does
+        paused_at = time.monotonic()
+        wait_for(lambda: session.stalls >= 1, 5, "stall detected")
+        assert time.monotonic() - paused_at < 3 * 0.2 + 0.5  # 3x the 0.2 s interval, plus supervisor slack
+        server.resume()
+        wait_for(lambda: session.gap_count >= 1 and session.state == "streaming", 5, "resynced after the stall")
+        before = len(writer.events)
+        wait_for(lambda: len(writer.events) > before + 4, 5, "data flowing again")
+    finally:
+        collector.stop()
+        server.stop()
+    gap = session.gaps[0]
+    assert gap.reason == "stall" and 0.5 < gap.seconds < 5
+    assert session.reconnects >= 1 and server.sessions >= 2
+
+
+def test_malformed_updates_do_not_stop_the_collector(credential):
+    server = replay(credential, "127.16.1.2")
+    writer = ListWriter()
+    collector = Collector([target(server)], writer, None, CFG).start()
+    session = collector.sessions["r1"]
+    prefix = "/interfaces/interface[name=Ethernet1/1]"
+    bad = [
+        body([("state/counters/in-discards", {"string_val": "many"})], prefix),  # wrong type
+        body([("state/oper-status", {"uint_val": 7})], prefix),  # an enum as a number
+        body([("state/counters/in-discards", {"json_val": b"{nope"})], prefix),  # not JSON
+        body([("state/counters/in-discards", {})], prefix),  # no value at all
+        body([("/interfaces/interface/state/counters/in-discards", {"uint_val": 1})]),  # a list without its key
+        body([("/made-up/container/leaf", {"uint_val": 1})]),  # a path we know nothing about
+    ]
+    try:
+        wait_for(lambda: session.state == "streaming", 10, "streaming")
+        for raw in bad:
+            server.inject(stamp(raw, time.time_ns()))
+        wait_for(lambda: session.normaliser.counts.malformed >= 4, 5, "malformed counted")
+        before = len(writer.events)
+        wait_for(lambda: len(writer.events) > before + 4, 5, "good updates still flowing")
+        assert session.reconnects == 0  # bad values cost a count, not the session
+        # bytes that are not a SubscribeResponse at all: gRPC fails the RPC; the collector reconnects
+        server.inject(b"\xff\xff\xff\xff")
+        wait_for(lambda: session.reconnects >= 1 and session.state == "streaming", 5, "reconnected")
+        before = len(writer.events)
+        wait_for(lambda: len(writer.events) > before + 4, 5, "still collecting")
+    finally:
+        collector.stop()
+        server.stop()
+    counts = session.normaliser.counts
+    assert counts.malformed == 4 and counts.ignored == 2
+    assert all(e.fields.get("in_discards_ps", 0) >= 0 for e in writer.events)
+
+
+def test_a_dead_subscription_thread_is_restarted(credential):
+    server = replay(credential, "127.16.1.3")
+    writer = ListWriter()
+    collector = Collector([target(server)], writer, None, CFG).start()
+    session = collector.sessions["r1"]
+    try:
+        wait_for(lambda: session.state == "streaming", 10, "streaming")
+        original = session.normaliser.process
+
+        def die_once(notification):
+            session.normaliser.process = original
+            raise SystemExit("simulated bug escaping the session loop")
+
+        session.normaliser.process = die_once
+        wait_for(lambda: session.thread_restarts == 1, 5, "dead thread noticed")
+        wait_for(lambda: session.state == "streaming" and session.thread.is_alive(), 5, "restarted")
+        before = len(writer.events)
+        wait_for(lambda: len(writer.events) > before + 4, 5, "collecting again")
+    finally:
+        collector.stop()
+        server.stop()
+    assert session.gap_count == 1 and session.gaps[0].reason == "thread-died"
+
+
+def test_influxdb_outage_end_to_end_loses_no_point(credential, influx, database, tmp_path):
+    servers = [replay(credential, f"127.16.1.{10 + i}", period=0.05) for i in range(3)]
+    writer = InfluxWriter(
+        url=influx.url, bucket=f"{database}/autogen", spool_dir=tmp_path / "spool", flush_interval=0.2,
+        retry_initial=0.1, retry_max=0.5,
+    ).start()  # fmt: skip
+    counting = CountingWriter(writer)
+    collector = Collector([target(s, f"r{i}") for i, s in enumerate(servers)], counting, None, CFG).start()
+    try:
+        wait_for(lambda: all(s.state == "streaming" for s in collector.sessions.values()), 10, "streaming")
+        time.sleep(0.5)
+        influx.server.stop()
+        time.sleep(3)
+        assert writer.stats()["spooled"] > 0  # the outage really happened while points were arriving
+        influx.server.start()
+        time.sleep(1)
+    finally:
+        collector.stop()
+        for server in servers:
+            server.stop()
+    assert writer.flush(30)
+    stats = writer.close(timeout=10)
+    stored = InfluxQuery(influx.url, f"{database}/autogen").count("interface", "in_discards_ps")
+    assert stats["dropped"] == 0 and stats["replayed"] > 0
+    assert stored == counting.rates > 0
