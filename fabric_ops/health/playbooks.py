@@ -51,10 +51,8 @@ ACTIONS: dict[str, set[str]] = {
     "drain-link": set(),
     "restore-link": set(),
     "bounce-port": {"down_seconds"},
-    "shut-port": set(),
     "apply-intent": {"overrides"},
     "pfc-watchdog": {"detection_ms", "restoration_ms", "watchdog_action"},
-    "disable-pfc": set(),
     "move-dci": set(),
     "notify": {"message", "severity"},
 }
@@ -279,8 +277,8 @@ def _parse(reader: _Reader, node: yaml.Node) -> Playbook | None:
                 if restore_mode not in Mode.values:
                     reader.problem(restore["mode"][1], f"restore.mode: {restore_mode!r} is not one of "
                                    f"{', '.join(Mode.values)}")  # fmt: skip
-            if not any(a.action in ("drain-link", "move-dci", "shut-port") for a in actions):
-                reader.problem(top["restore"][1], "restore: only drain-link, move-dci or shut-port can be restored")
+            if not any(a.action in ("drain-link", "move-dci") for a in actions):
+                reader.problem(top["restore"][1], "restore: only drain-link or move-dci can be restored")
     guardrails: dict[str, float] = {}
     if "guardrails" in top:
         gmap = reader.mapping(top["guardrails"][1], "guardrails")
