@@ -188,6 +188,34 @@ def test_rejected_lines_print_vrp_errors_and_stay_out_of_the_candidate(leaf):
     assert leaf.interfaces["400GE1/0/1"].description == "ok"
 
 
+def test_lines_that_reference_missing_things_are_refused(leaf):
+    with session(leaf) as conn:
+        output = configure(
+            conn,
+            [
+                "interface 400GE1/0/3",
+                "qos queue 3 wred nosuch",
+                "ip address 10.9.9.0 31",
+                "dcb pfc enable gold mode manual",
+                "undo portswitch",
+                "ip address 10.9.9.0 31",
+                "quit",
+                "dcb pfc gold",
+                "priority 3",
+                "interface 400GE1/0/3",
+                "dcb pfc enable gold mode manual",
+            ],
+        )
+        assert "Error: The drop profile nosuch does not exist." in output
+        assert "Error: The interface is a Layer 2 interface." in output
+        assert "Error: The PFC profile gold does not exist." in output
+        changes = conn.send_command("display configuration candidate changes")
+        assert "wred nosuch" not in changes
+        assert "+ undo portswitch\n+ ip address 10.9.9.0 31\n+ dcb pfc enable gold mode manual" in changes
+        commit(conn)
+    assert leaf.qos.pfc_priorities == frozenset({3})
+
+
 def test_leaving_with_uncommitted_changes_asks(leaf):
     with session(leaf) as conn:
         configure(conn, ["interface 400GE1/0/3", "description pending"])

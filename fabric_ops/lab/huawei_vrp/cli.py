@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from fabric_ops.lab.state import SwitchState
 
 from . import displays
-from .config import Node, Op, apply_ops, diff_lines, identity, render_lines, render_node
+from .config import Node, Op, apply_op, apply_ops, diff_lines, identity, render_lines, render_node
 from .grammar import CONFIG_EXEC, DISPLAY, USER_EXEC, VIEWS, Context, Failure, Match, match, tokenize, view_suffix
 from .platform import VrpError, abort_trial, commit, platform, render_running, rollback, save
 
@@ -48,6 +48,7 @@ class Session:
         self.ops: list[Op] = []
         # True once the candidate differs from running: entering an existing view alone keeps "~" (as VRP).
         self.changed = False
+        self._cached_candidate: tuple[Node, int, Node] | None = None
         self.pending: Callable[[str], str] | None = None
         self.closed = False
         self.context = Context({name.lower(): name for name in switch.interfaces})
@@ -218,8 +219,41 @@ class Session:
         del self.stack[depth:]
         if result.spec.name:
             return self._config_exec(result, line)
+        refusal = self._dependency_error(result)
+        if refusal:
+            return self._out([refusal])
         self._record(result)
         return self._out([])
+
+    def _candidate(self) -> Node:
+        """Running plus this session's candidate, kept incrementally (a paste checks it once per port)."""
+        with self.state.lock:
+            running = self.state.running
+        cached = self._cached_candidate
+        if cached is None or cached[0] is not running or cached[1] > len(self.ops):
+            cached = (running, 0, running.copy())
+        tree = cached[2]
+        for op in self.ops[cached[1] :]:
+            apply_op(tree, op)
+        self._cached_candidate = (running, len(self.ops), tree)
+        return tree
+
+    def _dependency_error(self, result: Match) -> str:
+        """What VRP checks when a line is entered: referenced profiles exist, IP addresses go on layer-3 ports."""
+        level, words = self.stack[-1], result.words
+        if level.kind != "interface":
+            return ""
+        if words[:2] == ["qos", "queue"] and words[3] == "wred":
+            if self._candidate().find(f"drop-profile {words[4]}") is None:
+                return f"Error: The drop profile {words[4]} does not exist."
+        elif words[:3] == ["dcb", "pfc", "enable"] and len(words) > 3 and words[3] != "mode":
+            if self._candidate().find(f"dcb pfc {words[3]}") is None:
+                return f"Error: The PFC profile {words[3]} does not exist."
+        elif words[:2] == ["ip", "address"] and level.path[0].split()[1] in self.switch.interfaces:
+            node = self._candidate().path(level.path)
+            if node is None or "undo portswitch" not in [child.text for child in node.children]:
+                return "Error: The interface is a Layer 2 interface. Run the undo portswitch command first."
+        return ""
 
     def _record(self, result: Match) -> None:
         level = self.stack[-1]

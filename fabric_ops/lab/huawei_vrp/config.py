@@ -112,39 +112,44 @@ def apply_ops(root: Node, ops: list[Op]) -> Node:
     """A new tree: ``root`` with ``ops`` replayed in order."""
     tree = root.copy()
     for op in ops:
-        if op.kind == "view":
-            tree.path((*op.path, op.text), create=True)
-        elif op.kind == "set":
-            parent = tree.path(op.path, create=True)
-            assert parent is not None
-            replaced = False
-            kept: list[Node] = []
-            for child in parent.children:
-                if not child.children and _same_identity(child.text, op.key):
-                    if not replaced:
-                        kept.append(Node(op.text))
-                        replaced = True
-                    continue
-                kept.append(child)
-            if not replaced:
-                kept.append(Node(op.text))
-            parent.children = kept
-        elif op.kind == "remove":
-            parent = tree.path(op.path)
-            if parent is not None:
-                parent.children = [
-                    c for c in parent.children if c.children or not _starts_with(_tokens_no_undo(c.text), op.key)
-                ]
-        elif op.kind == "remove_view":
-            parent = tree.path(op.path)
-            if parent is not None:
-                parent.children = [c for c in parent.children if c.text != op.text]
-        elif op.kind == "reset":
-            # A command that restores a default (e.g. ``portswitch`` undoing ``undo portswitch``).
-            parent = tree.path(op.path)
-            if parent is not None:
-                parent.children = [c for c in parent.children if c.children or identity(c.text, len(op.key)) != op.key]
+        apply_op(tree, op)
     return tree
+
+
+def apply_op(tree: Node, op: Op) -> None:
+    """Replay one candidate operation onto ``tree`` in place."""
+    if op.kind == "view":
+        tree.path((*op.path, op.text), create=True)
+    elif op.kind == "set":
+        parent = tree.path(op.path, create=True)
+        assert parent is not None
+        replaced = False
+        kept: list[Node] = []
+        for child in parent.children:
+            if not child.children and _same_identity(child.text, op.key):
+                if not replaced:
+                    kept.append(Node(op.text))
+                    replaced = True
+                continue
+            kept.append(child)
+        if not replaced:
+            kept.append(Node(op.text))
+        parent.children = kept
+    elif op.kind == "remove":
+        parent = tree.path(op.path)
+        if parent is not None:
+            parent.children = [
+                c for c in parent.children if c.children or not _starts_with(_tokens_no_undo(c.text), op.key)
+            ]
+    elif op.kind == "remove_view":
+        parent = tree.path(op.path)
+        if parent is not None:
+            parent.children = [c for c in parent.children if c.text != op.text]
+    elif op.kind == "reset":
+        # A command that restores a default (e.g. ``portswitch`` undoing ``undo portswitch``).
+        parent = tree.path(op.path)
+        if parent is not None:
+            parent.children = [c for c in parent.children if c.children or identity(c.text, len(op.key)) != op.key]
 
 
 def _tokens_no_undo(text: str) -> tuple[str, ...]:
