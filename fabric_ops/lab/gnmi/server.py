@@ -56,6 +56,7 @@ LATE_THRESHOLD_S = 0.1  # a sample tick is "late" when it runs more than this af
 # dropped, as a switch drops telemetry it cannot send; ON_CHANGE and suppress_redundant deltas are never dropped.
 MAX_PENDING_BYTES = 4 << 20
 ALIVE_SCAN_S = 0.1
+SETUP_CONCURRENCY = 2  # subscriptions being resolved/compiled at once (interleaved with sample ticks)
 
 ENCODINGS = (wire.JSON, wire.JSON_IETF, wire.PROTO)
 ORIGINS = {"", "openconfig", "rfc7951"} | MODULE_NAMES
@@ -461,8 +462,9 @@ class SwitchServer:
             # Resolving paths and the first render are the expensive part of a subscription; they run in
             # small steps so a storm of new subscriptions does not stall the sample ticks of existing ones.
             session = Session(self, first.subscribe)
-            await session.build()
-            initial, updates = await session.prime()
+            async with self.hub.setup_slots:  # a few at a time: each then starts streaming sooner
+                await session.build()
+                initial, updates = await session.prime()
             gc.freeze()  # see LabServer._start
         except RpcError as exc:
             await context.abort(exc.code, exc.details)
@@ -533,6 +535,7 @@ class LabServer:
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._run, name="lab-gnmi", daemon=True)
         self._alive_task: asyncio.Task | None = None
+        self.setup_slots: asyncio.Semaphore | None = None
         self._stopped = False
 
     def _run(self) -> None:
@@ -584,6 +587,7 @@ class LabServer:
                 raise LabError(f"{sw.hostname}: cannot listen for gNMI on {address}")
             await server.start()
             ss.server = server
+        self.setup_slots = asyncio.Semaphore(SETUP_CONCURRENCY)
         self._alive_task = asyncio.ensure_future(self._watch_alive())
         # A lab holds millions of long-lived objects (switch state, plans). Python's full collections walk
         # all of them, stopping every thread for up to seconds; freezing them keeps the sample ticks on time.

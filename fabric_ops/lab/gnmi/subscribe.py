@@ -26,7 +26,8 @@ logger = logging.getLogger(__name__)
 MAX_NOTIFICATION_BYTES = 1 << 20
 
 NUMERIC = frozenset(wire.NUMERIC_WIDTH)
-_COMPILED: dict[tuple, tuple[Callable, list[Callable[[Any], bytes]]]] = {}
+# (leaf ids, encoding, templated) -> (leaves in encoding order, numeric count, getter, value encoders)
+_SHAPES: dict[tuple, tuple[list[TemplateLeaf], int, Callable, list[Callable[[Any], bytes]]]] = {}
 _HEADS: dict[tuple, list[bytes]] = {}
 _PIECES: dict[tuple, tuple[list[tuple[bytes, bytes]], int, Callable[[tuple], tuple] | None]] = {}
 
@@ -104,16 +105,19 @@ class Plan:
             if n and n % batch == 0:
                 yield
             group.seen = set()
-            leaves = group.leaves
-            if use_template:  # numeric leaves first: they go through the template
-                leaves.sort(key=lambda t: t.leaf.kind not in NUMERIC)
-                group.numeric = sum(1 for t in leaves if t.leaf.kind in NUMERIC)
-            exprs = tuple(t.expr for t in leaves)
-            compiled = _COMPILED.get((exprs, self.encoding))
-            if compiled is None:
+            shape_key = (tuple(t.rid for t in group.leaves), self.encoding, use_template)
+            shape = _SHAPES.get(shape_key)
+            if shape is None:  # the same leaves in every interface of every switch: work it out once
+                leaves = list(group.leaves)
+                numeric = 0
+                if use_template:  # numeric leaves first: they go through the template
+                    leaves.sort(key=lambda t: t.leaf.kind not in NUMERIC)
+                    numeric = sum(1 for t in leaves if t.leaf.kind in NUMERIC)
+                exprs = tuple(t.expr for t in leaves)
                 encoders = [wire.value_encoder(t.leaf.kind, t.leaf.fd, self.encoding) for t in leaves]
-                compiled = _COMPILED[(exprs, self.encoding)] = (compile_getter(exprs), encoders)
-            group.getter, group.encoders = compiled
+                shape = _SHAPES[shape_key] = (leaves, numeric, compile_getter(exprs), encoders)
+            leaves, group.numeric, group.getter, group.encoders = shape
+            group.leaves = leaves
             rels = tuple(t.rid for t in leaves)
             if self.bundle:
                 gb = wire.encode_path(group.path)
