@@ -257,3 +257,72 @@ def test_switch_down_is_a_connection_error(switch):
             device.open()
     finally:
         switch.alive = True
+
+
+RUNNING = """\
+!Software Version V300R023C10SPC500
+#
+sysname leaf7
+#
+lldp enable
+#
+interface 400GE1/0/1
+ undo portswitch
+ ip address 10.1.0.1 31
+ shutdown
+#
+interface LoopBack9
+ ip address 10.255.0.9 32
+#
+bgp 65001
+ peer 10.1.0.0 as-number 65100
+ #
+ ipv4-family unicast
+  maximum load-balancing 32
+#
+return
+"""
+
+
+def _steps(running: str, desired: str) -> list[tuple[str, int]]:
+    from fabric_ops.devices.drivers.vrp_config import parse, replace_steps
+
+    return [(step.command, step.depth) for step in replace_steps(parse(running), parse(desired))]
+
+
+def test_replace_steps_table():
+    # Same configuration in another order and without comments: nothing to type.
+    reordered = "interface LoopBack9\n ip address 10.255.0.9 32\n" + RUNNING.replace(
+        "interface LoopBack9\n ip address 10.255.0.9 32\n#\n", ""
+    )
+    assert _steps(RUNNING, reordered) == []
+    desired = (
+        RUNNING.replace(" shutdown\n", " description up\n")
+        .replace("lldp enable\n", "")
+        .replace("interface LoopBack9\n ip address 10.255.0.9 32\n#\n", "")
+        .replace("maximum load-balancing 32", "maximum load-balancing 64")
+    )
+    assert _steps(RUNNING, desired) == [
+        ("undo interface LoopBack9", 0),
+        ("undo lldp enable", 0),
+        ("interface 400GE1/0/1", 0),
+        ("undo shutdown", 1),
+        ("description up", 1),
+        ("quit", 1),
+        ("bgp 65001", 0),
+        ("ipv4-family unicast", 1),
+        ("undo maximum load-balancing 32", 2),
+        ("maximum load-balancing 64", 2),
+        ("quit", 2),
+        ("quit", 1),
+    ]
+    # A physical port that disappears from the intent is cleared line by line, never deleted.
+    port_block = "interface 400GE1/0/1\n undo portswitch\n ip address 10.1.0.1 31\n shutdown\n#\n"
+    without_port = RUNNING.replace(port_block, "")
+    assert _steps(RUNNING, without_port) == [
+        ("interface 400GE1/0/1", 0),
+        ("undo shutdown", 1),
+        ("undo ip address 10.1.0.1 31", 1),
+        ("portswitch", 1),
+        ("quit", 1),
+    ]
