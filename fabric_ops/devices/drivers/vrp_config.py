@@ -42,7 +42,7 @@ def negate(text: str) -> str:
 
 @dataclass(frozen=True)
 class Step:
-    """One CLI line to send; ``leaves`` is how many views the following ``quit`` lines close (0 = none)."""
+    """One CLI line to send and the view depth it is typed at (0: system view; ``quit`` goes up one)."""
 
     command: str
     depth: int  # view depth the command is typed at (0 = system view)
