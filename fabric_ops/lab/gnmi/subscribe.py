@@ -1,11 +1,12 @@
 """Subscription plans: which leaves a Subscribe RPC streams, grouped so each sample is cheap to encode.
 
-A plan holds, per notification group (one interface, one component, /system,
-...), a compiled getter that returns all of the group's leaf values as one
-tuple, the pre-encoded ``Update`` heads of those leaves, and the last values
-and encodings sent. A sample compares tuples (in C) and re-encodes only the
-leaves whose value changed, so idle ports cost almost nothing and a busy fabric
-costs one number formatting per changed leaf.
+A plan (one SAMPLE interval, the ON_CHANGE set, a ONCE/POLL dump) reads every
+leaf of every notification group (an interface, a component, /system) with one
+generated function returning a flat tuple. Each group keeps its last values and
+their encoded bytes: a group whose values did not move is reused as is, a
+changed group of numbers is re-encoded with one ``bytes %`` template (see
+``wire.json_template_pieces``), and other leaves (names, enumerations) leaf by
+leaf. Idle ports cost a tuple comparison; a busy fabric one formatting per group.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 from fabric_ops.lab.state import SwitchState
 
 from . import wire
-from .paths import Cursor, TemplateLeaf, compile_flat_getter, compile_getter, hashable_path
+from .paths import Cursor, TemplateLeaf, compile_flat_getter, hashable_path
 
 logger = logging.getLogger(__name__)
 
@@ -26,8 +27,8 @@ logger = logging.getLogger(__name__)
 MAX_NOTIFICATION_BYTES = 1 << 20
 
 NUMERIC = frozenset(wire.NUMERIC_WIDTH)
-# (leaf ids, encoding, templated) -> (leaves in encoding order, numeric count, getter, value encoders)
-_SHAPES: dict[tuple, tuple[list[TemplateLeaf], int, Callable, list[Callable[[Any], bytes]]]] = {}
+# (leaf ids, encoding, templated) -> (leaves in encoding order, numeric count, value encoders)
+_SHAPES: dict[tuple, tuple[list[TemplateLeaf], int, list[Callable[[Any], bytes]]]] = {}
 _HEADS: dict[tuple, list[bytes]] = {}
 _PIECES: dict[tuple, tuple[list[tuple[bytes, bytes]], int, Callable[[tuple], tuple] | None]] = {}
 
@@ -44,7 +45,6 @@ class Group:
     ctx: Any
     leaves: list[TemplateLeaf] = field(default_factory=list)
     seen: set = field(default_factory=set)
-    getter: Callable[[Any, SwitchState], tuple] | None = None
     prefix: bytes = b""  # Notification.prefix when not bundling
     heads: list[bytes] = field(default_factory=list)  # per leaf, valid from heads_from on
     heads_from: int = 1 << 30
@@ -78,7 +78,6 @@ class Plan:
         self.flat: Callable[[list, SwitchState], tuple] | None = None
         self.ctxs: list[Any] = []
         self.slices: list[tuple[int, int, int, int]] = []  # per group: numeric start/end, tail start/end
-        self.numeric_total = 0
         self.last_flat: tuple | None = None
 
     def add(self, cursor: Cursor, leaves: tuple[TemplateLeaf, ...] | list[TemplateLeaf]) -> None:
@@ -94,7 +93,7 @@ class Plan:
                 self.leaf_count += 1
 
     def finalize(self) -> None:
-        """Compile getters and encode the constant bytes (paths, prefixes) once; share what is identical."""
+        """Compile the plan's getter and encode the constant bytes (paths, prefixes) once; share what is identical."""
         for _ in self.finalize_steps():
             pass
 
@@ -113,10 +112,9 @@ class Plan:
                 if use_template:  # numeric leaves first: they go through the template
                     leaves.sort(key=lambda t: t.leaf.kind not in NUMERIC)
                     numeric = sum(1 for t in leaves if t.leaf.kind in NUMERIC)
-                exprs = tuple(t.expr for t in leaves)
                 encoders = [wire.value_encoder(t.leaf.kind, t.leaf.fd, self.encoding) for t in leaves]
-                shape = _SHAPES[shape_key] = (leaves, numeric, compile_getter(exprs), encoders)
-            leaves, group.numeric, group.getter, group.encoders = shape
+                shape = _SHAPES[shape_key] = (leaves, numeric, encoders)
+            leaves, group.numeric, group.encoders = shape
             group.leaves = leaves
             rels = tuple(t.rid for t in leaves)
             if self.bundle:
@@ -161,7 +159,6 @@ class Plan:
         self.slices = [
             (starts[i], starts[i] + len(numeric[i]), starts[n + i], starts[n + i] + len(others[i])) for i in range(n)
         ]
-        self.numeric_total = sum(len(e) for e in numeric)
 
     def render(self, switch: SwitchState, full: bool) -> list[tuple[Group, bytes, int]]:
         """Sample every group; return (group, update bytes, update count) to send.
