@@ -524,3 +524,27 @@ def test_a_taken_address_fails_cleanly(lab):
     # The listener opened before the failure was released: the port can be bound again.
     again = huawei_vrp.serve([first], CREDENTIAL)
     again.stop()
+
+
+def test_candidates_are_private_per_session_and_commits_merge(leaf):
+    with session(leaf) as first, session(leaf) as second:
+        configure(first, ["interface 400GE1/0/2", "description from-first"])
+        configure(second, ["interface 400GE1/0/3", "description from-second"])
+        assert "from-second" not in first.send_command("display configuration candidate changes")
+        assert "from-first" not in second.send_command("display configuration candidate changes")
+        commit(first)
+        commit(second)
+    assert leaf.interfaces["400GE1/0/2"].description == "from-first"
+    assert leaf.interfaces["400GE1/0/3"].description == "from-second"
+
+
+def test_reboot_drops_a_pending_trial(leaf):
+    with session(leaf) as conn:
+        configure(conn, ["interface 400GE1/0/2", "description in-trial"])
+        conn.send_command("commit trial 30", expect_string=r"\]")
+    assert leaf.interfaces["400GE1/0/2"].description == "in-trial"
+    huawei_vrp.reboot(leaf)
+    assert leaf.interfaces["400GE1/0/2"].description == ""
+    with session(leaf) as conn:
+        assert "No trial" in conn.send_command("display configuration trial status")
+        assert "in-trial" not in running(conn)
