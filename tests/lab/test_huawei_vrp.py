@@ -265,6 +265,8 @@ def test_abort_trial_and_rollback_last(leaf):
         assert "rollback succeeded" in conn.send_command("y", expect_string=r"\]")
         assert leaf.interfaces["400GE1/0/4"].description == "first"
         conn.send_command("return", expect_string=r">\s*$")
+        history = conn.send_command("display configuration commit changes last 1")
+        assert "Commit ID: 1000000001" in history and "+ description first" in history
         conn.send_command("rollback configuration last 1", expect_string=r"\[Y/N\]:")
         conn.send_command("y", expect_string=r">")
         assert leaf.interfaces["400GE1/0/4"].description == ""

@@ -437,6 +437,19 @@ class Session:
         if name == "commit_list":
             with state.lock:
                 return displays.display_commit_list(state)
+        if name == "commit_changes":
+            with state.lock:
+                records = list(reversed(state.commits))
+            if words[3:4] == ["at"]:
+                records = [r for r in records if r.commit_id == int(words[-1])]
+                if not records:
+                    return ["Error: The specified commit ID does not exist."]
+            else:
+                records = records[: int(words[-1]) if words[3:4] == ["last"] else 1]
+            lines = ["Building configuration"]
+            for record in records:
+                lines += [f"Commit ID: {record.commit_id}", *diff_lines(record.before, record.after)]
+            return lines
         if name == "trial_status":
             with state.lock:
                 return displays.display_trial_status(state)

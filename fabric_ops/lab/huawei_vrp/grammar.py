@@ -339,6 +339,8 @@ DISPLAY = _table(
     ("configuration candidate", {"name": "candidate"}),
     ("configuration candidate changes", {"name": "candidate_changes"}),
     ("configuration commit list", {"name": "commit_list"}),
+    ("configuration commit changes [last <int:1-80>]", {"name": "commit_changes"}),
+    ("configuration commit changes at commit-id <int:1000000001-1999999999>", {"name": "commit_changes"}),
     ("configuration trial status", {"name": "trial_status"}),
 )
 
