@@ -413,24 +413,30 @@ def main() -> int:
     configs = {d.hostname: render_device(d) for d in devices}  # the baseline's input; FabricOps renders in the job
     setup["render_all_s"] = round(time.monotonic() - began, 2)
     lines = [c.count("\n") for c in configs.values()]
-    print(f"fabric {FABRIC}: {len(devices)} switches ({', '.join(platforms)}), config {min(lines)}-{max(lines)} lines")
+    print(
+        f"fabric {FABRIC}: {len(devices)} switches ({', '.join(platforms)}), config {min(lines)}-{max(lines)} lines",
+        flush=True,
+    )
 
     lab = LabProcess(workdir, args.control_port)
     setup["lab_up_s"] = [round(lab.up(len(devices)), 1)]
-    print(f"lab up in {setup['lab_up_s'][0]} s (pid {lab.pid}); FabricOps push, concurrency {args.concurrency} ...")
+    print(
+        f"lab up in {setup['lab_up_s'][0]} s (pid {lab.pid}); FabricOps push, concurrency {args.concurrency} ...",
+        flush=True,
+    )
     try:
         fabricops, fo_durations = run_fabricops(devices, args, lab)
         fabricops.update(percentiles(fo_durations))
-        print(f"  {fabricops['confirmed']}/{len(devices)} confirmed in {fabricops['wall_s']} s")
+        print(f"  {fabricops['confirmed']}/{len(devices)} confirmed in {fabricops['wall_s']} s", flush=True)
         nornir = None
         if not args.skip_baseline:
             lab.down()
             setup["lab_up_s"].append(round(lab.up(len(devices)), 1))
-            print(f"lab restarted (fresh switches) in {setup['lab_up_s'][1]} s; Nornir baseline ...")
+            print(f"lab restarted (fresh switches) in {setup['lab_up_s'][1]} s; Nornir baseline ...", flush=True)
             nornir, nr_durations = run_nornir(devices, configs, args, lab, workdir)
             nornir.update(percentiles(nr_durations))
             nornir["spot_check_problems"] = spot_check(devices, configs)
-            print(f"  {nornir['committed']}/{len(devices)} committed in {nornir['wall_s']} s")
+            print(f"  {nornir['committed']}/{len(devices)} committed in {nornir['wall_s']} s", flush=True)
     finally:
         lab.down()
 
