@@ -198,6 +198,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # One schema name per shared choice set (device roles appear on devices, assignments and push requests).
+    "ENUM_NAME_OVERRIDES": {
+        "DeviceRoleEnum": "fabric_ops.topology.choices.DeviceRole",
+        "LinkStateEnum": "fabric_ops.topology.choices.LinkState",
+    },
 }
 
 # Production hardening, on whenever DEBUG is off (what `manage.py check --deploy` asks for). Behind a TLS-terminating

@@ -89,8 +89,7 @@ def broker(settings) -> Iterator[redis.Redis]:
 
 
 def _repoint(url: str) -> None:
-    if celery_app._pool is not None:
-        celery_app._pool.force_close_all()
+    """Make the app build its connection pools anew for ``url`` (kombu keeps one pool per URL, so none is closed)."""
     celery_app.conf.broker_url = url
     celery_app._pool = None
     if "amqp" in celery_app.__dict__:

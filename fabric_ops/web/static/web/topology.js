@@ -1,0 +1,176 @@
+// Topology page: draw the fabric with Cytoscape.js from the server's preset layout, filter, and keep link state live.
+// Exposes window.fabricTopology = {cy, nodes, edges, renderedMs, updates} for the browser tests and the benchmark.
+(function () {
+  "use strict";
+  const box = document.getElementById("cy");
+  const t0 = performance.now();
+  const POLL_MS = 5000;
+  const BIG = 20000; // elements beyond which panning paints a texture and hides edges (stays interactive)
+  const state = { graph: null, cy: null, renderedMs: null, updates: 0 };
+  window.fabricTopology = state;
+
+  const ROLE_COLOURS = {
+    superspine: "#6a1b9a", spine: "#1565c0", leaf: "#00897b", "border-leaf": "#00acc1",
+    dci: "#ef6c00", "optical-terminal": "#757575", amplifier: "#9e9e9e", host: "#b0bec5",
+  };
+
+  function style() {
+    const s = [
+      { selector: "node", style: {
+        "width": 14, "height": 14, "background-color": "#607d8b", "label": "data(name)", "font-size": 7,
+        "min-zoomed-font-size": 9, "text-valign": "bottom", "text-margin-y": 2, "color": "#263238" } },
+      { selector: "node[role = 'host']", style: { "width": 8, "height": 8, "shape": "round-rectangle" } },
+      { selector: "node[?external]", style: { "border-width": 2, "border-style": "dashed", "border-color": "#37474f", "opacity": 0.8 } },
+      { selector: "node[lifecycle = 'drained'], node[lifecycle = 'maintenance']", style: { "border-width": 3, "border-color": "#f57c00" } },
+      { selector: "node:selected", style: { "border-width": 3, "border-color": "#fbc02d" } },
+      { selector: "edge", style: { "curve-style": "haystack", "haystack-radius": 0, "width": 1, "line-color": "#43a047", "opacity": 0.55 } },
+      { selector: "edge[kind = 'dci']", style: { "line-style": "dashed", "width": 2 } },
+      { selector: "edge[kind = 'nic']", style: { "line-color": "#90a4ae", "opacity": 0.4 } },
+      { selector: "edge[util >= 0]", style: { "width": "mapData(util, 0, 1, 1, 7)", "line-color": "mapData(util, 0, 1, #43a047, #c62828)" } },
+      { selector: "edge[state = 'up'][!live]", style: { "line-color": "#9e9e9e" } },
+      { selector: "edge[state = 'drained']", style: { "line-color": "#f57c00", "width": 2, "opacity": 0.9 } },
+      { selector: "edge[state = 'down']", style: { "line-color": "#d32f2f", "width": 3, "opacity": 1 } },
+      { selector: "edge[state = 'planned']", style: { "line-color": "#cfd8dc", "line-style": "dotted" } },
+      { selector: ".hidden", style: { "display": "none" } },
+    ];
+    for (const [role, colour] of Object.entries(ROLE_COLOURS)) {
+      s.splice(1, 0, { selector: `node[role = '${role}']`, style: { "background-color": colour } });
+    }
+    return s;
+  }
+
+  function elements(graph) {
+    const nf = graph.node_fields, ef = graph.edge_fields;
+    const col = (fields, name) => fields.indexOf(name);
+    const els = [];
+    graph.nodes.forEach((row, i) => {
+      const data = { id: "n" + i };
+      nf.forEach((f, k) => { data[f] = row[k]; });
+      els.push({ group: "nodes", data, position: { x: graph.positions[i][0], y: graph.positions[i][1] } });
+    });
+    const idCol = col(ef, "id");
+    graph.edges.forEach((row) => {
+      const data = { id: "e" + row[idCol] };
+      ef.forEach((f, k) => { if (f !== "id") data[f] = row[k]; });
+      data.lid = row[idCol];
+      data.source = "n" + row[col(ef, "a")];
+      data.target = "n" + row[col(ef, "b")];
+      els.push({ group: "edges", data });
+    });
+    return els;
+  }
+
+  function fillFilters(graph) {
+    document.querySelectorAll("#topo-filters select[data-key]").forEach((sel) => {
+      const key = sel.dataset.key, current = sel.value;
+      sel.length = 1;
+      (graph.choices[key] || []).forEach((v) => sel.add(new Option(v, v, false, v === current)));
+      sel.parentElement.style.display = (graph.choices[key] || []).length ? "" : "none";
+    });
+  }
+
+  function applyFilters() {
+    const cy = state.cy;
+    if (!cy) return;
+    const want = {};
+    document.querySelectorAll("#topo-filters select[data-key]").forEach((sel) => { if (sel.value) want[sel.dataset.key] = sel.value; });
+    const problemsOnly = document.getElementById("f-problems").checked;
+    cy.batch(() => {
+      cy.nodes().forEach((n) => {
+        let ok = true;
+        for (const [k, v] of Object.entries(want)) if (n.data(k) !== v && !(n.data("external") && k !== "role")) ok = false;
+        n.toggleClass("hidden", !ok);
+      });
+      cy.edges().forEach((e) => e.toggleClass("hidden", problemsOnly && e.data("state") === "up" && e.data("live")));
+    });
+    counts();
+  }
+
+  function counts() {
+    const cy = state.cy;
+    const shown = cy.nodes(":visible").length, edges = cy.edges(":visible").length;
+    const down = cy.edges("[state = 'down']").length, drained = cy.edges("[state = 'drained']").length;
+    document.getElementById("topo-counts").textContent =
+      `${cy.nodes().length} nodes (${shown} shown), ${cy.edges().length} links (${edges} shown): ${down} down, ${drained} drained`;
+  }
+
+  function draw(graph) {
+    state.graph = graph;
+    const els = elements(graph);
+    const big = els.length > BIG;
+    if (state.cy) state.cy.destroy();
+    const cy = cytoscape({
+      container: box, elements: els, style: style(), layout: { name: "preset", fit: true, padding: 20 },
+      textureOnViewport: big, hideEdgesOnViewport: big, motionBlur: false, pixelRatio: big ? 1 : "auto",
+      minZoom: 0.01, maxZoom: 4, wheelSensitivity: 0.3, boxSelectionEnabled: false,
+    });
+    state.cy = cy;
+    fillFilters(graph);
+    cy.one("render", () => {
+      requestAnimationFrame(() => {
+        state.renderedMs = Math.round(performance.now() - t0);
+        box.dataset.rendered = "1";
+        box.dataset.nodes = String(cy.nodes().length);
+      });
+    });
+    cy.on("tap", "node", (ev) => info(ev.target));
+    cy.on("tap", "edge", (ev) => info(ev.target));
+    cy.on("dbltap", "node", (ev) => { if (ev.target.data("role") !== "host") location.href = box.dataset.deviceUrl.replace("HOST", encodeURIComponent(ev.target.data("name"))); });
+    cy.on("dbltap", "edge", (ev) => { if (typeof ev.target.data("lid") === "number") location.href = box.dataset.linkUrl.replace(/0\/$/, ev.target.data("lid") + "/"); });
+    applyFilters();
+  }
+
+  function info(el) {
+    const d = el.data(), div = document.getElementById("topo-info");
+    div.replaceChildren();
+    const line = (text, href) => {
+      const p = document.createElement("p");
+      if (href) { const a = document.createElement("a"); a.href = href; a.textContent = text; p.append(a); } else p.textContent = text;
+      div.append(p);
+    };
+    if (el.isNode()) {
+      line(`${d.name}: ${d.role}, ${d.fabric}${d.site ? " / " + d.site : ""}${d.pod ? " / " + d.pod : ""}${d.plane ? " / " + d.plane : ""}, ${d.lifecycle}`);
+      if (d.role !== "host") line("device details", box.dataset.deviceUrl.replace("HOST", encodeURIComponent(d.name)));
+    } else {
+      const a = el.source().data("name"), b = el.target().data("name");
+      line(`${a} ↔ ${b}: ${d.kind}, ${d.capacity_gbps}G, ${d.state}${d.live ? "" : " (not carrying)"}${d.util != null ? ", " + Math.round(d.util * 100) + " % used" : ""}`);
+      if (typeof d.lid === "number") line("link details", box.dataset.linkUrl.replace(/0\/$/, d.lid + "/"));
+    }
+  }
+
+  async function load() {
+    const hosts = document.getElementById("f-hosts").checked ? "?hosts=1" : "";
+    const resp = await fetch(box.dataset.graphUrl + hosts, { credentials: "same-origin" });
+    if (!resp.ok) { document.getElementById("topo-counts").textContent = `cannot load the graph: HTTP ${resp.status}`; return; }
+    draw(await resp.json());
+  }
+
+  async function poll() {
+    try {
+      const resp = await fetch(box.dataset.stateUrl, { credentials: "same-origin" });
+      if (!resp.ok || !state.cy) return;
+      const body = await resp.json(), cy = state.cy;
+      cy.batch(() => {
+        for (const [lid, st, live, util] of body.edges) {
+          const e = cy.getElementById("e" + lid);
+          if (e.empty()) continue;
+          if (e.data("state") !== st) e.data("state", st);
+          if (e.data("live") !== live) e.data("live", live);
+          if (util === null) { if (e.data("util") !== undefined) e.removeData("util"); } else if (e.data("util") !== util) e.data("util", util);
+        }
+        cy.nodes().forEach((n) => { const lc = body.nodes[n.data("name")]; if (lc && lc !== n.data("lifecycle")) n.data("lifecycle", lc); });
+      });
+      state.updates += 1;
+      document.getElementById("topo-telemetry").textContent = body.telemetry ? `telemetry unavailable: ${body.telemetry}` : "utilisation from telemetry";
+      document.getElementById("topo-updated").textContent = "updated " + new Date().toLocaleTimeString();
+      applyFilters();
+    } catch (err) {
+      document.getElementById("topo-updated").textContent = "update failed: " + err;
+    }
+  }
+
+  document.querySelectorAll("#topo-filters select[data-key], #f-problems").forEach((el) => el.addEventListener("change", applyFilters));
+  document.getElementById("f-hosts").addEventListener("change", load);
+  document.getElementById("f-fit").addEventListener("click", () => state.cy && state.cy.fit(state.cy.elements(":visible"), 20));
+  load().then(() => setInterval(poll, POLL_MS));
+})();

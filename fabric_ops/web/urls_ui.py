@@ -1,0 +1,33 @@
+"""URL map of the HTML pages (included at the site root). Explicit: one line per page or fragment."""
+
+from django.urls import path
+
+from .views import devices, incidents, jobs, lab, overview, planner, topology
+
+app_name = "web"
+
+urlpatterns = [
+    path("", overview.overview, name="overview"),
+    path("overview/health/", overview.overview_health, name="overview-health"),
+    path("overview/top-ports/", overview.overview_top_ports, name="overview-top-ports"),
+    path("overview/capacity/", overview.overview_capacity, name="overview-capacity"),
+    path("topology/", topology.topology_index, name="topology-index"),
+    path("topology/<slug:fabric>/", topology.topology, name="topology"),
+    path("topology/<slug:fabric>/graph.json", topology.topology_graph, name="topology-graph"),
+    path("topology/<slug:fabric>/state.json", topology.topology_state, name="topology-state"),
+    path("devices/<str:hostname>/", devices.device_detail, name="device"),
+    path("devices/<str:hostname>/charts.json", devices.interface_charts, name="device-charts"),
+    path("links/<int:pk>/", devices.link_detail, name="link"),
+    path("jobs/", jobs.job_list, name="jobs"),
+    path("jobs/new/", jobs.job_create, name="job-create"),
+    path("jobs/<int:pk>/", jobs.job_detail, name="job"),
+    path("jobs/<int:pk>/progress/", jobs.job_progress, name="job-progress"),
+    path("jobs/<int:pk>/approve/", jobs.job_approve, name="job-approve"),
+    path("planner/", planner.planner, name="planner"),
+    path("lab/", lab.lab, name="lab"),
+    path("lab/faults/", lab.lab_faults, name="lab-faults"),
+    path("lab/inject/", lab.lab_inject, name="lab-inject"),
+    path("lab/clear/", lab.lab_clear, name="lab-clear"),
+    path("incidents/", incidents.incident_list, name="incidents"),
+    path("incidents/<int:pk>/", incidents.incident_detail, name="incident"),
+]

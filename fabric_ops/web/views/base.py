@@ -1,0 +1,88 @@
+"""What every page shares: login + permission checks, the audit call, and small formatting helpers."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+
+from fabric_ops.web.roles import role_of
+
+logger = logging.getLogger(__name__)
+
+# Permissions of the pages, by what they show or do (codenames as in fabric_ops/web/roles.py).
+TOPOLOGY_READ = ("topology.view_device", "topology.view_link")
+JOBS_READ = ("fabricconfig.view_pushjob", "fabricconfig.view_devicejob")
+JOBS_CREATE = ("fabricconfig.add_pushjob", "fabricconfig.run_pushjob")
+JOBS_APPROVE = ("fabricconfig.approve_pushjob",)
+LAB_READ = ("web.view_lab",)
+LAB_CONTROL = ("web.view_lab", "web.inject_fault")
+INCIDENTS_READ = ("health.view_incident",)
+
+
+def require(request: HttpRequest, perms: Iterable[str]) -> None:
+    """Raise 403 unless the user holds every permission: buttons are hidden in templates, this is the real check."""
+    perms = tuple(perms)
+    if not request.user.has_perms(perms):
+        logger.info("page: %s lacks %s for %s %s", request.user, ", ".join(perms), request.method, request.path)
+        raise PermissionDenied(f"needs {', '.join(perms)}")
+
+
+def page(*perms: str) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
+    """Decorator: login required (redirect to the login page), then ``perms`` (403)."""
+
+    def wrap(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @functools.wraps(view)
+        def inner(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            require(request, perms)
+            return view(request, *args, **kwargs)
+
+        return login_required(inner)
+
+    return wrap
+
+
+def can(user: Any) -> dict[str, bool]:
+    """What the templates may offer this user (each action is checked again on POST)."""
+    return {
+        "push": user.has_perms(JOBS_CREATE),
+        "approve": user.has_perms(JOBS_APPROVE),
+        "inject": user.has_perms(LAB_CONTROL),
+        "lab": user.has_perms(LAB_READ),
+        "jobs": user.has_perms(JOBS_READ),
+        "incidents": user.has_perms(INCIDENTS_READ),
+        "audit": user.has_perm("web.view_auditentry"),
+    }
+
+
+def ui_context(request: HttpRequest) -> dict[str, Any]:
+    """Navigation and permission flags for base.html."""
+    from fabric_ops.lab.control import control_file
+
+    user = request.user
+    if not user.is_authenticated:
+        return {}
+    flags = can(user)
+    # The Lab entry shows only while a lab runs (it publishes its control file for that long).
+    return {"can": flags, "role": role_of(user), "lab_nav": flags["lab"] and control_file().exists()}
+
+
+def gbps(value: float | int | None) -> str:
+    """400 -> '400G', 25600 -> '25.6T'."""
+    if value is None:
+        return "-"
+    return f"{value / 1000:,.1f}T" if value >= 1000 else f"{value:,.0f}G"
+
+
+def render_page(
+    request: HttpRequest, template: str, context: dict[str, Any] | None = None, **kwargs: Any
+) -> HttpResponse:
+    """``render`` plus the navigation/permission context every page needs."""
+    from django.shortcuts import render
+
+    return render(request, template, {**ui_context(request), **(context or {})}, **kwargs)

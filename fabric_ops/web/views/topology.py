@@ -1,0 +1,172 @@
+"""Topology page: a fabric (and its DCI neighbours) drawn by Cytoscape.js from a server-computed preset layout.
+
+Force layouts do not finish in a browser at 4,000+ switches, and a Clos has an obvious drawing anyway: one
+row per tier (optical, DCI, superspine, spine, leaf, hosts), nodes ordered by pod/plane then index, long
+tiers wrapped onto several rows. The layout is computed here, so the browser only paints.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import defaultdict
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404
+
+from fabric_ops.topology.choices import DeviceRole
+from fabric_ops.topology.models import Fabric, GpuHost, GpuNic, Link
+from fabric_ops.web.api.topology import fabric_graph
+
+from . import telemetry
+from .base import TOPOLOGY_READ, page, render_page
+
+logger = logging.getLogger(__name__)
+
+# Row of each role, top to bottom; other fabrics' switches (DCI far ends) go on the top rows.
+TIER_OF_ROLE = {
+    DeviceRole.AMPLIFIER: 0,
+    DeviceRole.OPTICAL_TERMINAL: 0,
+    DeviceRole.DCI: 1,
+    DeviceRole.SUPERSPINE: 2,
+    DeviceRole.SPINE: 3,
+    DeviceRole.BORDER_LEAF: 4,
+    DeviceRole.LEAF: 4,
+}
+HOST_TIER = 5
+EXTERNAL_TIER = -1
+X_STEP = 40.0  # px between neighbours in a row
+ROW_STEP = 60.0  # px between wrapped rows of one tier
+TIER_GAP = 260.0  # px between tiers
+MAX_ROW = 200  # nodes per row before a tier wraps
+
+
+def _natural(text: str | None) -> tuple:
+    """'pod10' after 'pod9'."""
+    import re
+
+    return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", text or ""))
+
+
+def preset_layout(nodes: list[list[Any]], fields: list[str]) -> list[list[float]]:
+    """``[x, y]`` per node row: tiers top to bottom, each tier centred and wrapped every :data:`MAX_ROW` nodes."""
+    col = {name: i for i, name in enumerate(fields)}
+    tiers: dict[int, list[int]] = defaultdict(list)
+    for i, row in enumerate(nodes):
+        if row[col["external"]]:
+            tier = EXTERNAL_TIER
+        elif row[col["role"]] == "host":
+            tier = HOST_TIER
+        else:
+            tier = TIER_OF_ROLE.get(row[col["role"]], 4)
+        tiers[tier].append(i)
+    widest = max((min(len(m), MAX_ROW) for m in tiers.values()), default=1)
+    positions: list[list[float]] = [[0.0, 0.0] for _ in nodes]
+    y = 0.0
+    for tier in sorted(tiers):
+        members = sorted(
+            tiers[tier],
+            key=lambda i: (
+                nodes[i][col["fabric"]],
+                _natural(nodes[i][col["pod"]] or nodes[i][col["plane"]]),
+                nodes[i][col["role"]] == DeviceRole.BORDER_LEAF,
+                _natural(nodes[i][col["name"]]),
+            ),
+        )
+        rows = math.ceil(len(members) / MAX_ROW)
+        for r in range(rows):
+            chunk = members[r * MAX_ROW : (r + 1) * MAX_ROW]
+            # Spread short rows over the widest one so a 4-spine tier sits above 2,000 leaves, not in a corner.
+            step = X_STEP * max(1.0, (widest - 1) / max(1, len(chunk) - 1)) if len(chunk) > 1 else 0.0
+            x0 = -step * (len(chunk) - 1) / 2
+            for k, i in enumerate(chunk):
+                positions[i] = [round(x0 + k * step, 1), round(y + r * ROW_STEP, 1)]
+        y += (rows - 1) * ROW_STEP + TIER_GAP
+    return positions
+
+
+def with_hosts(graph: dict[str, Any], fabric: Fabric) -> None:
+    """Add the fabric's GPU hosts as nodes and their NIC cables as edges (kind ``nic``, id ``nic<pk>``)."""
+    fields = graph["node_fields"]
+    index = {row[0]: i for i, row in enumerate(graph["nodes"])}
+    hosts = list(GpuHost.objects.filter(fabric=fabric).values_list("id", "name", "pod__name"))
+    host_index = {}
+    site = fabric.site.name if fabric.site_id else None
+    for host_id, name, pod in hosts:
+        row = dict.fromkeys(fields)
+        row.update(name=name, role="host", fabric=fabric.name, site=site, pod=pod, lifecycle="active", external=False)
+        host_index[host_id] = len(graph["nodes"])
+        graph["nodes"].append([row[f] for f in fields])
+    nics = GpuNic.objects.filter(host__fabric=fabric).values_list(
+        "id", "host_id", "leaf_interface__device__hostname", "speed_gbps", "leaf_interface__admin_up"
+    )
+    for nic_id, host_id, leaf, speed, admin_up in nics:
+        if leaf in index:
+            state = "up" if admin_up else "down"
+            graph["edges"].append([f"nic{nic_id}", host_index[host_id], index[leaf], "nic", speed, state, admin_up])
+    graph["counts"]["hosts"] = len(hosts)
+
+
+def graph_payload(fabric: Fabric, *, hosts: bool = False) -> dict[str, Any]:
+    """The API's graph of the fabric plus ``positions`` and the filter choices."""
+    graph = fabric_graph(fabric)
+    if hosts:
+        with_hosts(graph, fabric)
+    fields = graph["node_fields"]
+    graph["positions"] = preset_layout(graph["nodes"], fields)
+    col = {name: i for i, name in enumerate(fields)}
+    for key in ("site", "pod", "plane", "role"):
+        graph.setdefault("choices", {})[key] = sorted(
+            {row[col[key]] for row in graph["nodes"] if row[col[key]]}, key=_natural
+        )
+    return graph
+
+
+@page(*TOPOLOGY_READ)
+def topology_index(request: HttpRequest) -> HttpResponse:
+    fabrics = list(Fabric.objects.order_by("name"))
+    return render_page(request, "web/topology_index.html", {"fabrics": fabrics})
+
+
+@page(*TOPOLOGY_READ)
+def topology(request: HttpRequest, fabric: str) -> HttpResponse:
+    fab = get_object_or_404(Fabric, name=fabric)
+    return render_page(request, "web/topology.html", {"fabric": fab, "fabrics": Fabric.objects.order_by("name")})
+
+
+@page(*TOPOLOGY_READ)
+def topology_graph(request: HttpRequest, fabric: str) -> JsonResponse:
+    """GET ?hosts=1 to include GPU hosts. Positions are stable between calls, so polling can update in place."""
+    fab = get_object_or_404(Fabric, name=fabric)
+    return JsonResponse(graph_payload(fab, hosts=request.GET.get("hosts") == "1"))
+
+
+@page(*TOPOLOGY_READ)
+def topology_state(request: HttpRequest, fabric: str) -> JsonResponse:
+    """Polled every few seconds: link states and liveness, switch lifecycles, and utilisation when telemetry answers.
+
+    ``edges``: ``[[link_id, state, live, utilisation or null], ...]``; ``nodes``: ``{hostname: lifecycle}``.
+    """
+    fab = get_object_or_404(Fabric, name=fabric)
+    graph = fabric_graph(fab)
+    util, reason = telemetry.link_utilisation()
+    edge_util: dict[int, float] = {}
+    if util:
+        ends = Link.objects.filter(id__in=[e[0] for e in graph["edges"]]).values_list(
+            "id", "a_interface__device__hostname", "a_interface__name", "b_interface__device__hostname",
+            "b_interface__name", "capacity_gbps",
+        )  # fmt: skip
+        for link_id, a_dev, a_if, b_dev, b_if, capacity in ends:
+            bps = max(util.get((a_dev, a_if), 0.0), util.get((b_dev, b_if), 0.0))
+            if capacity:
+                edge_util[link_id] = round(min(1.0, bps / (capacity * 1e9)), 4)
+    name_col = graph["node_fields"].index("name")
+    life_col = graph["node_fields"].index("lifecycle")
+    return JsonResponse(
+        {
+            "edges": [[e[0], e[5], e[6], edge_util.get(e[0])] for e in graph["edges"]],
+            "nodes": {row[name_col]: row[life_col] for row in graph["nodes"]},
+            "telemetry": "" if util is not None else reason,
+        }
+    )
