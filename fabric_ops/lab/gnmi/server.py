@@ -54,7 +54,7 @@ ON_CHANGE_SCAN_S = 0.1  # how often ON_CHANGE leaves are compared with their las
 LATE_THRESHOLD_S = 0.1  # a sample tick is "late" when it runs more than this after its scheduled time
 # Bytes queued per RPC (a collector slower than its subscription) beyond which new full SAMPLE messages are
 # dropped, as a switch drops telemetry it cannot send; ON_CHANGE and suppress_redundant deltas are never dropped.
-MAX_PENDING_BYTES = 4 << 20
+MAX_PENDING_BYTES = 2 << 20
 ALIVE_SCAN_S = 0.1
 SETUP_CONCURRENCY = 2  # subscriptions being resolved/compiled at once (interleaved with sample ticks)
 
