@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 TEST_DATABASE_URL ?= $(shell $(PYTHON) -c "import socket;s=socket.socket();s.settimeout(1);print('postgresql://postgres@127.0.0.1:5432/test' if s.connect_ex(('127.0.0.1',5432))==0 else '')")
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint bench install clean influxdb docker-compose
+.PHONY: demo test lint bench install clean influxdb docker-compose web-assets chromium
 
 $(VENV)/.installed: requirements.txt
 	@echo "==> creating $(VENV) and installing requirements.txt"
@@ -29,7 +29,23 @@ docker-compose:
 	@command -v docker-compose >/dev/null || { echo "==> installing docker-compose (apt-get)"; \
 		$(if $(filter 0,$(shell id -u)),,sudo) sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose'; }
 
-test: install influxdb docker-compose
+# The UI's browser libraries (Cytoscape.js, htmx) from the npm registry, copied into fabric_ops/web/static/web/vendor/.
+WEB_FRONTEND := fabric_ops/web/frontend
+WEB_VENDOR := fabric_ops/web/static/web/vendor
+$(WEB_VENDOR)/.installed: $(WEB_FRONTEND)/package.json $(WEB_FRONTEND)/package-lock.json $(WEB_FRONTEND)/vendor.js
+	@command -v npm >/dev/null || { echo "==> installing Node.js and npm (apt-get)"; \
+		$(if $(filter 0,$(shell id -u)),,sudo) sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm'; }
+	cd $(WEB_FRONTEND) && npm ci --no-audit --no-fund --loglevel=error && npm run --silent vendor
+	@touch $@
+
+web-assets: $(WEB_VENDOR)/.installed
+
+# Debian's Chromium for the browser tests (driven by Playwright for Python; no browser download).
+chromium:
+	@test -x /usr/bin/chromium || { echo "==> installing Chromium (apt-get)"; \
+		$(if $(filter 0,$(shell id -u)),,sudo) sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium'; }
+
+test: install influxdb docker-compose web-assets chromium
 	@mkdir -p var
 	@echo "==> database: $(if $(TEST_DATABASE_URL),$(TEST_DATABASE_URL),SQLite under var/)"
 	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m pytest $(PYTEST_ARGS)
@@ -38,7 +54,7 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-demo: install influxdb
+demo: install influxdb web-assets
 	@mkdir -p var
 	$(PY) manage.py demo
 
