@@ -670,3 +670,13 @@ def test_schema_rejects_wrong_keys_and_resolves_wildcards():
     found = resolve(switch, [("openconfig-interfaces:interfaces", {}), ("interface", {}), ("*", {})])
     assert {c.path[1][1]["name"] for c in found} == {"400GE1/0/1", "400GE1/0/2"}
     assert resolve(switch, [("interfaces", {}), ("interface", {"name": "nope"})]) == []
+
+
+def test_single_copy_message_matches_the_composed_encoding():
+    head = wire.update_head(wire.encode_path([("a", None)]))
+    updates_ = [wire.encode_update(head, wire.value_encoder("u64", 0, wire.JSON)(n)) for n in range(300)]
+    prefix = wire.encode_path((), target="leaf1")
+    composed = wire.subscribe_update(wire.encode_notification(7, prefix, updates_))
+    assert wire.subscribe_update_parts(7, prefix, updates_, sum(map(len, updates_))) == composed
+    parsed = gnmi_pb2.SubscribeResponse.FromString(composed)
+    assert parsed.update.timestamp == 7 and parsed.update.prefix.target == "leaf1" and len(parsed.update.update) == 300

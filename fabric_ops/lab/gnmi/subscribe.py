@@ -273,9 +273,9 @@ class Plan:
         messages, chunk, size = [], [], 0
         for _, blob, _ in rendered:
             if chunk and size + len(blob) > MAX_NOTIFICATION_BYTES:
-                messages.append(wire.subscribe_update(wire.encode_notification(timestamp_ns, self.prefix, chunk)))
+                messages.append(wire.subscribe_update_parts(timestamp_ns, self.prefix, chunk, size))
                 chunk, size = [], 0
             chunk.append(blob)
             size += len(blob)
-        messages.append(wire.subscribe_update(wire.encode_notification(timestamp_ns, self.prefix, chunk)))
+        messages.append(wire.subscribe_update_parts(timestamp_ns, self.prefix, chunk, size))
         return messages

@@ -167,6 +167,17 @@ def subscribe_update(notification: bytes) -> bytes:
     return field(b"\x0a", notification)
 
 
+def subscribe_update_parts(timestamp_ns: int, prefix: bytes, updates: list[bytes], size: int) -> bytes:
+    """``SubscribeResponse{update: Notification}`` built with a single copy of the (large) update bytes.
+
+    Same bytes as ``subscribe_update(encode_notification(...))``; ``size`` is the total length of ``updates``.
+    """
+    head = b"\x08" + varint(timestamp_ns)
+    if prefix:
+        head += field(b"\x12", prefix)
+    return b"".join([b"\x0a" + varint(len(head) + size), head, *updates])
+
+
 SYNC_RESPONSE = b"\x18\x01"  # SubscribeResponse{sync_response: true}
 
 
