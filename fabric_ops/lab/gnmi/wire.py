@@ -91,7 +91,7 @@ def encode_update(head: bytes, typed_value: bytes) -> bytes:
 # %-format: every number is right-aligned in a fixed width, so every length prefix is a constant and
 # the group's bytes are a constant template with the values substituted. The padding is JSON
 # insignificant whitespace (RFC 8259 section 2), so clients parse exactly the same values.
-NUMERIC_WIDTH = {"u64": 20, "uint": 20, "int": 20, "dec": 26}
+NUMERIC_WIDTH = {"u64": 20, "uint": 10, "int": 11, "dec": 26}  # uint8..32, int8..32: 10 and 11 digits
 # JSON_IETF (RFC 7951 section 6.1): 64-bit integers and decimal64 are JSON strings. Their quoted text is
 # built first (see ietf_quoter) and right-aligned in a wider field; the padding stays outside the quotes.
 IETF_QUOTED_WIDTH = {"u64": 22, "dec": 28}
