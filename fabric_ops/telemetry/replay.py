@@ -81,7 +81,13 @@ def record(
 
     channel = grpc.insecure_channel(f"{address}:{port}", options=[("grpc.max_receive_message_length", 64 << 20)])
     stub = gnmi_pb2_grpc.gNMIStub(channel)
-    call = stub.Subscribe(iter([request]), metadata=(("username", username), ("password", password)))
+    done = threading.Event()
+
+    def requests():  # held open: a target may end the subscription when the client half-closes
+        yield request
+        done.wait()
+
+    call = stub.Subscribe(requests(), metadata=(("username", username), ("password", password)))
     out: list[gnmi_pb2.SubscribeResponse] = []
     deadline = None
     try:
@@ -92,6 +98,7 @@ def record(
             if deadline is not None and time.monotonic() >= deadline:
                 break
     finally:
+        done.set()
         call.cancel()
         channel.close()
     return out

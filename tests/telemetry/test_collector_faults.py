@@ -160,6 +160,7 @@ def test_malformed_updates_do_not_stop_the_collector(credential):
     assert all(e.fields.get("in_discards_ps", 0) >= 0 for e in writer.events)
 
 
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # the death is the point
 def test_a_dead_subscription_thread_is_restarted(credential):
     server = replay(credential, "127.16.1.3")
     writer = ListWriter()
