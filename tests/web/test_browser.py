@@ -1,0 +1,194 @@
+"""The UI in a real browser: Debian's Chromium driven by Playwright for Python against Django's live server.
+
+The lab fabric (inventory/lab.yml) is imported; users log in through the login form. A lab (built from the source
+of truth, physics only: no protocol front ends are needed by the pages) publishes its control channel the way
+`manage.py lab up` does. Screenshots land in test-artifacts/ (gitignored), kept whether the test passes or not.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.conf import settings as django_settings
+from django.contrib.auth import get_user_model
+from django.db.models import Q
+
+from fabric_ops.lab.api import Lab
+from fabric_ops.lab.control import ControlServer, LabClient, control_file, write_private_json
+from fabric_ops.topology.inventory import import_inventory
+from fabric_ops.topology.models import Device, Link
+from fabric_ops.web.roles import assign_role, sync_roles
+
+# Playwright's sync API runs an event loop in this thread; the ORM calls the tests make between browser steps are
+# ordinary synchronous calls, not made from a coroutine.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+playwright_sync = pytest.importorskip("playwright.sync_api", reason="pip install -r requirements.txt")
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-sync"]  # fmt: skip
+ARTIFACTS = Path(django_settings.BASE_DIR) / "test-artifacts"
+LAB_INVENTORY = Path(django_settings.INVENTORY_DIR) / "lab.yml"
+PASSWORD = "browser-pw-0123"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator:
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(f"{CHROMIUM} is missing: run `make chromium` (apt-get install -y chromium)")
+    ARTIFACTS.mkdir(exist_ok=True)
+    with playwright_sync.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def lab_fabric(transactional_db) -> None:
+    import_inventory(LAB_INVENTORY)
+    sync_roles()
+    for name, role in (("viewer", "viewer"), ("operator", "operator")):
+        user = get_user_model().objects.create_user(name, password=PASSWORD)
+        assign_role(user, role)
+
+
+@pytest.fixture
+def page(browser) -> Iterator:
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(15000)
+    try:
+        yield page
+    finally:
+        context.close()
+
+
+def log_in(page, live_server, username: str) -> None:
+    page.goto(f"{live_server.url}/")
+    assert "/accounts/login/" in page.url  # login required
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_selector("#who")
+    assert username in page.inner_text("#who")
+
+
+def shot(page, name: str) -> None:
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+@pytest.mark.timeout(120)
+def test_topology_of_the_lab_fabric_renders_every_switch_and_follows_link_state(page, live_server, lab_fabric):
+    log_in(page, live_server, "viewer")
+    shot(page, "overview-viewer")
+    page.goto(f"{live_server.url}/topology/sjc-ai/")
+    page.wait_for_selector("#cy[data-rendered='1']")
+    own = Device.objects.filter(fabric__name="sjc-ai").count()
+    links = Link.objects.filter(
+        Q(a_interface__device__fabric__name="sjc-ai") | Q(b_interface__device__fabric__name="sjc-ai")
+    ).distinct()
+    ends = set()
+    for a, b in links.values_list("a_interface__device_id", "b_interface__device_id"):
+        ends.update((a, b))
+    external = Device.objects.filter(id__in=ends).exclude(fabric__name="sjc-ai").count()
+    counts = page.evaluate(
+        "() => ({nodes: window.fabricTopology.cy.nodes().length, edges: window.fabricTopology.cy.edges().length,"
+        " ms: window.fabricTopology.renderedMs})"
+    )
+    assert counts["nodes"] == own + external and own == 12 and external > 0  # DCI far ends are drawn too
+    assert counts["edges"] == links.count()
+    shot(page, "topology-sjc-ai")
+
+    # Filters hide what does not match (role=spine keeps the spines and the other fabrics' DCI ends).
+    page.select_option("#f-role", "spine")
+    shown = page.evaluate("() => window.fabricTopology.cy.nodes(':visible').map(n => n.data('role'))")
+    assert shown and set(shown) == {"spine"}
+    page.select_option("#f-role", "")
+
+    # A link drained in the source of truth (what remediation does) changes colour without a reload.
+    link = links.filter(kind="fabric").order_by("id").first()
+    edge = f"window.fabricTopology.cy.getElementById('e{link.pk}')"
+    assert page.evaluate(f"() => {edge}.data('state')") == "up"
+    before_colour = page.evaluate(f"() => {edge}.style('line-color')")
+    updates = page.evaluate("() => window.fabricTopology.updates")
+    Link.objects.filter(pk=link.pk).update(state="drained")
+    page.wait_for_function(f"() => {edge}.data('state') === 'drained'", timeout=15000)
+    assert page.evaluate("() => window.fabricTopology.updates") > updates
+    after_colour = page.evaluate(f"() => {edge}.style('line-color')")
+    assert after_colour != before_colour
+    shot(page, "topology-sjc-ai-drained")
+
+
+@pytest.mark.timeout(120)
+def test_viewer_cannot_press_operator_buttons(page, live_server, lab_fabric):
+    log_in(page, live_server, "viewer")
+    page.goto(f"{live_server.url}/jobs/")
+    assert page.locator("#new-job").count() == 0
+    answer = page.goto(f"{live_server.url}/jobs/new/")
+    assert answer.status == 403
+    # A forged form post (the viewer's own session and CSRF token) is refused server-side too.
+    page.goto(f"{live_server.url}/planner/")
+    status = page.evaluate(
+        """async () => {
+            const token = document.querySelector('input[name=csrfmiddlewaretoken]').value;
+            const body = new URLSearchParams(
+                {csrfmiddlewaretoken: token, target: 'fabric', fabric: 'sjc-ai', dry_run: 'on'});
+            const r = await fetch('/jobs/new/', {method: 'POST', body, credentials: 'same-origin'});
+            return r.status;
+        }"""
+    )
+    assert status == 403
+    shot(page, "jobs-viewer")
+
+
+@pytest.fixture
+def running_lab(lab_fabric, settings, tmp_path) -> Iterator[LabClient]:
+    settings.VAR_DIR = tmp_path
+    lab = Lab.start(["sjc-ai", "lax-ai", "dci"], serve=False, frontends=())
+    control = ControlServer(lab, on_shutdown=lambda: None).start()
+    write_private_json(control_file(), {"url": control.url, "token": control.token, "pid": os.getpid()})
+    try:
+        yield LabClient(control.url, control.token, timeout=5)
+    finally:
+        control.stop()
+        lab.stop()
+
+
+@pytest.mark.timeout(120)
+def test_operator_injects_a_lab_fault_and_the_page_follows_live(page, live_server, running_lab):
+    log_in(page, live_server, "operator")
+    page.click("#nav-lab")  # shown only while a lab runs
+    page.wait_for_selector("#inject-form")
+    page.select_option("#inject-kind", "link-down")
+    page.fill("#inject-target", "sjc-leaf1:Ethernet5/1")
+    page.click("#inject")
+    page.wait_for_selector("#active-faults tr[data-fault]")
+    assert "link-down" in page.inner_text("#active-faults")
+    shot(page, "lab-fault-injected")
+
+    # A fault injected elsewhere (CLI, another operator) appears without a reload (htmx polling).
+    marker = page.evaluate("() => { window.__noReload = 1; return 1; }")
+    fault = running_lab.inject("crc-errors", "sjc-spine1:400GE1/0/2", rate=0.01)
+    page.wait_for_selector(f"#active-faults tr[data-fault='{fault['id']}']", timeout=10000)
+    assert page.evaluate("() => window.__noReload") == marker
+    assert page.inner_text("#active-count") == "2"
+    # The link-down fault took the link down in the lab's physics; the polled figures show it.
+    page.wait_for_function("() => parseInt(document.querySelector('#lab-links-down').textContent) >= 1")
+
+    page.click("#clear-all")
+    page.wait_for_selector("text=No active fault.")
+    assert not [f for f in running_lab.faults() if not f.get("cleared_at")]
+    shot(page, "lab-cleared")
+    started = time.monotonic()
+    from fabric_ops.web.models import AuditEntry
+
+    assert AuditEntry.objects.filter(action="inject", actor="operator").count() == 1
+    assert AuditEntry.objects.filter(action="clear", actor="operator").count() == 2
+    assert time.monotonic() - started < 5
