@@ -30,6 +30,7 @@ import argparse
 import json
 import os
 import secrets
+import shutil
 import statistics
 import subprocess
 import sys
@@ -484,6 +485,10 @@ def main() -> int:
     out.write_text(json.dumps(result, indent=1) + "\n")
     print(f"results written to {out}")
     nornir_ok = nornir is None or (nornir["committed"] == len(devices) and not nornir["spot_check_problems"])
+    if ok_fo and nornir_ok and not args.workdir:
+        shutil.rmtree(workdir, ignore_errors=True)  # a failed run keeps its files (lab.log) for a look
+        return 0
+    print(f"run files kept in {workdir}")
     return 0 if ok_fo and nornir_ok else 1
 
 
