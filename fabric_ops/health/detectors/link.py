@@ -55,6 +55,7 @@ class LinkThresholds:
     rx_trend_min_db_per_min: float = 0.05
     rx_trend_window_s: float = 300.0
     rx_trend_min_samples: int = 5
+    rx_trend_min_span_s: float = 120.0  # a slope fitted over seconds of noise means nothing
     rx_trend_horizon_h: float = 24.0
     dci_osnr_min_db: float = 18.0
     dci_q_min_db: float = 7.0
@@ -188,7 +189,7 @@ def rx_power(samples: Sequence[Sample], th: LinkThresholds, active: bool = False
         )  # fmt: skip
     start = points[-1][0] - th.rx_trend_window_s
     recent = [(x, y) for x, y in points if x >= start]
-    if len(recent) < th.rx_trend_min_samples:
+    if len(recent) < th.rx_trend_min_samples or recent[-1][0] - recent[0][0] < th.rx_trend_min_span_s:
         return None
     slope, intercept = linear_fit(recent)
     per_min = slope * 60

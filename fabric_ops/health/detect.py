@@ -1,0 +1,117 @@
+"""The detection loop: read the collector's handoff stream, run the engine, open incidents, dispatch remediation.
+
+One loop per deployment (``manage.py health detect``), like the collector: the engine's histories live in its
+memory, and the stream (with its entry ids) lets a restarted loop pick up where it left off — the last id read is
+kept in Redis (``<prefix>:health:cursor``). New incidents are handed to ``dispatch(incident_id, delay)``: by
+default the ``health.remediate`` Celery task, delayed by a short hold-down for faults whose symptoms arrive
+spread out (a span degrades wavelength by wavelength; a dead switch's peers notice before the collector gives up
+on it), so correlation can fold them into one incident before anyone acts.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import redis
+from django.conf import settings
+
+from fabric_ops.telemetry.handoff import latest_values, read_events, redis_prefix, redis_url
+
+from . import incidents
+from .choices import IncidentStatus
+from .engine import DetectionEngine, Result
+from .topology import load_index
+
+logger = logging.getLogger(__name__)
+
+HOLD_KINDS = {"dci-degradation": 2.0, "device-unreachable": 2.0, "link-down": 1.0}
+Dispatch = Callable[[int, float], Any]
+
+
+def celery_dispatch(incident_id: int, delay: float) -> None:
+    from .tasks import remediate_task
+
+    remediate_task.apply_async(args=[incident_id], countdown=delay)
+
+
+class DetectionLoop:
+    def __init__(self, *, client: redis.Redis | None = None, prefix: str | None = None,
+                 dispatch: Dispatch | None = None, scan_interval: float = 1.0, start_id: str | None = None,
+                 devices: list[str] | None = None) -> None:  # fmt: skip
+        self.client = client or redis.Redis.from_url(redis_url(), socket_timeout=5, socket_connect_timeout=2)
+        self.prefix = prefix or redis_prefix()
+        self.dispatch = dispatch or celery_dispatch
+        self.scan_interval = scan_interval
+        self.index = load_index(max_age=0)
+        self.engine = DetectionEngine(self.index)
+        self.cursor_key = f"{self.prefix}:health:cursor"
+        stored = self.client.get(self.cursor_key)
+        self.last_id = start_id or (stored.decode() if stored else "$")
+        if self.last_id == "$":  # start at the stream's end: history before the loop existed is not replayed
+            info = (
+                self.client.xinfo_stream(f"{self.prefix}:events")
+                if self.client.exists(f"{self.prefix}:events")
+                else None
+            )
+            self.last_id = info["last-generated-id"].decode() if info else "0-0"
+        self.devices = devices
+        self._last_scan = 0.0
+        self._recorded: dict[tuple[str, str, str], float] = {}
+        self.refresh_s = 5.0
+        self.stats = {"entries": 0, "raised": 0, "cleared": 0, "incidents": 0}
+
+    def run_once(self, block_ms: int = 200, count: int = 2000) -> Result:
+        """One round: read entries, feed the engine, scan once a second, record findings, dispatch."""
+        result = Result()
+        entries = read_events(self.last_id, count=count, block_ms=block_ms, client=self.client, prefix=self.prefix)
+        for entry_id, entry in entries:
+            result.extend(self.engine.ingest(entry))
+            self.last_id = entry_id
+        self.stats["entries"] += len(entries)
+        if entries:
+            self.client.set(self.cursor_key, self.last_id)
+        now = time.monotonic()
+        if now - self._last_scan >= self.scan_interval:
+            self._last_scan = now
+            devices = self.devices or list(self.index.device_role)
+            latest = {d: latest_values(d, client=self.client, prefix=self.prefix) for d in devices}
+            result.extend(self.engine.scan(time.time_ns(), {d: v for d, v in latest.items() if v}))
+        self.handle(result)
+        return result
+
+    def handle(self, result: Result) -> None:
+        if result.cleared:
+            self.stats["cleared"] += incidents.clear(result.cleared)
+        # An active finding is re-reported with every sample; the incident needs it once, then every few seconds.
+        now = time.monotonic()
+        fresh = []
+        for finding in result.raised:
+            if now - self._recorded.get(finding.key, -1e9) >= self.refresh_s:
+                self._recorded[finding.key] = now
+                fresh.append(finding)
+        for key in result.cleared:
+            self._recorded.pop(key, None)
+        if not fresh:
+            return
+        self.stats["raised"] += len(fresh)
+        for incident, new in incidents.record(fresh, self.index):
+            if new and incident.status == IncidentStatus.OPEN:
+                self.stats["incidents"] += 1
+                self.dispatch(incident.pk, HOLD_KINDS.get(incident.kind, 0.0))
+
+    def run(self, stop: threading.Event) -> None:
+        logger.info("health detection: reading %s:events from %s", self.prefix, self.last_id)
+        while not stop.is_set():
+            try:
+                self.run_once()
+            except redis.RedisError as exc:
+                logger.warning("health detection: Redis unavailable: %s", exc)
+                stop.wait(2.0)
+
+
+def default_loop(**kwargs: Any) -> DetectionLoop:
+    return DetectionLoop(scan_interval=float(getattr(settings, "FABRIC_OPS_HEALTH_SCAN_INTERVAL_S", 1.0)), **kwargs)

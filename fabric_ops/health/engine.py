@@ -1,0 +1,275 @@
+"""The detection engine: telemetry handoff entries in, raised and cleared findings out.
+
+It keeps, per series, a short time-ordered history of samples (what the pure detectors look at) and the set of
+active findings (for hysteresis and for clearing). Input is the collector's handoff format
+(``fabric_ops.telemetry.handoff``): stream entries ``{"type": "state"|"sample"|"stream", "device", "ts", "data"}``
+and, once a second, :meth:`scan` over the latest values (``<prefix>:latest:<device>`` hashes) for what the stream
+does not carry (utilisation, optics power, silence). The handoff only forwards samples whose congestion/error
+fields are non-zero, so a sample-driven finding clears when its series has been quiet for ``quiet_clear_s``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict, deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+
+from .detectors import congestion as cg
+from .detectors import device as dv
+from .detectors import link as lk
+from .detectors.base import NS, Finding, Sample, with_overrides
+from .topology import TopologyIndex
+
+logger = logging.getLogger(__name__)
+
+SERIES_TAGS = ("interface", "queue", "priority", "channel", "lane")
+SAMPLE_KINDS = {
+    "queue": ("ecn-marking", "lossless-drops"),
+    "pfc": ("pfc-pause", "pfc-storm"),
+    "interface": ("crc-errors",),
+    "optics": ("fec-uncorrectable", "pre-fec-ber"),
+    "dci_channel": ("dci-degradation",),
+}
+
+
+def thresholds() -> tuple[cg.CongestionThresholds, lk.LinkThresholds, dv.DeviceThresholds]:
+    """Defaults overridden by ``settings.FABRIC_OPS_HEALTH_THRESHOLDS`` ({"congestion": {...}, "link": ..., ...})."""
+    conf = getattr(settings, "FABRIC_OPS_HEALTH_THRESHOLDS", {}) or {}
+    return (
+        with_overrides(cg.CongestionThresholds(), conf.get("congestion")),
+        with_overrides(lk.LinkThresholds(), conf.get("link")),
+        with_overrides(dv.DeviceThresholds(), conf.get("device")),
+    )
+
+
+@dataclass
+class Result:
+    raised: list[Finding] = field(default_factory=list)  # new, or still active with fresher evidence
+    cleared: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def extend(self, other: Result) -> None:
+        self.raised.extend(other.raised)
+        self.cleared.extend(other.cleared)
+
+
+class DetectionEngine:
+    """Stateful wrapper around the pure detectors; one per detection process."""
+
+    def __init__(self, index: TopologyIndex, *, history_s: float = 600.0, quiet_clear_s: float = 3.0,
+                 lossless_queues: frozenset[str] = frozenset({"3"})) -> None:  # fmt: skip
+        self.index = index
+        self.cth, self.lth, self.dth = thresholds()
+        self.history_s = history_s
+        self.quiet_clear_s = quiet_clear_s
+        self.lossless_queues = lossless_queues
+        self.series: dict[tuple, deque[Sample]] = defaultdict(deque)
+        self.changes: dict[tuple[str, str], deque[lk.StateChange]] = defaultdict(deque)
+        self.active: dict[tuple[str, str, str], Finding] = {}
+        self.source: dict[tuple[str, str, str], tuple] = {}  # finding key -> series key (for quiet clearing)
+        self.last_seen: dict[str, int] = {}  # device -> newest switch timestamp
+        self.lane_seen: dict[tuple, int] = {}
+
+    # --- bookkeeping ---------------------------------------------------------------------------------
+    def _set(self, result: Result, kind: str, key: tuple[str, str, str], finding: Finding | None, src=None) -> None:
+        if finding is not None:
+            self.active[finding.key] = finding
+            if src is not None:
+                self.source[finding.key] = src
+            result.raised.append(finding)
+        elif key in self.active and key[0] == kind:
+            del self.active[key]
+            self.source.pop(key, None)
+            result.cleared.append(key)
+
+    def _history(self, key: tuple, sample: Sample) -> deque[Sample]:
+        hist = self.series[key]
+        if hist and sample.ts <= hist[-1].ts:
+            return hist  # duplicate or reordered: ignore
+        hist.append(sample)
+        horizon = sample.ts - int(self.history_s * NS)
+        while hist and hist[0].ts < horizon:
+            hist.popleft()
+        return hist
+
+    # --- stream entries ------------------------------------------------------------------------------
+    def ingest(self, entry: Mapping[str, Any]) -> Result:
+        """One handoff entry: {"type", "device", "ts", "data"}."""
+        kind, device, ts, data = entry["type"], entry["device"], int(entry["ts"]), entry["data"]
+        self.last_seen[device] = max(self.last_seen.get(device, 0), ts)
+        if kind == "sample":
+            tags = {"device": device, **data.get("tags", {})}
+            return self.sample(Sample(data["measurement"], tags, data.get("fields", {}), ts))
+        if kind == "state":
+            tags = data.get("tags", {})
+            change = lk.StateChange(device, tags.get("interface", ""), data["field"], data.get("old"),
+                                    data.get("new"), ts, tags)  # fmt: skip
+            return self.state(change)
+        if kind == "stream":
+            return self.stream(device, data, ts)
+        return Result()
+
+    def sample(self, s: Sample) -> Result:
+        result = Result()
+        skey = (s.measurement, s.device, tuple(sorted((k, v) for k, v in s.tags.items() if k in SERIES_TAGS)))
+        hist = self._history(skey, s)
+        samples = list(hist)
+        m = s.measurement
+        subject_port = s.tags.get("interface", "")
+        if m == "queue":
+            sub = f"{subject_port}/{s.tags.get('queue', '')}"
+            key = ("ecn-marking", s.device, sub)
+            self._set(result, "ecn-marking", key, cg.ecn_marking(samples, self.cth, key in self.active), skey)
+            key = ("lossless-drops", s.device, sub)
+            drops = cg.lossless_drops(samples, self.cth, self.lossless_queues, key in self.active)
+            self._set(result, "lossless-drops", key, drops, skey)
+        elif m == "pfc":
+            sub = f"{subject_port}/{s.tags.get('priority', '')}"
+            speed = self.index.port_speed.get((s.device, subject_port), 400)
+            key = ("pfc-storm", s.device, sub)
+            storm = cg.pfc_storm(samples, self.cth, speed, key in self.active)
+            if storm is None and key in self.active:
+                storm = self.active[key] if self._recent(samples) else None
+            self._set(result, "pfc-storm", key, storm, skey)
+            key = ("pfc-pause", s.device, sub)
+            self._set(result, "pfc-pause", key, cg.pfc_pause(samples, self.cth, key in self.active), skey)
+        elif m == "interface":
+            key = ("crc-errors", s.device, subject_port)
+            self._set(result, "crc-errors", key, lk.crc_errors(samples, self.lth, key in self.active), skey)
+        elif m == "optics":
+            for kind, fn in (("fec-uncorrectable", lk.fec_uncorrectable), ("pre-fec-ber", lk.pre_fec_ber)):
+                key = (kind, s.device, subject_port)
+                self._set(result, kind, key, fn(samples, self.lth, key in self.active), skey)
+        elif m == "dci_channel":
+            channel = s.tags.get("channel", "")
+            key = ("dci-degradation", s.device, channel)
+            self._set(result, "dci-degradation", key, lk.dci_degradation(samples, self.lth, key in self.active), skey)
+        return result
+
+    @staticmethod
+    def _recent(samples: list[Sample]) -> bool:
+        return bool(samples) and (samples[-1].value("rx_pause_ps") or 0) > 0
+
+    def state(self, change: lk.StateChange) -> Result:
+        result = Result()
+        if change.field != "oper_up":
+            return result
+        port = (change.device, change.interface)
+        hist = self.changes[port]
+        hist.append(change)
+        horizon = change.ts - int(self.history_s * NS)
+        while hist and hist[0].ts < horizon:
+            hist.popleft()
+        flap = lk.flapping(list(hist), self.lth)
+        if flap is not None:
+            self._set(result, "link-flap", flap.key, flap)
+            # a flapping link is one incident, not a link-down every other second
+            self.active.pop(("link-down", change.device, change.interface), None)
+            return result
+        down = lk.oper_down(change)
+        key = ("link-down", change.device, change.interface)
+        if down is not None:
+            self._set(result, "link-down", key, down)
+        elif change.new is True:
+            self._set(result, "link-down", key, None)
+        return result
+
+    def stream(self, device: str, data: Mapping[str, Any], ts: int) -> Result:
+        result = Result()
+        finding = dv.device_stream(device, data, ts)
+        if finding is not None:
+            self._set(result, finding.kind, finding.key, finding)
+        elif data.get("state") == "restored":
+            for kind in ("device-unreachable", "telemetry-lost"):
+                self._set(result, kind, (kind, device, ""), None)
+        return result
+
+    # --- periodic scan -------------------------------------------------------------------------------
+    def scan(self, now_ns: int, latest: Mapping[str, Mapping[str, Mapping[str, Any]]] | None = None) -> Result:
+        """Time-driven checks: quiet series clear, flaps age out, silence, and latest-value detectors."""
+        result = Result()
+        quiet = int(self.quiet_clear_s * NS)
+        for key, skey in list(self.source.items()):
+            hist = self.series.get(skey)
+            if key[0] in ("pfc-storm", "pfc-pause", "ecn-marking", "lossless-drops", "crc-errors",
+                          "fec-uncorrectable") and (not hist or now_ns - hist[-1].ts > quiet):  # fmt: skip
+                self._set(result, key[0], key, None)
+        for key in [k for k in self.active if k[0] == "link-flap"]:
+            hist = list(self.changes.get((key[1], key[2]), ()))
+            if lk.flapping(hist, self.lth, now_ns) is None:
+                self._set(result, "link-flap", key, None)
+        for device, last in list(self.last_seen.items()):
+            key = ("telemetry-lost", device, "")
+            silent = dv.telemetry_silence(device, last, now_ns, self.dth)
+            if silent is not None and key not in self.active and ("device-unreachable", device, "") not in self.active:
+                self._set(result, "telemetry-lost", key, silent)
+            elif silent is None and key in self.active:
+                self._set(result, "telemetry-lost", key, None)
+        if latest:
+            result.extend(self.scan_latest(latest))
+        return result
+
+    def scan_latest(self, latest: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> Result:
+        """Detectors over the collector's latest values: hot links, ECMP imbalance, incast, optics trends."""
+        result = Result()
+        for device, series in latest.items():
+            util: dict[str, float] = {}
+            ingress: dict[str, float] = {}
+            marking: set[str] = set()
+            for name, entry in series.items():
+                measurement, _, tagtext = name.partition("|")
+                tags = dict(kv.split("=", 1) for kv in tagtext.split(",") if "=" in kv)
+                fields, ts = entry.get("fields", {}), int(entry.get("ts", 0))
+                port = tags.get("interface", "")
+                if measurement == "interface" and port:
+                    speed = self.index.port_speed.get((device, port), 400) * 1e9
+                    util[port] = max(fields.get("out_bps") or 0.0, 0.0) / speed
+                    ingress[port] = max(fields.get("in_bps") or 0.0, 0.0) / speed
+                    skey = ("interface-util", device, port)
+                    hist = self._history(skey, Sample("interface", {"device": device, **tags}, fields, ts))
+                    key = ("hot-link", device, port)
+                    speed_g = self.index.port_speed.get((device, port), 400)
+                    self._set(result, "hot-link", key, cg.hot_link(list(hist), self.cth, speed_g, key in self.active))
+                elif measurement == "queue" and port and tags.get("queue") in self.lossless_queues:
+                    if (fields.get("ecn_marked_pps") or 0) > 0 or (fields.get("dropped_pps") or 0) > 0:
+                        marking.add(port)
+                elif (measurement == "optics" and port and "lane" in tags and "input_power_dbm" in fields
+                      and self._oper_up(series, port)):  # fmt: skip
+                    # a dark port (down, peer off) is the link detectors' business, not an optic's
+                    skey = ("optics-lane", device, port, tags["lane"])
+                    if self.lane_seen.get(skey) == ts:
+                        continue
+                    self.lane_seen[skey] = ts
+                    hist = self._history(skey, Sample("optics", {"device": device, **tags}, fields, ts))
+                    finding = lk.rx_power(list(hist), self.lth)
+                    for kind in ("optic-rx-low", "optic-rx-trend"):
+                        key = (kind, device, port)
+                        self._set(result, kind, key, finding if finding and finding.kind == kind else None)
+            uplinks = self.index.uplinks.get(device, [])
+            up_util = {p: util[p] for p in uplinks if p in util and self._carrying(device, p)}
+            key_prefix = ("ecmp-imbalance", device)
+            imbalance = cg.ecmp_imbalance(device, up_util, self.cth)
+            for key in [k for k in self.active if k[:2] == key_prefix and (imbalance is None or k != imbalance.key)]:
+                self._set(result, "ecmp-imbalance", key, None)
+            if imbalance is not None:
+                self._set(result, "ecmp-imbalance", imbalance.key, imbalance)
+            for port, u in util.items():
+                if (device, port) not in self.index.host_ports:
+                    continue
+                senders = sum(1 for p, v in ingress.items() if p != port and v > 0.1)
+                finding = cg.incast(device, port, egress_utilisation=u, marking_or_dropping=port in marking,
+                                    senders=senders, th=self.cth)  # fmt: skip
+                self._set(result, "incast", ("incast", device, port), finding)
+        return result
+
+    @staticmethod
+    def _oper_up(series: Mapping[str, Mapping[str, Any]], port: str) -> bool:
+        entry = series.get(f"interface|interface={port}")
+        return bool(entry and entry.get("fields", {}).get("oper_up"))
+
+    def _carrying(self, device: str, port: str) -> bool:
+        link = self.index.port_link.get((device, port))
+        return link is not None and self.index.link_state.get(link) == "up"

@@ -1,0 +1,474 @@
+"""Remediation: apply a playbook to an incident through the config push machinery, within the guardrails.
+
+Sequence for one incident (``remediate``), every step recorded on a :class:`RemediationRun` and its
+:class:`ActionRecord` rows (the audit: playbook, reason, push job, diff, result):
+
+1. pick the playbook (kind, scope, role, evidence); none -> ``needs-human``;
+2. find or create the run by its idempotency key (incident + playbook + attempt): a re-delivered task finds the
+   run it already made and resumes it, skipping finished actions; a partial unique constraint on the target keeps
+   a second remediation off an object that has one in flight;
+3. cooldown and guardrails (empty/wildcard targets, blast radius, drain caps, rate): refused -> ``needs-human``;
+4. mode: ``dry-run`` pushes with ``dry_run`` (diff only) and restores the source of truth; ``approve`` waits for
+   :func:`approve`; ``auto`` goes on;
+5. actions change the source of truth (Link.state ``drained``, IntentAssignment overrides) and push the affected
+   devices with ``create_job``/``run_job`` (``requested_by="playbook:<name>"``): diff, commit-confirm, device
+   locks, per-device audit. Pushing the intent is idempotent: a resumed action whose change is already on the
+   switch ends as ``no-change``, so an action completes exactly once;
+6. verification polls a metric (``fabric_ops.health.verification``); failure -> rollback (when the playbook says
+   so) and ``failed``; success -> ``mitigated`` with a restore time for drains, and a cooldown.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from fabric_ops.config.models import IntentAssignment
+from fabric_ops.config.models.jobs import DeviceStatus, JobStatus
+from fabric_ops.config.push import create_job, run_job
+from fabric_ops.errors import FabricOpsError, TopologyError
+from fabric_ops.topology.graph import FabricGraph
+from fabric_ops.topology.models import Device, Link
+
+from . import guardrails
+from .choices import IncidentStatus, Mode, RunStatus, ScopeKind
+from .incidents import transition
+from .models import ActionRecord, Cooldown, Incident, RemediationRun
+from .models.remediation import ACTIVE_RUN_STATUSES
+from .playbooks import Action, Playbook, load_playbooks, select
+from .topology import Port, TopologyIndex, load_index
+from .verification import Latest, Subject, redis_reader, verify
+
+logger = logging.getLogger(__name__)
+
+RETRYABLE_RUN_STATUSES = (RunStatus.REFUSED, RunStatus.FAILED, RunStatus.ROLLED_BACK, RunStatus.DRY_RUN)
+DRAINING_ACTIONS = ("drain-link", "move-dci")
+
+
+@dataclass
+class Plan:
+    """What a playbook would touch for one incident."""
+
+    target_key: str
+    links: list[int] = field(default_factory=list)
+    devices: list[str] = field(default_factory=list)  # devices whose intent changes (pushed)
+    ports: list[Port] = field(default_factory=list)  # ports of the links acted on (verification)
+    subject: Subject = field(default_factory=Subject)
+
+
+def _revert_in() -> int:
+    return int(getattr(settings, "FABRIC_OPS_HEALTH_REVERT_IN", 120))
+
+
+def plan(incident: Incident, playbook: Playbook, index: TopologyIndex) -> Plan:
+    """The objects the playbook's actions act on; empty lists mean "nothing named" (refused later)."""
+    links: list[int] = []
+    devices: list[str] = []
+    names = {a.action for a in playbook.actions}
+    if names & {"drain-link", "bounce-port"} and incident.link_id is not None:
+        links = [incident.link_id]
+    if "move-dci" in names:
+        if incident.scope_kind == ScopeKind.SPAN and incident.span:
+            links = [index.channel_link[c] for c in index.channels_over(incident.span) if c in index.channel_link]
+        elif incident.channel in index.channel_link:
+            links = [index.channel_link[incident.channel]]
+    ports: list[Port] = []
+    for link in links:
+        a, b = index.link_ends[link]
+        ports += [a, b]
+        devices += [a[0], b[0]]
+    if names & {"apply-intent", "pfc-watchdog"} and incident.device:
+        devices.append(incident.device)
+    devices = sorted(set(devices))
+    if links:
+        key = f"links:{','.join(map(str, sorted(links)))}" if len(links) > 1 else f"link:{links[0]}"
+    elif devices:
+        key = f"device:{','.join(devices)}"
+    else:
+        key = f"incident:{incident.pk}"
+    priority = "3"
+    port = (incident.device, incident.interface) if incident.device and incident.interface else None
+    uplinks = tuple((incident.device, p) for p in index.uplinks.get(incident.device, []))
+    subject = Subject(ports=tuple(ports), port=port, priority=priority, uplinks=uplinks, devices=tuple(devices))
+    return Plan(key, links, devices, ports, subject)
+
+
+def _evidence(incident: Incident) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    for alarm in incident.alarms.all():
+        merged.update(alarm.evidence or {})
+    return merged
+
+
+def next_attempt(incident: Incident) -> int:
+    """The attempt number a deliberate retry (re-evaluation) uses: one past every run so far."""
+    return incident.runs.count()
+
+
+def _guardrail_verdict(incident: Incident, playbook: Playbook, p: Plan, index: TopologyIndex) -> guardrails.Verdict:
+    limits = guardrails.Limits.build(getattr(settings, "FABRIC_OPS_HEALTH_GUARDRAILS", {}), playbook.guardrails)
+    acting = [a for a in playbook.actions if a.action != "notify"]
+    if not acting:
+        return guardrails.Verdict(True)
+    problem = guardrails.target_problem(p.links, p.devices)
+    if problem:
+        return guardrails.Verdict(False, (problem,))
+    since = timezone.now() - timedelta(seconds=limits.window_s)
+    recent = (
+        ActionRecord.objects.filter(phase="act", started_at__gte=since).exclude(action="notify")
+        .values("run").distinct().count()
+    )  # fmt: skip
+    if not p.links:  # intent changes remove no capacity: only the rate limit applies
+        reasons = tuple(guardrails.check_rate(recent, limits))
+        return guardrails.Verdict(not reasons, reasons, {"recent_actions": recent})
+    try:
+        br = FabricGraph.load(max_age=1.0).blast_radius(links=p.links)
+    except TopologyError as exc:
+        return guardrails.Verdict(False, (str(exc),))
+    drained: dict[str, int] = {}
+    for lid in Link.objects.filter(state="drained").values_list("id", flat=True):
+        if lid in index.link_ends:
+            pod = index.link_pod(lid)
+            drained[pod] = drained.get(pod, 0) + 1
+    new: dict[str, int] = {}
+    for lid in p.links:
+        pod = index.link_pod(lid)
+        new[pod] = new.get(pod, 0) + 1
+    return guardrails.evaluate(br, limits, drained_by_pod=drained, new_by_pod=new, recent_actions=recent)
+
+
+def _notify(incident: Incident, message: str, severity: str = "major") -> str:
+    """On-call notification. The alerting app routes it; until one is installed it is logged at WARNING."""
+    text = f"[{severity}] {incident}: {message}"
+    logger.warning("notify: %s", text)
+    try:
+        from fabric_ops.alerting import notify as alerting_notify  # type: ignore[attr-defined]
+    except ImportError:
+        return f"logged: {text}"
+    alerting_notify(incident=incident, message=message, severity=severity)  # pragma: no cover - other app
+    return f"sent: {text}"
+
+
+def _push(devices: list[str], playbook: Playbook, incident: Incident, why: str, *, dry_run: bool) -> tuple[Any, str]:
+    """Push the devices' intended configuration; returns (job, diff). Raises FabricOpsError when it did not apply."""
+    rows = list(Device.objects.filter(hostname__in=devices).select_related("fabric", "site"))
+    if not rows:
+        raise FabricOpsError(f"incident {incident.pk}: no devices to push for {why}; refusing an empty selection")
+    job = create_job(
+        rows, requested_by=f"playbook:{playbook.name}", reason=f"incident {incident.pk}: {why}"[:200],
+        dry_run=dry_run, canary_count=len(rows), wave_percent=100, max_failures=0, revert_in=_revert_in(),
+    )  # fmt: skip
+    job = run_job(job.pk)
+    results = list(job.devices.select_related("device"))
+    diff = "\n".join(f"# {r.device.hostname}: {r.status}\n{r.diff}" for r in results if r.diff or r.error)
+    bad = [f"{r.device.hostname}: {r.status} {r.error}".strip() for r in results
+           if r.status not in (DeviceStatus.CONFIRMED, DeviceStatus.NO_CHANGE, DeviceStatus.DIFFED)]  # fmt: skip
+    if job.status not in (JobStatus.SUCCEEDED,) or bad:
+        raise FabricOpsError(f"push job {job.pk} {job.status}: {'; '.join(bad)}")
+    return job, diff
+
+
+def _set_links(links: list[int], state: str) -> None:
+    Link.objects.filter(pk__in=links).update(state=state)
+    FabricGraph.invalidate()
+
+
+def _intent_overrides(device: str, overrides: dict[str, Any]) -> dict[str, Any]:
+    """Merge ``overrides`` into the device's own IntentAssignment; returns the previous overrides (for rollback)."""
+    dev = Device.objects.select_related("fabric").get(hostname=device)
+    assignment, _ = IntentAssignment.objects.get_or_create(fabric=dev.fabric, role="", device=dev)
+    previous = dict(assignment.overrides or {})
+    assignment.overrides = {**previous, **overrides}
+    assignment.full_clean()
+    assignment.save()
+    return previous
+
+
+def _apply(action: Action, record: ActionRecord, run: RemediationRun, p: Plan, playbook: Playbook,
+           incident: Incident, *, dry_run: bool) -> None:  # fmt: skip
+    """Carry out one action; fills the record. Raises FabricOpsError when the change did not apply."""
+    params = dict(action.params)
+    if action.action == "notify":
+        record.result = _notify(incident, params.get("message", incident.summary), params.get("severity", "major"))
+        return
+    undo: dict[str, Any] = {}
+    if action.action in DRAINING_ACTIONS:
+        undo = {"links": p.links, "state": "up"}
+        _set_links(p.links, "drained")
+        devices = p.devices
+    elif action.action == "bounce-port":
+        _set_links(p.links, "drained")
+        try:
+            job, diff = _push(p.devices, playbook, incident, "bounce (down)", dry_run=dry_run)
+            time.sleep(float(params.get("down_seconds", 2)))
+        finally:
+            _set_links(p.links, "up")
+        devices = p.devices
+    elif action.action in ("apply-intent", "pfc-watchdog"):
+        if action.action == "apply-intent":
+            overrides = dict(params["overrides"])
+        else:
+            overrides = {"pfc_watchdog": True}
+            for src, dst in (("detection_ms", "pfc_watchdog_detection_ms"),
+                             ("restoration_ms", "pfc_watchdog_restoration_ms"),
+                             ("watchdog_action", "pfc_watchdog_action")):  # fmt: skip
+                if src in params:
+                    overrides[dst] = params[src]
+        devices = [incident.device]
+        undo = {"device": incident.device, "overrides": _intent_overrides(incident.device, overrides)}
+    else:
+        raise FabricOpsError(f"action {action.action!r} has no implementation")
+    record.params = {**params, "undo": undo}
+    try:
+        job, diff = _push(devices, playbook, incident, f"{action.action} ({p.target_key})", dry_run=dry_run)
+    except FabricOpsError:
+        _undo_source_of_truth(undo)
+        raise
+    finally:
+        if dry_run:
+            _undo_source_of_truth(undo)
+    record.push_job, record.diff = job, diff
+    record.result = f"push job {job.pk}: {job.summary}"
+
+
+def _undo_source_of_truth(undo: dict[str, Any]) -> None:
+    if "links" in undo:
+        _set_links(undo["links"], undo["state"])
+    if "overrides" in undo:
+        dev = Device.objects.select_related("fabric").get(hostname=undo["device"])
+        IntentAssignment.objects.filter(fabric=dev.fabric, role="", device=dev).update(overrides=undo["overrides"])
+
+
+def _rollback(run: RemediationRun, playbook: Playbook, p: Plan, incident: Incident) -> str:
+    """Undo every applied action (source of truth, then push): the network goes back to before the run."""
+    notes = []
+    for record in run.actions.filter(phase="act", status="done").order_by("-sequence"):
+        undo = (record.params or {}).get("undo") or {}
+        if not undo:
+            continue
+        _undo_source_of_truth(undo)
+        devices = sorted({*p.devices, *([undo["device"]] if "device" in undo else [])})
+        step = ActionRecord.objects.create(run=run, sequence=record.sequence, phase="rollback", action=record.action,
+                                           target=record.target, started_at=timezone.now())  # fmt: skip
+        try:
+            job, diff = _push(devices, playbook, incident, f"rollback {record.action}", dry_run=False)
+            step.status, step.push_job, step.diff, step.result = "done", job, diff, f"push job {job.pk}"
+        except FabricOpsError as exc:
+            step.status, step.result = "failed", str(exc)
+        step.finished_at = timezone.now()
+        step.save()
+        notes.append(f"{record.action}: {step.status}")
+    return ", ".join(notes) or "nothing to undo"
+
+
+def remediate(incident_id: int, *, playbooks: list[Playbook] | None = None, read: Latest | None = None,
+              index: TopologyIndex | None = None, approved_by: str = "",
+              attempt: int | None = None) -> RemediationRun | None:  # fmt: skip
+    """Apply the matching playbook to an incident (idempotent: safe to call again with the same incident).
+
+    ``attempt`` None resumes or returns the latest run of the playbook; a re-evaluation passes
+    :func:`next_attempt` so that a refused or failed incident gets a new run (once, even if re-delivered).
+    """
+    incident = Incident.objects.get(pk=incident_id)
+    if incident.status in (IncidentStatus.RESOLVED, IncidentStatus.MITIGATED) and not approved_by:
+        return incident.runs.first()
+    books = playbooks if playbooks is not None else load_playbooks()
+    index = index or load_index()
+    role = index.device_role.get(incident.device, "")
+    playbook = select(books, incident.kind, incident.scope_kind, role, _evidence(incident))
+    if playbook is None:
+        if incident.status == IncidentStatus.OPEN:
+            transition(incident, IncidentStatus.NEEDS_HUMAN, reason=f"no playbook matches {incident.kind}")
+        return None
+    p = plan(incident, playbook, index)
+    if attempt is None:  # a first delivery or a re-delivery: the latest run of this playbook, if any
+        latest = incident.runs.filter(playbook=playbook.name).order_by("-pk").first()
+        attempt = int(latest.idempotency_key.rsplit(":", 1)[1]) if latest else 0
+    key = f"incident-{incident.pk}:{playbook.name}:{attempt}"
+    run = RemediationRun.objects.filter(idempotency_key=key).first()
+    if run is None:
+        cooldown = Cooldown.objects.filter(playbook=playbook.name, target_key=p.target_key, until__gt=timezone.now())
+        if cooldown.exists() and playbook.acts:
+            transition(incident, IncidentStatus.NEEDS_HUMAN,
+                       reason=f"playbook {playbook.name} is cooling down on {p.target_key} until "
+                       f"{cooldown.first().until:%H:%M:%S}")  # fmt: skip
+            return None
+        try:
+            with transaction.atomic():
+                run = RemediationRun.objects.create(incident=incident, playbook=playbook.name, mode=playbook.mode,
+                                                    idempotency_key=key, target_key=p.target_key,
+                                                    restore_mode=playbook.restore_mode)  # fmt: skip
+        except IntegrityError:
+            existing = RemediationRun.objects.filter(idempotency_key=key).first()
+            if existing is not None:
+                run = existing
+            else:
+                busy = RemediationRun.objects.filter(target_key=p.target_key, status__in=ACTIVE_RUN_STATUSES).first()
+                logger.info("incident %s: %s already being remediated by %s", incident.pk, p.target_key, busy)
+                return busy
+    if run.status in (RunStatus.SUCCEEDED, RunStatus.RESTORED, *RETRYABLE_RUN_STATUSES):
+        return run  # finished: a re-delivered task does nothing
+    if run.status == RunStatus.AWAITING_APPROVAL and not approved_by:
+        return run
+    if run.status == RunStatus.PENDING:
+        verdict = _guardrail_verdict(incident, playbook, p, index)
+        run.guardrail = verdict.as_dict()
+        if not verdict.allowed:
+            reason = "guardrail refused: " + "; ".join(verdict.reasons)
+            run.status, run.reason, run.finished_at = RunStatus.REFUSED, reason, timezone.now()
+            run.save()
+            transition(incident, IncidentStatus.NEEDS_HUMAN, reason=reason)
+            _notify(incident, reason, "critical")
+            return run
+        if playbook.mode == Mode.APPROVE and playbook.acts and not approved_by:
+            run.status = RunStatus.AWAITING_APPROVAL
+            run.save()
+            transition(incident, IncidentStatus.NEEDS_HUMAN, reason=f"playbook {playbook.name} awaits approval")
+            _notify(incident, f"approve remediation {run.pk} ({playbook.name})", "major")
+            return run
+    if approved_by:
+        run.approved_by = approved_by
+    return _execute(run, incident, playbook, p, read or redis_reader())
+
+
+def _execute(run: RemediationRun, incident: Incident, playbook: Playbook, p: Plan, read: Latest) -> RemediationRun:
+    dry_run = playbook.mode == Mode.DRY_RUN
+    now = timezone.now()
+    run.status, run.started_at = RunStatus.RUNNING, run.started_at or now
+    run.save()
+    if incident.status != IncidentStatus.MITIGATING and playbook.acts and not dry_run:
+        transition(incident, IncidentStatus.MITIGATING, remediation_started_at=incident.remediation_started_at or now)
+    for sequence, action in enumerate(playbook.actions):
+        record, _ = ActionRecord.objects.get_or_create(
+            run=run, phase="act", sequence=sequence,
+            defaults={"action": action.action, "target": p.target_key, "params": dict(action.params)},
+        )  # fmt: skip
+        if record.status == "done":
+            continue  # a resumed run: this step already completed
+        record.status, record.started_at = "running", timezone.now()
+        record.save()
+        try:
+            _apply(action, record, run, p, playbook, incident, dry_run=dry_run)
+        except FabricOpsError as exc:
+            record.status, record.result, record.finished_at = "failed", str(exc), timezone.now()
+            record.save()
+            note = _rollback(run, playbook, p, incident) if playbook.rollback and not dry_run else "no rollback"
+            run.status, run.reason, run.finished_at = RunStatus.FAILED, f"{action.action} failed: {exc}; {note}", now
+            run.save()
+            transition(incident, IncidentStatus.FAILED, reason=run.reason)
+            _notify(incident, run.reason, "critical")
+            return run
+        record.status, record.finished_at = "done", timezone.now()
+        record.save()
+    if dry_run:
+        run.status, run.finished_at = RunStatus.DRY_RUN, timezone.now()
+        run.reason = "dry run: diffs recorded, nothing committed"
+        run.save()
+        transition(incident, IncidentStatus.NEEDS_HUMAN, reason=f"dry run of {playbook.name}: review the diffs")
+        return run
+    committed = timezone.now()
+    run.committed_at = committed
+    run.status = RunStatus.VERIFYING
+    run.save()
+    if playbook.acts:
+        incident.committed_at = committed
+        incident.save(update_fields=["committed_at", "updated_at"])
+    if playbook.verification is None:
+        outcome = {"ok": True, "metric": None}
+    else:
+        outcome = verify(playbook.verification, p.subject, int(committed.timestamp() * 1e9), read)
+    run.verification = outcome
+    done = timezone.now()
+    if outcome["ok"]:
+        run.status, run.verified_at, run.finished_at = RunStatus.SUCCEEDED, done, done
+        if playbook.restore_after is not None and any(a.action in DRAINING_ACTIONS for a in playbook.actions):
+            run.restore_after = done + timedelta(seconds=playbook.restore_after)
+        run.save()
+        target_status = IncidentStatus.MITIGATED if playbook.acts else incident.status
+        if target_status != incident.status:
+            transition(incident, target_status, verified_at=done)
+    else:
+        note = _rollback(run, playbook, p, incident) if playbook.rollback else "no rollback (playbook)"
+        run.status = RunStatus.ROLLED_BACK if playbook.rollback else RunStatus.FAILED
+        run.reason, run.finished_at = f"verification failed: {outcome.get('why')}; {note}", done
+        run.save()
+        transition(incident, IncidentStatus.FAILED, reason=run.reason)
+        _notify(incident, run.reason, "critical")
+    if playbook.acts:
+        Cooldown.objects.update_or_create(
+            playbook=playbook.name, target_key=p.target_key,
+            defaults={"until": done + timedelta(seconds=playbook.cooldown)},
+        )  # fmt: skip
+    return run
+
+
+def approve(run_id: int, user: str, **kwargs: Any) -> RemediationRun | None:
+    """Approve a run waiting in ``awaiting-approval`` (anyone but the automation) and execute it."""
+    run = RemediationRun.objects.get(pk=run_id)
+    if run.status != RunStatus.AWAITING_APPROVAL:
+        raise FabricOpsError(f"{run} is {run.status}, not awaiting approval")
+    if not user or user.startswith("playbook:"):
+        raise FabricOpsError(f"{run}: approval needs a person")
+    incident = run.incident
+    if incident.status == IncidentStatus.NEEDS_HUMAN:
+        transition(incident, IncidentStatus.OPEN, reason=f"approved by {user}")
+    return remediate(incident.pk, approved_by=user, **kwargs)
+
+
+def restore(run_id: int, *, read: Latest | None = None, playbooks: list[Playbook] | None = None,
+            index: TopologyIndex | None = None, approved_by: str = "",
+            wait: Callable[[float], None] = time.sleep) -> RemediationRun:  # fmt: skip
+    """Undo a verified drain once its fault stayed clean: links back up, push, verify they come up."""
+    run = RemediationRun.objects.select_related("incident").get(pk=run_id)
+    if run.status != RunStatus.SUCCEEDED or run.restored_at:
+        return run
+    if run.restore_mode == Mode.APPROVE and not approved_by:
+        raise FabricOpsError(f"{run}: restore needs approval")
+    incident = run.incident
+    books = playbooks if playbooks is not None else load_playbooks()
+    playbook = next((b for b in books if b.name == run.playbook), None)
+    if playbook is None:
+        raise FabricOpsError(f"{run}: playbook {run.playbook!r} no longer exists")
+    index = index or load_index()
+    links = sorted({lid for r in run.actions.filter(phase="act", status="done")
+                    for lid in ((r.params or {}).get("undo") or {}).get("links", [])})  # fmt: skip
+    if not links:
+        raise FabricOpsError(f"{run}: nothing was drained; nothing to restore")
+    p = plan(incident, playbook, index)
+    p.links = links
+    _set_links(links, "up")
+    record = ActionRecord.objects.create(run=run, sequence=0, phase="restore", action="restore-link",
+                                         target=p.target_key, started_at=timezone.now(),
+                                         params={"links": links, "approved_by": approved_by})  # fmt: skip
+    try:
+        job, diff = _push(p.devices, playbook, incident, f"restore {p.target_key}", dry_run=False)
+    except FabricOpsError as exc:
+        _set_links(links, "drained")
+        record.status, record.result, record.finished_at = "failed", str(exc), timezone.now()
+        record.save()
+        raise
+    record.push_job, record.diff, record.result = job, diff, f"push job {job.pk}: {job.summary}"
+    from .playbooks import Verification
+
+    since = int(timezone.now().timestamp() * 1e9)
+    outcome = verify(Verification("link-oper-up", "==", 1.0, 30.0), p.subject, since, read or redis_reader())
+    record.status = "done" if outcome["ok"] else "failed"
+    record.finished_at = timezone.now()
+    record.save()
+    if outcome["ok"]:
+        run.status, run.restored_at = RunStatus.RESTORED, timezone.now()
+        run.save()
+        transition(incident, IncidentStatus.RESOLVED, reason=f"restored after staying clean ({approved_by or 'auto'})")
+    else:
+        run.reason = f"restore pushed but the link did not come up: {outcome.get('why')}"
+        run.save()
+        transition(incident, IncidentStatus.FAILED, reason=run.reason)
+    return run

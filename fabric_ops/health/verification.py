@@ -1,0 +1,123 @@
+"""Verification metrics: read what the network does *after* a change, from the collector's latest values.
+
+Every metric reads ``<prefix>:latest:<device>`` (``fabric_ops.telemetry.handoff.latest_values``) and only trusts
+values the switch timestamped after ``since_ns`` (the commit): a number from before the change proves nothing.
+A metric with no fresh value yet returns None, and the verifier keeps polling until the playbook's ``within``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from fabric_ops.telemetry.handoff import latest_values
+
+from .playbooks import Verification
+from .topology import Port
+
+logger = logging.getLogger(__name__)
+
+Latest = Callable[[str], Mapping[str, Mapping[str, Any]]]
+
+
+@dataclass(frozen=True)
+class Subject:
+    """What a metric is measured on: ports of the links acted on, the incident's port/priority/queue, devices."""
+
+    ports: tuple[Port, ...] = ()
+    port: Port | None = None
+    priority: str = "3"
+    uplinks: tuple[Port, ...] = ()
+    devices: tuple[str, ...] = ()
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _fresh(latest: Mapping[str, Mapping[str, Any]], series: str, since_ns: int) -> Mapping[str, Any] | None:
+    entry = latest.get(series)
+    if entry is None or int(entry.get("ts", 0)) < since_ns:
+        return None
+    return entry.get("fields", {})
+
+
+def _sum_ports(read: Latest, ports: Iterable[Port], since_ns: int, fields: tuple[str, ...]) -> float | None:
+    total = 0.0
+    for device, ifname in ports:
+        values = _fresh(read(device), f"interface|interface={ifname}", since_ns)
+        if values is None or not any(f in values for f in fields):
+            return None
+        total += sum(float(values.get(f) or 0.0) for f in fields)
+    return total
+
+
+def measure(metric: str, subject: Subject, since_ns: int, read: Latest) -> float | None:
+    """The current value of ``metric`` on ``subject`` from values newer than ``since_ns``; None = not yet known."""
+    if metric in ("link-carrying-bps", "dci-degraded-carrying-bps"):
+        return _sum_ports(read, subject.ports, since_ns, ("out_bps", "in_bps"))
+    if metric == "link-oper-up":
+        for device, ifname in subject.ports:
+            entry = read(device).get(f"interface|interface={ifname}")
+            if entry is None or "oper_up" not in entry.get("fields", {}):
+                return None
+            if not entry["fields"]["oper_up"]:
+                return 0.0
+        return 1.0
+    if metric == "port-pause-rx-ps" and subject.port:
+        device, ifname = subject.port
+        values = _fresh(read(device), f"pfc|interface={ifname},priority={subject.priority}", since_ns)
+        return None if values is None else float(values.get("rx_pause_ps") or 0.0)
+    if metric == "uplink-pause-tx-ps":
+        total = 0.0
+        seen = False
+        for device, ifname in subject.uplinks:
+            for name, entry in read(device).items():
+                if name.startswith(f"pfc|interface={ifname},") and int(entry.get("ts", 0)) >= since_ns:
+                    total += float(entry.get("fields", {}).get("tx_pause_ps") or 0.0)
+                    seen = True
+        return total if seen else None
+    if metric in ("queue-drops-pps", "queue-ecn-marks-pps") and subject.port:
+        device, ifname = subject.port
+        field_name = "dropped_pps" if metric == "queue-drops-pps" else "ecn_marked_pps"
+        values = _fresh(read(device), f"queue|interface={ifname},queue={subject.priority}", since_ns)
+        return None if values is None else float(values.get(field_name) or 0.0)
+    if metric == "intent-applied":
+        from fabric_ops.config.compliance import check_compliance
+        from fabric_ops.topology.models import Device
+
+        devices = Device.objects.filter(hostname__in=subject.devices).select_related("fabric", "site")
+        return 1.0 if all(check_compliance(d).compliant for d in devices) else 0.0
+    raise ValueError(f"unknown verification metric {metric!r}")
+
+
+def redis_reader(client: Any = None, prefix: str | None = None) -> Latest:
+    return lambda device: latest_values(device, client=client, prefix=prefix)
+
+
+def verify(
+    spec: Verification,
+    subject: Subject,
+    since_ns: int,
+    read: Latest,
+    *,
+    poll_s: float = 0.5,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> dict[str, Any]:
+    """Poll ``spec.metric`` until it holds (ok) or ``spec.within`` seconds pass (failed); returns the record."""
+    deadline = clock() + spec.within
+    observed: list[float] = []
+    value: float | None = None
+    while True:
+        value = measure(spec.metric, subject, since_ns, read)
+        if value is not None:
+            observed.append(value)
+            if spec.holds(value):
+                return {"ok": True, "metric": spec.metric, "op": spec.op, "expected": spec.value, "value": value,
+                        "observed": observed[-10:]}  # fmt: skip
+        if clock() >= deadline:
+            return {"ok": False, "metric": spec.metric, "op": spec.op, "expected": spec.value, "value": value,
+                    "observed": observed[-10:],
+                    "why": "no fresh value" if value is None else f"{value:g} does not satisfy {spec.op} {spec.value:g}"}  # noqa: E501  # fmt: skip
+        sleep(poll_s)
