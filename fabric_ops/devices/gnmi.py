@@ -20,8 +20,12 @@ from .credentials import resolve
 logger = logging.getLogger(__name__)
 
 
-def gnmi_capabilities(device: Device, timeout: int = 5) -> dict:
-    """Ask the device for its gNMI capabilities; raise DeviceUnreachable naming the device when it does not answer."""
+def check_gnmi(device: Device, timeout: int = 5) -> None:
+    """Raise DeviceUnreachable naming the device unless its gNMI server answers a Capabilities request.
+
+    pygnmi's connect() already sends Capabilities (to choose an encoding), so
+    entering the client is the whole check: one RPC, not two.
+    """
     credential = resolve(device.credential)
     target = (device.mgmt_address, device.gnmi_port)
     try:
@@ -31,8 +35,8 @@ def gnmi_capabilities(device: Device, timeout: int = 5) -> dict:
             password=credential.password,
             insecure=True,
             gnmi_timeout=timeout,
-        ) as client:
-            return client.capabilities()
+        ):
+            return
     except DeviceError:
         raise
     except Exception as exc:  # pygnmi raises bare Exception and grpc errors alike

@@ -1,0 +1,92 @@
+"""Is a committed change in force? Check every line of its diff at its place in the running configuration.
+
+Verification must be cheap (it runs on every device of every push) and must
+not open a configuration session (on a busy switch that is the expensive part).
+So it reads the running configuration once and checks the diff against it:
+every added line must be there under the same parents, every removed line must
+be gone. Both diff dialects are understood: EOS's unified diff (`+`, `-`, ` `
+prefixes, `@@` hunks) and CloudEngine's candidate changes (`+`/`-` lines under
+unprefixed view headers, `#` between blocks). Hierarchy comes from indentation
+in both.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+
+Path = tuple[str, ...]
+
+
+def _indent(text: str) -> int:
+    return len(text) - len(text.lstrip(" "))
+
+
+def _skip(text: str) -> bool:
+    stripped = text.strip()
+    return not stripped or stripped in {"!", "#", "end", "return"} or stripped.startswith(("!", "#"))
+
+
+def _walk(lines: Iterable[tuple[str, str]]) -> Iterator[tuple[str, Path, bool, str]]:
+    """(op, parent path, anchored, line) for each config line; ``anchored`` is False when parents were cut off."""
+    stack: list[tuple[int, str]] = []
+    anchored = True
+    for op, text in lines:
+        if op == "reset":
+            stack, anchored = [], True
+            continue
+        if _skip(text):
+            continue
+        indent = _indent(text)
+        while stack and stack[-1][0] >= indent:
+            stack.pop()
+        if not stack:
+            anchored = indent == 0  # a hunk that starts inside a section does not know its parents
+        yield op, tuple(t for _, t in stack), anchored, text.strip()
+        stack.append((indent, text.strip()))
+
+
+def _diff_lines(diff: str) -> Iterator[tuple[str, str]]:
+    unified = any(line.startswith("@@") for line in diff.splitlines())
+    for line in diff.splitlines():
+        if line.startswith(("---", "+++")):
+            continue
+        if line.startswith("@@"):
+            yield "reset", ""
+        elif line.startswith(("+", "-")):
+            yield line[0], line[1:]
+        elif unified:
+            yield " ", line[1:]  # context line of a unified diff
+        else:
+            if line.strip() == "#":
+                yield "reset", ""
+            yield " ", line  # CloudEngine: view headers are printed without a prefix
+
+
+def _running_index(running: str) -> dict[str, set[Path]]:
+    index: dict[str, set[Path]] = defaultdict(set)
+    for _, path, _, text in _walk((" ", line) for line in running.splitlines()):
+        index[text].add(path)
+    return index
+
+
+def _present(index: dict[str, set[Path]], path: Path, anchored: bool, text: str) -> bool:
+    paths = index.get(text, set())
+    if anchored:
+        return path in paths
+    return any(p[len(p) - len(path) :] == path for p in paths if len(p) >= len(path))
+
+
+def missing_changes(diff: str, running: str) -> list[str]:
+    """The diff lines that are not in force in ``running`` ('+' missing, '-' still present); empty when all are."""
+    index = _running_index(running)
+    entries = list(_walk(_diff_lines(diff)))
+    added = {(path, text) for op, path, _, text in entries if op == "+"}
+    problems = []
+    for op, path, anchored, text in entries:
+        where = " > ".join(path)
+        if op == "+" and not _present(index, path, anchored, text):
+            problems.append(f"missing: {where + ' > ' if where else ''}{text}")
+        elif op == "-" and (path, text) not in added and _present(index, path, anchored, text):
+            problems.append(f"still present: {where + ' > ' if where else ''}{text}")
+    return problems
