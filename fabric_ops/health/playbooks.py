@@ -61,7 +61,7 @@ METRICS = {
     "link-carrying-bps": "traffic still carried by the incident's link (both directions, both ends)",
     "link-oper-up": "1 when the incident's link is operationally up at both ends, else 0",
     "port-pause-rx-ps": "PFC pause frames/s received on the incident's port at its priority",
-    "uplink-pause-tx-ps": "PFC pause frames/s the incident's leaf sends on its uplinks",
+    "device-pause-tx-ps": "PFC pause frames/s the incident's switch sends on its other ports (a storm spreading)",
     "queue-drops-pps": "drops/s of the incident's queue",
     "queue-ecn-marks-pps": "ECN marks/s of the incident's queue",
     "dci-degraded-carrying-bps": "traffic still carried by the degraded wavelengths' DCI links",

@@ -68,14 +68,14 @@ def measure(metric: str, subject: Subject, since_ns: int, read: Latest) -> float
         device, ifname = subject.port
         values = _fresh(read(device), f"pfc|interface={ifname},priority={subject.priority}", since_ns)
         return None if values is None else float(values.get("rx_pause_ps") or 0.0)
-    if metric == "uplink-pause-tx-ps":
+    if metric == "device-pause-tx-ps" and subject.port:
+        device, stormed = subject.port
         total = 0.0
         seen = False
-        for device, ifname in subject.uplinks:
-            for name, entry in read(device).items():
-                if name.startswith(f"pfc|interface={ifname},") and int(entry.get("ts", 0)) >= since_ns:
-                    total += float(entry.get("fields", {}).get("tx_pause_ps") or 0.0)
-                    seen = True
+        for name, entry in read(device).items():
+            if name.startswith("pfc|") and f"interface={stormed}," not in name and int(entry.get("ts", 0)) >= since_ns:
+                total += float(entry.get("fields", {}).get("tx_pause_ps") or 0.0)
+                seen = True
         return total if seen else None
     if metric in ("queue-drops-pps", "queue-ecn-marks-pps") and subject.port:
         device, ifname = subject.port

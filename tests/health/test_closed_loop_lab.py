@@ -212,6 +212,13 @@ def test_pfc_storm_arms_the_watchdog_on_the_leaf(sjc):
 
     incident = sjc.until(lambda: active("pfc-storm", device="sjc-leaf2"), 30, "storm incident")
     assert incident.interface == host_port.name
+    leaf_state = lab.switch("sjc-leaf2")
+    feeders = [p for p in leaf_state.interfaces.values() if p is not host_port]
+    paused = sum(p.pfc_tx_pause[3] for p in feeders)
+    time.sleep(1.0)
+    assert (
+        sum(p.pfc_tx_pause[3] for p in feeders) > paused
+    )  # the storm spreads: the leaf pauses the NICs feeding the port
     run = remediate(incident.pk, playbooks=load_playbooks(), read=sjc.read)
     incident.refresh_from_db()
     assert run.status == RunStatus.SUCCEEDED, (run.reason, run.verification)
@@ -219,6 +226,10 @@ def test_pfc_storm_arms_the_watchdog_on_the_leaf(sjc):
     assert lab.switch("sjc-leaf2").qos.pfc_watchdog and lab.switch("sjc-leaf2").qos.pfc_watchdog_timeout_ms == 100
     assert host_port.pfc_watchdog_triggers >= 1
     assert IntentAssignment.objects.get(device=leaf).overrides["pfc_watchdog_detection_ms"] == 100
+    paused = sum(p.pfc_tx_pause[3] for p in feeders)
+    time.sleep(1.0)
+    assert sum(p.pfc_tx_pause[3] for p in feeders) == paused  # the watchdog broke the storm
+    assert run.actions.get(action="pfc-watchdog").push_job.requested_by == "playbook:pfc-storm"
 
 
 @pytest.fixture
