@@ -452,10 +452,11 @@ class Normaliser:
         tags = leaf.tags
         if leaf.measurement == "dci_channel" and tags and tags[0][0] == "index":
             if leaf.conv == NAME:
-                return (-1, leaf.field, NAME, 1.0, tags[0][1])
+                return (-1, leaf.field, NAME, 1.0, tags[0][1], None)
             # terminal-device channels are keyed by index; tag them with the channel's name once it is known
-            return (-2, leaf.field, leaf.conv, float(leaf.scale), tags[0][1])
-        return (self._series_id(leaf.measurement, tags), leaf.field, leaf.conv, float(leaf.scale), None)
+            return (-2, leaf.field, leaf.conv, float(leaf.scale), tags[0][1], None)
+        idx = self._series_id(leaf.measurement, tags)
+        return (idx, leaf.field, leaf.conv, float(leaf.scale), None, (idx, leaf.field))
 
     # --- sessions -------------------------------------------------------------------------------------
     def begin_session(self) -> None:
@@ -496,8 +497,10 @@ class Normaliser:
         changes: list[Change] = []
         if notification.delete:
             counts.deletes += len(notification.delete)
-        for update in notification.update:
-            counts.updates += 1
+        updates = notification.update
+        counts.updates += len(updates)
+        counters = self._counters
+        for update in updates:
             path = update.path
             key = path.SerializeToString()
             desc = table.get(key, False)
@@ -515,12 +518,26 @@ class Normaliser:
             if desc is None:
                 counts.ignored += 1
                 continue
-            idx, name, conv, scale, index = desc
-            try:
-                value = CONVERTERS[conv](typed_value(update.val))
-            except (ValueError, TypeError, AttributeError, OverflowError):
-                counts.malformed += 1
-                continue
+            idx, name, conv, scale, index, ckey = desc
+            val = update.val
+            if conv is RATE and val.WhichOneof("value") == "uint_val":  # the hot path: a PROTO counter
+                value = val.uint_val
+                prev = counters.get(ckey)
+                if prev is not None and ts > prev[1] and value >= prev[0]:
+                    counters[ckey] = (value, ts)
+                    value = (value - prev[0]) * scale * 1e9 / (ts - prev[1])
+                    fields = groups.get(idx)
+                    if fields is None:
+                        groups[idx] = {name: value}
+                    else:
+                        fields[name] = value
+                    continue
+            else:
+                try:
+                    value = CONVERTERS[conv](typed_value(val))
+                except (ValueError, TypeError, AttributeError, OverflowError):
+                    counts.malformed += 1
+                    continue
             if idx < 0:
                 if idx == -1:
                     self._channel_names[index] = value
@@ -532,11 +549,11 @@ class Normaliser:
                         continue
                     channel = index  # a target that never names it: key by index
                 idx = self._series_id("dci_channel", (("channel", channel),))
-            if conv == RATE:
                 ckey = (idx, name)
-                rate, why = counter_rate(self._counters.get(ckey), value, ts, scale)
+            if conv == RATE:
+                rate, why = counter_rate(counters.get(ckey), value, ts, scale)
                 if why != "stale":
-                    self._counters[ckey] = (value, ts)
+                    counters[ckey] = (value, ts)
                 if rate is None:
                     if why == "reset":
                         counts.resets += 1
@@ -550,17 +567,17 @@ class Normaliser:
                 if conv == BOOT:
                     if self.boot_time_ns is not None and value != self.boot_time_ns:
                         # rebooted: counters sampled before the boot are no baseline for the ones after it
-                        self._counters = {k: v for k, v in self._counters.items() if v[1] >= value}
+                        for key in [k for k, v in counters.items() if v[1] < value]:
+                            del counters[key]
                     self.boot_time_ns = value
-                skey = (idx, name)
                 if self.synced:
-                    old = self._state.get(skey)
-                    self._state[skey] = value
+                    old = self._state.get(ckey)
+                    self._state[ckey] = value
                     if old is not None and old != value:
                         measurement, tags = self._series[idx]
                         changes.append(Change(measurement, tags, name, old, value, ts))
                 else:
-                    self._pending[skey] = (value, ts)
+                    self._pending[ckey] = (value, ts)
             fields = groups.get(idx)
             if fields is None:
                 groups[idx] = {name: value}
