@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "fabric_ops.config",
     "fabric_ops.telemetry",
     "fabric_ops.health",
+    "fabric_ops.alerting",
     # REST API (fabric_ops/web): DRF, token auth, filters, OpenAPI schema with self-hosted Swagger UI assets.
     "rest_framework",
     "rest_framework.authtoken",
@@ -131,7 +132,20 @@ CELERY_BEAT_SCHEDULE = {
         "task": "config.compliance_all",
         "schedule": float(os.environ.get("FABRIC_OPS_COMPLIANCE_INTERVAL", "900")),
     },
+    # Alerting (docs/alerting.md): due group flushes, escalations, telemetry rules, incident sync, lost deliveries.
+    "alerting-tick": {
+        "task": "alerting.tick",
+        "schedule": float(os.environ.get("FABRIC_OPS_ALERTING_TICK_S", "10")),
+    },
 }
+
+# Alerting: "celery" enqueues flushes and deliveries; "outbox" keeps them in-process (tests drive the tasks).
+FABRIC_OPS_ALERTING_DISPATCH = os.environ.get("FABRIC_OPS_ALERTING_DISPATCH", "celery")
+# Queue for alerting tasks (empty: Celery's default queue); notifications should not wait behind device jobs.
+FABRIC_OPS_ALERTING_QUEUE = os.environ.get("FABRIC_OPS_ALERTING_QUEUE", "")
+# Base URL of the UI in notifications (ack/resolve links), and how long a signed action link stays valid.
+FABRIC_OPS_EXTERNAL_URL = os.environ.get("FABRIC_OPS_EXTERNAL_URL", "http://127.0.0.1:8000")
+FABRIC_OPS_ALERTING_LINK_MAX_AGE_S = float(os.environ.get("FABRIC_OPS_ALERTING_LINK_MAX_AGE_S", "86400"))
 
 # Telemetry storage. The product writes with influxdb-client to <URL>/api/v2/write and reads InfluxQL from
 # <URL>/query, so one URL serves InfluxDB 1.8+, 2.x (DBRP mapping) and 3.x. The default is the demo's local

@@ -11,6 +11,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("alerting/", include("fabric_ops.alerting.urls")),  # signed ack/resolve links and their API
     path("api/", include("fabric_ops.web.api.urls")),
     path("", include("fabric_ops.web.urls_ui")),  # the HTML pages (fabric_ops/web/views)
 ]

@@ -1,0 +1,114 @@
+"""Telemetry rules: conditions on the latest values the collector publishes (fabric_ops.telemetry.handoff).
+
+Each rule names a measurement and field (``optics`` / ``input_power_dbm``, docs/telemetry.md), optional tag
+matchers, a comparison and a for-duration. A series whose value holds the condition for ``for_s`` fires an
+alert labelled ``alertname`` (the rule name in CamelCase), ``device``, the series tags, ``severity`` and the rule's
+labels; when the condition stops holding (or the series disappears) the alert resolves. Pure evaluation
+(:func:`evaluate`) is separate from the I/O (:func:`evaluate_telemetry_rules`) so it is table-testable.
+"""
+
+from __future__ import annotations
+
+import logging
+import operator
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from . import clock
+from .adapters import alertname
+from .choices import AlertStatus, RuleSource
+from .engine import raise_alert, resolve_alert
+from .matchers import fingerprint, match_all
+from .models import Alert, AlertRule, RuleState
+
+logger = logging.getLogger(__name__)
+
+OPS: dict[str, Callable[[float, float], bool]] = {
+    ">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le, "==": operator.eq, "!=": operator.ne,
+}  # fmt: skip
+
+
+def parse_series(key: str) -> tuple[str, dict[str, str]]:
+    """``queue|interface=Et1,queue=3`` -> (``queue``, {"interface": "Et1", "queue": "3"})."""
+    measurement, _, inner = key.partition("|")
+    tags = dict(part.split("=", 1) for part in inner.split(",") if "=" in part)
+    return measurement, tags
+
+
+def evaluate(rule: AlertRule, device: str, latest: Mapping[str, Mapping[str, Any]]) -> list[tuple[dict, float]]:
+    """The series of one device that hold the rule's condition now: [(labels, value)]."""
+    out = []
+    compare = OPS.get(rule.op)
+    if compare is None or rule.threshold is None:
+        return out
+    for key, entry in latest.items():
+        measurement, tags = parse_series(key)
+        if measurement != rule.measurement:
+            continue
+        value = (entry.get("fields") or {}).get(rule.field)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            continue
+        if not match_all(rule.tag_matchers, tags):
+            continue
+        if compare(float(value), rule.threshold):
+            labels = {"alertname": alertname(rule.name), "device": device, **tags, "rule": rule.name}
+            if rule.severity:
+                labels["severity"] = rule.severity
+            labels.update({str(k): str(v) for k, v in rule.labels.items()})
+            out.append((labels, float(value)))
+    return out
+
+
+def apply(rule: AlertRule, holding: Iterable[tuple[dict, float]], now: datetime) -> int:
+    """Advance pending states to firing after ``for_s``; resolve what no longer holds. Returns firing count."""
+    holding = list(holding)
+    current = {fingerprint(labels): (labels, value) for labels, value in holding}
+    states = {s.fingerprint: s for s in RuleState.objects.filter(rule=rule)}
+    firing = 0
+    for fp, (labels, value) in current.items():
+        state = states.get(fp)
+        if state is None:
+            state = RuleState.objects.create(rule=rule, fingerprint=fp, labels=labels, active_since=now, value=value)
+        elif state.value != value:
+            RuleState.objects.filter(pk=state.pk).update(value=value)
+        if now - state.active_since >= timedelta(seconds=rule.for_s):
+            condition = f"{rule.measurement}.{rule.field} = {value:g} ({rule.op} {rule.threshold:g})"
+            notes = {
+                "summary": f"{labels['device']} {condition}",
+                "value": f"{value:g}",
+                **{str(k): str(v) for k, v in rule.annotations.items()},
+            }
+            raise_alert(labels, notes, starts_at=state.active_since, source=f"rule:{rule.name}")
+            firing += 1
+    gone = [fp for fp in states if fp not in current]
+    RuleState.objects.filter(rule=rule, fingerprint__in=gone).delete()
+    for alert in Alert.objects.filter(source=f"rule:{rule.name}", status=AlertStatus.FIRING).exclude(
+        fingerprint__in=list(current)
+    ):
+        resolve_alert(fingerprint=alert.fingerprint)
+    return firing
+
+
+def evaluate_telemetry_rules(
+    devices: Iterable[str] | None = None, latest: Callable[[str], Mapping[str, Mapping[str, Any]]] | None = None
+) -> int:
+    """Evaluate every enabled telemetry rule over every device (beat). Returns the number of firing series."""
+    rules = list(AlertRule.objects.filter(source=RuleSource.TELEMETRY, enabled=True))
+    if not rules:
+        return 0
+    if devices is None:
+        from fabric_ops.topology.models import Device
+
+        devices = list(Device.objects.values_list("name", flat=True))
+    if latest is None:
+        from fabric_ops.telemetry.handoff import latest_values
+
+        latest = latest_values
+    now = clock.now()
+    snapshots = {device: latest(device) for device in devices}
+    firing = 0
+    for rule in rules:
+        holding = [hit for device, values in snapshots.items() for hit in evaluate(rule, device, values)]
+        firing += apply(rule, holding, now)
+    return firing

@@ -1,0 +1,51 @@
+"""How the engine asks for later work: Celery tasks (the product), or an in-process outbox (tests, dry runs).
+
+``FABRIC_OPS_ALERTING_DISPATCH`` = ``celery`` (default) enqueues after the transaction commits, so a worker never
+looks for a row it cannot see yet; ``outbox`` appends ``(task, id, eta)`` to :data:`OUTBOX` for the caller to run
+with a controlled clock (tests drive the task functions directly; the Celery wiring has its own test).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from django.conf import settings
+from django.db import transaction
+
+logger = logging.getLogger(__name__)
+
+OUTBOX: list[tuple[str, int, datetime | None]] = []
+
+
+def mode() -> str:
+    return getattr(settings, "FABRIC_OPS_ALERTING_DISPATCH", "celery")
+
+
+def queue() -> str | None:
+    return getattr(settings, "FABRIC_OPS_ALERTING_QUEUE", None) or None
+
+
+def schedule_flush(group_id: int, eta: datetime) -> None:
+    if mode() == "outbox":
+        OUTBOX.append(("flush", group_id, eta))
+        return
+    from .tasks import flush_group
+
+    transaction.on_commit(lambda: flush_group.apply_async((group_id,), eta=eta, queue=queue()))
+
+
+def schedule_delivery(notification_id: int, eta: datetime | None = None) -> None:
+    if mode() == "outbox":
+        OUTBOX.append(("deliver", notification_id, eta))
+        return
+    from .tasks import deliver
+
+    transaction.on_commit(lambda: deliver.apply_async((notification_id,), eta=eta, queue=queue()))
+
+
+def drain(kind: str | None = None) -> list[tuple[str, int, datetime | None]]:
+    """Take (and forget) the queued requests, optionally of one kind."""
+    taken = [item for item in OUTBOX if kind is None or item[0] == kind]
+    OUTBOX[:] = [item for item in OUTBOX if item not in taken]
+    return taken
