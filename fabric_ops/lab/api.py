@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import asdict
 from typing import Any
 
 from fabric_ops.devices.credentials import Credential, ensure_generated
@@ -22,7 +23,7 @@ from fabric_ops.errors import LabError
 from .control import LabClient
 from .faults import FAULT_KINDS, FaultManager
 from .physics import PhysicsEngine
-from .routing import Job
+from .routing import Job, job_from_dict
 from .runner import Frontends, initialise_platforms, platform_reboot, start_frontends
 from .spec import LabSpec, build_from_db, spec_from_switches
 from .state import SwitchState
@@ -155,6 +156,17 @@ class Lab:
             raise LabError("name a fault id to clear, or clear all")
         return [self.faults.clear(fault_id).to_dict()]
 
+    def set_jobs(self, jobs: list[Job | dict[str, Any]]) -> list[dict[str, Any]]:
+        """Replace the GPU jobs generating traffic (dicts are validated like the control channel's)."""
+        known = set(self.engine.hosts)
+        parsed = [j if isinstance(j, Job) else job_from_dict(j, known) for j in jobs]
+        self.engine.set_jobs(parsed)
+        self.engine._wake.set()
+        return self.jobs()
+
+    def jobs(self) -> list[dict[str, Any]]:
+        return [asdict(job) for job in self.engine.jobs]
+
     def advance(self, seconds: float, step: float | None = None) -> None:
         """Step the physics by hand (labs started with ``thread=False``); moves a manual clock along."""
         step = step or self.engine.base_tick
@@ -179,6 +191,7 @@ class Lab:
                 "ports": ports,
                 "links": {"total": len(engine.links), "up": links_up, "down": len(engine.links) - links_up},
                 "flows": len(engine.flows),
+                "jobs": [asdict(job) for job in engine.jobs],
                 "ticks": engine.ticks,
                 "tick_seconds": round(engine.tick_seconds, 3),
                 "last_tick_ms": round(engine.last_tick_seconds * 1000, 2),

@@ -12,6 +12,8 @@ GET    /v1/faults         fault records
 POST   /v1/faults         ``{"kind", "target", "for": seconds|null, "params": {...}}`` -> record
 DELETE /v1/faults/<id>    clear one fault -> [record]
 DELETE /v1/faults         clear every active fault -> [records]
+GET    /v1/jobs           the GPU jobs generating traffic
+PUT    /v1/jobs           ``{"jobs": [{"name", "load", "pattern", "hosts", "qps"}, ...]}`` -> jobs
 POST   /v1/shutdown       stop the lab (``lab down``)
 ====== ================== ==============================================================
 """
@@ -113,6 +115,13 @@ class _Handler(BaseHTTPRequestHandler):
                 record = lab.inject(str(body.get("kind", "")), str(body.get("target", "")), duration=body.get("for"),
                                     **params)  # fmt: skip
                 return self._reply(201, record)
+            if method == "GET" and path == "/v1/jobs":
+                return self._reply(200, lab.jobs())
+            if method == "PUT" and path == "/v1/jobs":
+                jobs = self._body().get("jobs")
+                if not isinstance(jobs, list):
+                    raise LabError('body must be {"jobs": [ ... ]}')
+                return self._reply(200, lab.set_jobs(jobs))
             if method == "DELETE" and path == "/v1/faults":
                 return self._reply(200, lab.clear(all=True))
             if method == "DELETE" and path.startswith("/v1/faults/"):
@@ -135,6 +144,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_DELETE(self) -> None:
         self._dispatch("DELETE")
+
+    def do_PUT(self) -> None:
+        self._dispatch("PUT")
 
 
 class ControlServer(ThreadingHTTPServer):
@@ -218,6 +230,12 @@ class LabClient:
         if not fault_id:
             raise LabError("name a fault id to clear, or clear all")
         return self._call("DELETE", f"/v1/faults/{fault_id}")
+
+    def jobs(self) -> list[dict[str, Any]]:
+        return self._call("GET", "/v1/jobs")
+
+    def set_jobs(self, jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return self._call("PUT", "/v1/jobs", {"jobs": jobs})
 
     def shutdown(self) -> None:
         self._call("POST", "/v1/shutdown")

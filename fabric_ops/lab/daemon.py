@@ -60,6 +60,8 @@ def run_lab(
     control_port: int = 0,
     tick: float = 0.2,
     seed: int = 1,
+    load: float = 0.5,
+    pattern: str = "ring",
     frontends: tuple[str, ...] = ("eos", "huawei_vrp", "gnmi"),
     ready: threading.Event | None = None,
     stop: threading.Event | None = None,
@@ -68,6 +70,7 @@ def run_lab(
 ) -> None:
     """Build the lab, serve it, and block until SIGINT/SIGTERM, ``lab down`` or ``stop`` is set."""
     from .api import Lab
+    from .routing import job_from_dict
     from .spec import build_from_db, build_from_inventory
 
     guard = SingleInstance()
@@ -76,7 +79,8 @@ def run_lab(
     lab = control = None
     try:
         spec = build_from_inventory(inventory, fabrics) if inventory else build_from_db(fabrics)
-        lab = Lab.start(spec, frontends=frontends, tick=tick, seed=seed)
+        job = job_from_dict({"name": "default", "load": load, "pattern": pattern}, set())
+        lab = Lab.start(spec, frontends=frontends, tick=tick, seed=seed, jobs=[job])
         control = ControlServer(lab, on_shutdown=stop.set, port=control_port).start()
         write_private_json(
             control_file(),

@@ -119,6 +119,41 @@ class Job:
     qps: int = 4
 
 
+PATTERNS = ("ring", "all-to-all")
+
+
+def job_from_dict(data: dict, known_hosts: set[str]) -> Job:
+    """A Job from JSON (control channel, CLI), validated with messages that name the field at fault."""
+    from fabric_ops.errors import LabError
+
+    if not isinstance(data, dict):
+        raise LabError("a job must be an object with name, load, pattern, hosts, qps")
+    unknown = sorted(set(data) - {"name", "hosts", "load", "pattern", "qps"})
+    if unknown:
+        raise LabError(f"job: unknown field(s) {', '.join(unknown)}")
+    name = str(data.get("name") or "job")
+    try:
+        load = float(data.get("load", 0.5))
+        qps = int(data.get("qps", 4))
+    except (TypeError, ValueError):
+        raise LabError(f"job {name}: load must be a number and qps a whole number") from None
+    if not 0.0 <= load <= 1.0:
+        raise LabError(f"job {name}: load {load:g} is out of range [0, 1] (fraction of NIC line rate)")
+    if not 1 <= qps <= 64:
+        raise LabError(f"job {name}: qps {qps} is out of range [1, 64]")
+    pattern = data.get("pattern", "ring")
+    if pattern not in PATTERNS:
+        raise LabError(f"job {name}: pattern {pattern!r} is not one of {', '.join(PATTERNS)}")
+    hosts = data.get("hosts")
+    if hosts is not None:
+        if not isinstance(hosts, list) or not all(isinstance(h, str) for h in hosts):
+            raise LabError(f"job {name}: hosts must be a list of GPU host names")
+        missing = sorted(set(hosts) - known_hosts)
+        if missing:
+            raise LabError(f"job {name}: unknown GPU host(s) {', '.join(missing[:5])}")
+    return Job(name=name, hosts=hosts, load=load, pattern=pattern, qps=qps)
+
+
 def _mix(a: int, b: int, c: int) -> int:
     """A cheap, process-independent integer hash (Python's str hash is salted per process)."""
     x = (a * 0x9E3779B1 + b * 0x85EBCA77 + c * 0xC2B2AE3D) & 0xFFFFFFFF

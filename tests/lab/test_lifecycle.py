@@ -202,12 +202,16 @@ def test_control_channel_inject_status_clear_shutdown(controlled_lab):
     assert client.clear(record["id"])[0]["cleared_by"] == "operator"
     client.inject("crc-errors", "leaf2:Ethernet3/1", rate=0.001)
     assert len(client.clear(all=True)) == 1
+    assert client.set_jobs([{"name": "big", "load": 0.8}])[0]["load"] == 0.8
+    assert client.jobs()[0]["name"] == "big" and lab.engine.jobs[0].load == 0.8
+    with pytest.raises(LabError, match="load 3 is out of range"):
+        client.set_jobs([{"load": 3}])
     client.shutdown()
     assert stopped == [True]
 
 
 # ------------------------------------------------------- `manage.py lab` itself
-def _manage(env: dict, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+def _manage(env: dict, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
     )
@@ -248,7 +252,7 @@ def lab_env(tmp_path, seeded_db):
     return _env(tmp_path), tmp_path / "var" / "lab"
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(300)  # a dozen Django start-ups; slow only on a loaded machine
 def test_lab_up_status_inject_clear_down_as_processes(lab_env):
     env, lab_dir = lab_env
     up = subprocess.Popen(
@@ -304,7 +308,7 @@ def test_lab_up_status_inject_clear_down_as_processes(lab_env):
             up.wait(timeout=30)
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(300)
 def test_lab_up_stops_cleanly_on_sigterm(lab_env):
     env, lab_dir = lab_env
     up = subprocess.Popen([sys.executable, "manage.py", "lab", "up", "--fabric", "tiny"], cwd=ROOT, env=env,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from fabric_ops.errors import LabError
 from fabric_ops.lab.api import Lab
 from fabric_ops.lab.physics import (
     PFC_XOFF_BYTES,
@@ -257,3 +258,26 @@ def test_optics_gauges_and_system_gauges_move():
         assert iface.fec_corrected_blocks > 0 and iface.fec_uncorrectable_blocks == 0
         assert 0 < leaf.cpu_utilisation < 100
         assert 0 < leaf.memory_used_bytes < leaf.memory_total_bytes
+
+
+def test_set_jobs_changes_the_load_and_validates():
+    with make_lab() as lab:
+        lab.advance(1.0)
+        port = lab.switches["leaf1"].interfaces["Ethernet1/1"]
+        assert port.out_utilisation == pytest.approx(0.5, abs=0.05)
+        lab.set_jobs([{"name": "idle", "load": 0.0}])
+        lab.advance(0.4)
+        assert port.out_utilisation < 0.01  # background only
+        lab.set_jobs([{"name": "a2a", "load": 0.9, "pattern": "all-to-all", "hosts": ["gpu1-1", "gpu2-1"]}])
+        lab.advance(0.4)
+        assert port.out_utilisation == pytest.approx(0.9, abs=0.05)
+        assert lab.switches["leaf1"].interfaces["Ethernet2/1"].out_utilisation < 0.01  # gpu1-2 is not in the job
+        for bad, message in [
+            ({"load": 2}, "load 2 is out of range"),
+            ({"pattern": "tree"}, "pattern 'tree' is not one of"),
+            ({"hosts": ["gpu9-9"]}, "unknown GPU host"),
+            ({"lod": 0.5}, "unknown field"),
+        ]:
+            with pytest.raises(LabError, match=message):
+                lab.set_jobs([bad])
+        assert lab.jobs()[0]["name"] == "a2a"

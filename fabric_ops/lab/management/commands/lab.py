@@ -34,6 +34,8 @@ class Command(BaseCommand):
         up.add_argument("--control-port", type=int, default=0, help="control channel port on 127.0.0.1 (0: any)")
         up.add_argument("--tick", type=float, default=0.2, help="physics tick in seconds (stretches on big labs)")
         up.add_argument("--seed", type=int, default=1, help="random seed of the physics")
+        up.add_argument("--load", type=float, default=0.5, help="GPU job load, fraction of NIC line rate (0..1)")
+        up.add_argument("--pattern", default="ring", choices=["ring", "all-to-all"], help="GPU job collective")
         up.add_argument(
             "--frontend", action="append", dest="frontends", help="eos, huawei_vrp, gnmi (repeatable; default all)"
         )
@@ -49,6 +51,10 @@ class Command(BaseCommand):
         clear = sub.add_parser("clear", help="clear a fault by id, or --all")
         clear.add_argument("fault_id", nargs="?")
         clear.add_argument("--all", action="store_true")
+        jobs = sub.add_parser("jobs", help="show the GPU jobs, or replace them with --load/--pattern/--hosts")
+        jobs.add_argument("--load", type=float, help="fraction of NIC line rate (0..1); 0 stops the traffic")
+        jobs.add_argument("--pattern", choices=["ring", "all-to-all"], default="ring")
+        jobs.add_argument("--hosts", help="comma-separated GPU hosts (default: all)")
         down = sub.add_parser("down", help="stop the running lab")
         down.add_argument("--wait", type=float, default=30.0, help="seconds to wait for it to exit")
 
@@ -67,6 +73,8 @@ class Command(BaseCommand):
             control_port=options["control_port"],
             tick=options["tick"],
             seed=options["seed"],
+            load=options["load"],
+            pattern=options["pattern"],
             frontends=tuple(options["frontends"] or ("eos", "huawei_vrp", "gnmi")),
             out=self.stdout,
         )
@@ -102,6 +110,16 @@ class Command(BaseCommand):
             raise CommandError("name a fault id, or use --all")
         records = LabClient().clear(options["fault_id"], all=options["all"])
         self.stdout.write(json.dumps(records))
+
+    def _jobs(self, options: dict[str, Any]) -> None:
+        client = LabClient()
+        if options["load"] is None:
+            self.stdout.write(json.dumps(client.jobs(), indent=2))
+            return
+        job = {"name": "default", "load": options["load"], "pattern": options["pattern"]}
+        if options["hosts"]:
+            job["hosts"] = [h.strip() for h in options["hosts"].split(",") if h.strip()]
+        self.stdout.write(json.dumps(client.set_jobs([job]), indent=2))
 
     def _down(self, options: dict[str, Any]) -> None:
         from fabric_ops.lab.control import control_file
