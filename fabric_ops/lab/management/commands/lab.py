@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import time
 from typing import Any
@@ -41,8 +42,16 @@ class Command(BaseCommand):
         )
         status = sub.add_parser("status", help="show switches, links, ticks and faults of the running lab")
         status.add_argument("--json", action="store_true", help="print the raw JSON status")
+        kinds = "\n".join(
+            f"  {name:<22} target: {kind.target_help}; "
+            + (", ".join(f"{p}={spec.default:g}" for p, spec in kind.params.items()) or "no parameters")
+            for name, kind in FAULT_KINDS.items()
+        )
         inject = sub.add_parser(
-            "inject", help=f"inject a fault: {', '.join(FAULT_KINDS)}", description="Parameters are key=value."
+            "inject",
+            help=f"inject a fault: {', '.join(FAULT_KINDS)}",
+            description=f"Inject a fault; parameters are key=value (defaults shown).\n{kinds}",
+            formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         inject.add_argument("kind", choices=sorted(FAULT_KINDS))
         inject.add_argument("target", help="switch:ifname | link:<id> | host:<host>:<nic> | hostname | span")
