@@ -92,3 +92,18 @@ def test_select_matches_kind_scope_role_conditions_and_priority(tmp_path):
     assert select(books, "link-flap", "link", "leaf", {"transitions": 6}).name == "generic"
     assert select(books, "link-flap", "interface", "spine", {"transitions": 6}).name == "generic"
     assert select(books, "pfc-storm", "link", "spine", {}) is None
+
+
+def test_command_validates_shipped_playbooks_and_reports_file_line(tmp_path):
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    out = StringIO()
+    call_command("health", "playbooks", "validate", stdout=out)
+    assert "17 playbooks valid" in out.getvalue()
+    (tmp_path / "bad.yml").write_text(GOOD.replace("drain-link", "drain-all"))
+    err = StringIO()
+    with pytest.raises(CommandError, match="1 problem"):
+        call_command("health", "playbooks", "validate", "--dir", str(tmp_path), stderr=err)
+    assert f"{tmp_path / 'bad.yml'}:3: action: unknown 'drain-all'" in err.getvalue()
