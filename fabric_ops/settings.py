@@ -6,6 +6,7 @@ Production sets ``DATABASE_URL`` (PostgreSQL), ``FABRIC_OPS_SECRET_KEY`` and
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -132,12 +133,28 @@ CELERY_BEAT_SCHEDULE = {
         "task": "config.compliance_all",
         "schedule": float(os.environ.get("FABRIC_OPS_COMPLIANCE_INTERVAL", "900")),
     },
+    # Health (docs/health.md): restore clean drains, resolve cleared incidents, retry needs-human, optic trends.
+    "health-restore-due": {"task": "health.restore_due", "schedule": 30.0},
+    "health-resolve-cleared": {"task": "health.resolve_cleared", "schedule": 60.0},
+    "health-reevaluate": {"task": "health.reevaluate", "schedule": 300.0},
     # Alerting (docs/alerting.md): due group flushes, escalations, telemetry rules, incident sync, lost deliveries.
     "alerting-tick": {
         "task": "alerting.tick",
         "schedule": float(os.environ.get("FABRIC_OPS_ALERTING_TICK_S", "10")),
     },
+    "health-optical-scan": {
+        "task": "health.optical_scan",
+        "schedule": float(os.environ.get("FABRIC_OPS_HEALTH_OPTICAL_SCAN_INTERVAL", "300")),
+    },
 }
+# Health: detector threshold overrides ({"congestion": {...}, "link": {...}, "device": {...}}, JSON) and guardrail
+# limits (JSON, e.g. {"min_uplink_fraction": 0.75}); the defaults and their reasons are in docs/health.md.
+FABRIC_OPS_HEALTH_THRESHOLDS = json.loads(os.environ.get("FABRIC_OPS_HEALTH_THRESHOLDS", "{}"))
+FABRIC_OPS_HEALTH_GUARDRAILS = json.loads(os.environ.get("FABRIC_OPS_HEALTH_GUARDRAILS", "{}"))
+# Seconds a remediation's commit stays unconfirmed before the switch reverts by itself.
+FABRIC_OPS_HEALTH_REVERT_IN = int(os.environ.get("FABRIC_OPS_HEALTH_REVERT_IN", "120"))
+# Incidents whose alarms all cleared this long ago are resolved (drains wait for their restore instead).
+FABRIC_OPS_HEALTH_RESOLVE_AFTER_S = float(os.environ.get("FABRIC_OPS_HEALTH_RESOLVE_AFTER_S", "300"))
 
 # Alerting: "celery" enqueues flushes and deliveries; "outbox" keeps them in-process (tests drive the tasks).
 FABRIC_OPS_ALERTING_DISPATCH = os.environ.get("FABRIC_OPS_ALERTING_DISPATCH", "celery")
