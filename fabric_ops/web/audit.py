@@ -94,7 +94,7 @@ def mask(changes: dict[str, Any]) -> dict[str, Any]:
     out = {}
     for key, value in (changes or {}).items():
         if SECRET_FIELD.search(str(key)):
-            out[key] = [MASK, MASK] if isinstance(value, list | tuple) else MASK
+            out[key] = [None if v is None else MASK for v in value] if isinstance(value, list | tuple) else MASK
         else:
             out[key] = jsonable(value)
     return out

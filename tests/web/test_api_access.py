@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from fabric_ops.config.models import IntentAssignment, PushJob, RoceProfile, UnderlayProfile
@@ -37,6 +38,10 @@ def dev(b, name="dx-a-leaf1") -> Device:
     return b.devices[name]
 
 
+def user_pk(username: str) -> int:
+    return get_user_model().objects.get(username=username).pk
+
+
 def pending_job(b) -> PushJob:
     job = PushJob.objects.create(requested_by="operator", status="awaiting-approval", require_approval=True)
     job.devices.create(device=dev(b))
@@ -45,6 +50,13 @@ def pending_job(b) -> PushJob:
 
 ROWS = [
     Row("api-root", "get", lambda b: "/api/", "nobody", 200),
+    Row("me", "get", lambda b: "/api/me/", "nobody", 200),
+    Row("users-list", "get", lambda b: "/api/users/", "admin", 200),
+    Row("users-create", "post", lambda b: "/api/users/", "admin", 201,
+        body=lambda b: {"username": "carol", "password": "a-long-passw0rd", "role": "operator"}, audit="create"),
+    Row("users-update", "patch", lambda b: f"/api/users/{user_pk('viewer')}/", "admin", 200,
+        body=lambda b: {"role": "operator"}, audit="update"),
+    Row("users-delete", "delete", lambda b: f"/api/users/{user_pk('nobody')}/", "admin", 204, audit="delete"),
     Row("schema", "get", lambda b: "/api/schema/", "nobody", 200),
     Row("docs", "get", lambda b: "/api/docs/", "nobody", 200),
     Row("health", "get", lambda b: "/api/health/", "nobody", (200, 503), uses=["broker"]),
@@ -179,8 +191,9 @@ def test_every_endpoint_is_in_the_table() -> None:
     for prefix, _viewset, _basename in router.registry:
         assert prefix in covered, f"/api/{prefix}/ has no access row"
     api_views = {p for p in _paths(get_resolver()) if p.startswith("api/") and "<" not in p.split("/")[1][:1]}
-    plain = {"api/health/", "api/health/live/", "api/lab/", "api/lab/inject/", "api/lab/clear/", "api/schema/",
-             "api/docs/", "api/topology/<slug:fabric>/graph/", "api/topology/<slug:fabric>/what-if/"}  # fmt: skip
+    plain = {"api/me/", "api/health/", "api/health/live/", "api/lab/", "api/lab/inject/", "api/lab/clear/",
+             "api/schema/", "api/docs/", "api/topology/<slug:fabric>/graph/",
+             "api/topology/<slug:fabric>/what-if/"}  # fmt: skip
     assert plain <= api_views
     names = {r.name for r in ROWS} | {"health-live"}
     for path in plain:

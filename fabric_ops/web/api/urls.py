@@ -3,7 +3,7 @@
 from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
-from . import health, lab, topology, viewsets
+from . import health, lab, topology, users, viewsets
 
 router = DefaultRouter()
 router.include_root_view = True
@@ -25,8 +25,10 @@ router.register("device-jobs", viewsets.DeviceJobViewSet)
 router.register("config-backups", viewsets.ConfigBackupViewSet)
 router.register("compliance-results", viewsets.ComplianceResultViewSet)
 router.register("audit", viewsets.AuditEntryViewSet)
+router.register("users", users.UserViewSet)
 
 urlpatterns = [
+    path("me/", users.MeView.as_view(), name="api-me"),
     path("health/", health.HealthView.as_view(), name="api-health"),
     path("health/live/", health.LiveView.as_view(), name="api-health-live"),
     path("topology/<slug:fabric>/graph/", topology.FabricGraphView.as_view(), name="api-topology-graph"),
