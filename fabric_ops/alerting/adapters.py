@@ -39,7 +39,7 @@ def _topology_labels(incident: Any) -> dict[str, str]:
     except ImportError:  # topology is always installed in the product; keep the adapter usable without it
         return labels
     if incident.device:
-        device = Device.objects.filter(name=incident.device).select_related("site").first()
+        device = Device.objects.filter(hostname=incident.device).select_related("site").first()
         if device is not None:
             labels["site"] = device.site.name
             labels["role"] = device.role
@@ -50,7 +50,7 @@ def _topology_labels(incident: Any) -> dict[str, str]:
             .first()
         )
         if link is not None:
-            a, b = link.a_interface.device.name, link.b_interface.device.name
+            a, b = link.a_interface.device.hostname, link.b_interface.device.hostname
             labels["device"] = incident.device or a
             labels["peer_device"] = b if labels["device"] == a else a
     return labels

@@ -100,7 +100,7 @@ def evaluate_telemetry_rules(
     if devices is None:
         from fabric_ops.topology.models import Device
 
-        devices = list(Device.objects.values_list("name", flat=True))
+        devices = list(Device.objects.values_list("hostname", flat=True))
     if latest is None:
         from fabric_ops.telemetry.handoff import latest_values
 

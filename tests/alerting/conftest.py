@@ -7,6 +7,7 @@ import base64
 import hashlib
 import hmac
 import json
+import socket
 import threading
 import urllib.parse
 from collections import deque
@@ -104,7 +105,7 @@ def http_capture() -> Iterator[HttpCapture]:
 
     server = ThreadingHTTPServer((HTTP_HOST, 0), Handler)
     capture.url = f"http://{HTTP_HOST}:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield capture
     server.shutdown()
@@ -135,10 +136,13 @@ class _SmtpHandler:
 @pytest.fixture
 def smtp_server() -> Iterator[tuple[str, int, _SmtpHandler]]:
     handler = _SmtpHandler()
-    controller = Controller(handler, hostname=SMTP_HOST, port=0)
+    with socket.socket() as probe:  # aiosmtpd's readiness check cannot use port 0: pick a free port first
+        probe.bind((SMTP_HOST, 0))
+        port = probe.getsockname()[1]
+    controller = Controller(handler, hostname=SMTP_HOST, port=port)
     controller.start()
     try:
-        yield SMTP_HOST, controller.server.sockets[0].getsockname()[1], handler
+        yield SMTP_HOST, port, handler
     finally:
         controller.stop()
 

@@ -1,0 +1,63 @@
+"""Telemetry rules over latest values (the collector's Redis hash shape): pure evaluation as a table, and the
+for-duration / resolve cycle under a controlled clock."""
+
+from __future__ import annotations
+
+import pytest
+
+from fabric_ops.alerting.models import Alert, AlertRule, RuleState
+from fabric_ops.alerting.rules import evaluate, evaluate_telemetry_rules, parse_series
+
+pytestmark = [pytest.mark.django_db, pytest.mark.timeout(30)]
+
+
+def optics(power: float, port: str = "Et1") -> dict:
+    return {f"optics|interface={port}": {"ts": 1, "fields": {"input_power_dbm": power, "temperature_c": 40.0}}}
+
+
+def test_parse_series() -> None:
+    assert parse_series("queue|interface=Et1,queue=3") == ("queue", {"interface": "Et1", "queue": "3"})
+    assert parse_series("system|") == ("system", {})
+
+
+@pytest.mark.parametrize(
+    ("latest", "hits"),
+    [
+        (optics(-20.0), [("Et1", -20.0)]),
+        (optics(-14.0), []),  # "<" is strict
+        (optics(-3.0), []),
+        ({**optics(-20.0), **optics(-21.0, "Et2")}, [("Et1", -20.0), ("Et2", -21.0)]),
+        ({"optics|interface=Et1": {"fields": {"input_power_dbm": None}}}, []),
+        ({"interface|interface=Et1": {"fields": {"input_power_dbm": -30.0}}}, []),  # other measurement
+    ],
+)
+def test_evaluate_table(latest, hits) -> None:
+    rule = AlertRule.objects.get(name="optic-rx-power-low")
+    found = evaluate(rule, "leaf1", latest)
+    assert [(labels["interface"], value) for labels, value in found] == hits
+    for labels, _ in found:
+        assert labels["alertname"] == "OpticRxPowerLow" and labels["device"] == "leaf1"
+        assert labels["severity"] == "major"
+
+
+def test_for_duration_then_resolve(root_route, outbox, manual_clock) -> None:
+    AlertRule.objects.exclude(name="optic-rx-power-low").update(enabled=False)
+    values = {"leaf1": optics(-20.0), "leaf2": optics(-2.0)}
+
+    def run() -> int:
+        return evaluate_telemetry_rules(devices=values, latest=values.__getitem__)
+
+    assert run() == 0 and RuleState.objects.count() == 1, "pending, not yet 60 s"
+    manual_clock.advance(59)
+    assert run() == 0
+    manual_clock.advance(1)
+    assert run() == 1
+    alert = Alert.objects.get()
+    assert alert.labels["device"] == "leaf1" and alert.status == "firing"
+    assert "input_power_dbm = -20" in alert.annotations["summary"]
+    manual_clock.advance(10)
+    run()
+    assert Alert.objects.get().received_count == 2, "the same alert, deduplicated"
+    values["leaf1"] = optics(-5.0)
+    run()
+    assert Alert.objects.get().status == "resolved" and not RuleState.objects.exists()
