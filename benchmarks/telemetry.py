@@ -225,9 +225,11 @@ def role_client_b(args) -> dict:
 
 def _collector(args, targets):
     from fabric_ops.telemetry.collector import Collector, CollectorConfig
+    from fabric_ops.telemetry.service import collector_flush_interval
     from fabric_ops.telemetry.writer import InfluxWriter
 
     writer = InfluxWriter(url=args.influx_url, bucket=f"{args.database}/autogen",
+                          flush_interval=collector_flush_interval(),  # what `telemetry collect` uses
                           spool_dir=Path(args.workdir) / f"spool-{args.role}").start()  # fmt: skip
     return Collector(targets, writer, None, CollectorConfig(sync_timeout=120)), writer
 
@@ -303,6 +305,7 @@ def spawn(args, role: str, **extra) -> subprocess.Popen:
            "--ports", str(args.ports), "--replay-devices", str(args.replay_devices)]  # fmt: skip
     for key, value in extra.items():
         cmd += [f"--{key.replace('_', '-')}", str(value)]
+    cmd += ["--live-duration", str(args.live_duration)]
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env={**os.environ})
 
 
@@ -343,6 +346,10 @@ def record_stream(args, path: Path) -> dict:
             "updates_initial": sum(len(gnmi_pb2.Notification.FromString(b).update) for b in initial)}  # fmt: skip
 
 
+class _Skip(Exception):
+    pass
+
+
 def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -369,9 +376,11 @@ def main(args) -> None:
         results["recording"] = record_stream(args, recording)
         print(f"recorded: {results['recording']}", flush=True)
 
-        replay = spawn(args, "replay-server", recording=recording)
-        wait_ready(replay, "replay server")
+        replay = None if args.skip_throughput else spawn(args, "replay-server", recording=recording)
         try:
+            if replay is None:
+                raise _Skip
+            wait_ready(replay, "replay server")
             results["a_raw_stub"] = run_client(args, "client-a")
             print("a:", results["a_raw_stub"], flush=True)
             results["a0_parse_values_only"] = run_client(args, "client-a0")
@@ -380,9 +389,12 @@ def main(args) -> None:
             print("b:", results["b_naive"], flush=True)
             results["c_fabric_ops"] = run_client(args, "client-c", influx_url=proxy.url, database="bench_c")
             print("c:", results["c_fabric_ops"], flush=True)
+        except _Skip:
+            pass
         finally:
-            replay.send_signal(signal.SIGTERM)
-            replay.wait(30)
+            if replay is not None:
+                replay.send_signal(signal.SIGTERM)
+                replay.wait(30)
 
         fresh: list[float] = []
         measuring = threading.Event()
@@ -417,6 +429,9 @@ def main(args) -> None:
         proxy.stop()
         server.stop()
 
+    if args.skip_throughput:
+        print(json.dumps(results["freshness_live_lab"], indent=2))
+        return
     a, b, c = (results[k]["updates_per_cpu_s"] for k in ("a_raw_stub", "b_naive", "c_fabric_ops"))
     results["ratios"] = {"c_over_a": round(c / a, 3), "c_over_b": round(c / b, 2)}
     live = results["freshness_live_lab"]
@@ -459,6 +474,7 @@ if __name__ == "__main__":
     parser.add_argument("--ports", type=int, default=16)
     parser.add_argument("--replay-devices", type=int, default=4)
     parser.add_argument("--recording", default="")
+    parser.add_argument("--skip-throughput", action="store_true", help="only the live freshness run (no JSON)")
     parser.add_argument("--influx-url", default="")
     parser.add_argument("--database", default="")
     args = parser.parse_args()

@@ -186,7 +186,7 @@ class DeviceSession:
         was_synced = self.synced
         self.connected = False
         self.synced = False
-        if was_synced and self._lost_at_ns is None:
+        if was_synced and self._lost_at_ns is None and not self.collector.stopping.is_set():
             # the gap starts at the last data we had, not when we noticed
             self._lost_at_ns = self.last_message_wall_ns or time.time_ns()
             self._lost_reason = reason

@@ -170,16 +170,23 @@ class Handoff:
         """Publish pending events; once a second (or when forced) latest values and health too."""
         with self._lock:
             batch = list(self._events)
+            self._events.clear()
         if batch:
             pipe = self._client.pipeline(transaction=False)
             key = f"{self.prefix}:events"
             for kind, device, ts, data in batch:
                 pipe.xadd(key, {"type": kind, "device": device, "ts": str(ts), "data": data},
                           maxlen=self.stream_maxlen, approximate=True)  # fmt: skip
-            pipe.execute()
-            with self._lock:  # drop what was sent (new events may have arrived behind it)
-                for _ in range(min(len(batch), len(self._events))):
-                    self._events.popleft()
+            try:
+                pipe.execute()
+            except redis.RedisError:
+                with self._lock:  # put them back in front of newer ones; the bound keeps the newest
+                    pending = batch + list(self._events)
+                    overflow = max(0, len(pending) - (self._events.maxlen or len(pending)))
+                    self.stats["dropped"] += overflow
+                    self._events.clear()
+                    self._events.extend(pending[overflow:])
+                raise
             self.stats["published"] += len(batch)
         now = time.monotonic()
         if force or now - self._last_health >= 1.0:

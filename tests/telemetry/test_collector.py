@@ -231,3 +231,17 @@ def test_shards_collect_disjoint_devices_covering_the_fabric(lab_db):
     everything = {t.hostname for t in load_targets()}
     assert set().union(*owned) == everything
     assert sum(len(o) for o in owned) == len(everything)
+
+
+def test_collect_command_plans_a_shard(lab_db):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command("telemetry", "collect", "--fabric", "dci", "--shard", "0/1", "--plan", stdout=out)
+    lines = out.getvalue().split("\n")
+    assert {line.split()[0] for line in lines if line} == set(
+        Device.objects.filter(fabric__name="dci").exclude(platform="optical").values_list("hostname", flat=True)
+    )
+    assert all("default-dci" in line or "fast-dci" in line for line in lines if line)

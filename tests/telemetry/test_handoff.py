@@ -1,0 +1,57 @@
+"""The Redis handoff: events in order on the stream, bounded backlog while Redis is away, latest values, health."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+import redis
+
+from fabric_ops.telemetry.handoff import Handoff, collection_health, latest_values, read_events, series_field
+from fabric_ops.telemetry.normalise import Change
+
+pytestmark = [pytest.mark.timeout(30)]
+
+
+@pytest.fixture
+def prefix():
+    name = f"fabric_ops:test:{uuid.uuid4().hex[:8]}"
+    yield name
+    client = redis.Redis.from_url("redis://127.0.0.1:6379/0")
+    for key in client.scan_iter(f"{name}:*"):
+        client.delete(key)
+
+
+def test_events_keep_their_order_and_the_backlog_keeps_the_newest(prefix):
+    handoff = Handoff(prefix=prefix, backlog=5)
+    for i in range(8):
+        handoff.stream("leaf1", i, "lost", reason=f"r{i}")
+    assert handoff.stats["dropped"] == 3
+    handoff.publish_once(force=True)
+    entries = read_events(prefix=prefix)
+    assert [e["ts"] for _, e in entries] == [3, 4, 5, 6, 7]
+    assert entries[0][1]["data"] == {"state": "lost", "reason": "r3"} and entries[0][1]["type"] == "stream"
+
+
+def test_redis_away_loses_nothing_within_the_bound(prefix):
+    down = Handoff("redis://127.16.9.9:1/0", prefix, backlog=100)  # nothing listens there
+    down.changes("leaf1", [Change("interface", {"device": "leaf1", "interface": "Et1"}, "oper_up", True, False, 5)])
+    with pytest.raises(redis.RedisError):
+        down.publish_once(force=True)
+    with pytest.raises(redis.RedisError):
+        down.publish_once(force=True)
+    assert down.stats["dropped"] == 0 and len(down._events) == 1
+
+
+def test_latest_values_and_health(prefix):
+    handoff = Handoff(prefix=prefix)
+    rows = [("leaf1", "queue", {"device": "leaf1", "interface": "Et1", "queue": "3", "peer": "x:y"}, 7, {"ecn": 1.0})]
+    handoff.add_latest_source(lambda: iter(rows))
+    handoff.set_health_source(lambda: ({"leaf1": {"connected": True}}, {"0/1": {"devices": 1}}))
+    handoff.publish_once(force=True)
+    assert series_field("queue", rows[0][2]) == "queue|interface=Et1,queue=3"
+    assert latest_values("leaf1", prefix=prefix) == {"queue|interface=Et1,queue=3": {"ts": 7, "fields": {"ecn": 1.0}}}
+    health = collection_health(prefix=prefix)
+    assert health["devices"]["leaf1"]["connected"] is True and health["devices"]["leaf1"]["stale"] is False
+    assert health["collectors"]["0/1"]["devices"] == 1
+    assert collection_health(prefix=prefix, stale_after=-1)["devices"]["leaf1"]["stale"] is True
