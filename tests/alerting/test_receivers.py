@@ -149,8 +149,8 @@ def test_wecom_group_robot(root_route, http_capture, outbox, manual_clock, secre
 
 
 def test_feishu_signed_bot(root_route, http_capture, outbox, manual_clock, secrets_env) -> None:
-    feishu = Receiver.objects.create(name="feishu", kind="feishu", url=f"{http_capture.url}/feishu/open-apis/bot/v2/hook/",
-                                     secret_name="feishu")  # fmt: skip
+    url = f"{http_capture.url}/feishu/open-apis/bot/v2/hook/"
+    feishu = Receiver.objects.create(name="feishu", kind="feishu", url=url, secret_name="feishu")
     _route_to(root_route, feishu)
     http_capture.script(
         "/feishu/open-apis/bot/v2/hook/feishu-hook-0f9a", (200, {"code": 19021, "msg": "sign match fail"})
@@ -180,8 +180,8 @@ def test_email_over_smtp(root_route, smtp_server, outbox, manual_clock) -> None:
 
 def test_email_refused_recipient_is_fatal(root_route, smtp_server, outbox, manual_clock) -> None:
     host, port, handler = smtp_server
-    mail = Receiver.objects.create(name="mail", kind="email", url=f"{host}:{port}",
-                                   options={"from": "fabric-ops@example.net", "to": ["bounce@example.net"]})  # fmt: skip
+    options = {"from": "fabric-ops@example.net", "to": ["bounce@example.net"]}
+    mail = Receiver.objects.create(name="mail", kind="email", url=f"{host}:{port}", options=options)
     _route_to(root_route, mail)
     _fire(manual_clock)
     notification = Notification.objects.get()
