@@ -236,6 +236,9 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
+# Two-person rule: every push job created through the API that is not a dry run waits for someone else's approval.
+FABRIC_OPS_PUSH_REQUIRE_APPROVAL = env_bool("FABRIC_OPS_PUSH_REQUIRE_APPROVAL", False)
+
 # Production hardening, on whenever DEBUG is off (what `manage.py check --deploy` asks for). Behind a TLS-terminating
 # proxy set FABRIC_OPS_SECURE_PROXY_SSL_HEADER=1 (it sends X-Forwarded-Proto) so redirects and secure cookies work.
 if not DEBUG:

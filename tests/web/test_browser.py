@@ -23,10 +23,6 @@ from fabric_ops.topology.inventory import import_inventory
 from fabric_ops.topology.models import Device, Link
 from fabric_ops.web.roles import assign_role, sync_roles
 
-# Playwright's sync API runs an event loop in this thread; the ORM calls the tests make between browser steps are
-# ordinary synchronous calls, not made from a coroutine.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
 playwright_sync = pytest.importorskip("playwright.sync_api", reason="pip install -r requirements.txt")
 
 CHROMIUM = "/usr/bin/chromium"
@@ -38,7 +34,25 @@ PASSWORD = "browser-pw-0123"
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator:
+def async_unsafe_allowed() -> Iterator[None]:
+    """Playwright's sync API keeps an event loop running in this thread, which Django's ORM takes for async code.
+
+    The ORM calls these tests make between browser steps are ordinary synchronous calls, so allow them for this
+    module only (the variable must not leak: `check --deploy` rightly rejects it).
+    """
+    old = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        yield
+    finally:
+        if old is None:
+            del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = old
+
+
+@pytest.fixture(scope="module")
+def browser(async_unsafe_allowed) -> Iterator:
     if not os.access(CHROMIUM, os.X_OK):
         pytest.fail(f"{CHROMIUM} is missing: run `make chromium` (apt-get install -y chromium)")
     ARTIFACTS.mkdir(exist_ok=True)
@@ -108,8 +122,9 @@ def test_topology_of_the_lab_fabric_renders_every_switch_and_follows_link_state(
 
     # Filters hide what does not match (role=spine keeps the spines and the other fabrics' DCI ends).
     page.select_option("#f-role", "spine")
-    shown = page.evaluate("() => window.fabricTopology.cy.nodes(':visible').map(n => n.data('role'))")
-    assert shown and set(shown) == {"spine"}
+    visible_roles = "() => window.fabricTopology.cy.nodes().filter(n => !n.hasClass('hidden')).map(n => n.data('role'))"
+    assert set(page.evaluate(visible_roles)) == {"spine"}
+    page.wait_for_function("() => window.fabricTopology.cy.nodes(':visible').length === 4")
     page.select_option("#f-role", "")
 
     # A link drained in the source of truth (what remediation does) changes colour without a reload.

@@ -136,3 +136,12 @@ def test_broker_down_leaves_the_job_pending_and_says_why(clients, fabric, broker
     assert answer.status_code == 202
     assert answer.json()["status"] == "pending"
     assert answer.json()["summary"].startswith("not queued: broker unreachable")
+
+
+def test_two_person_rule_setting(clients, fabric, broker, settings) -> None:
+    settings.FABRIC_OPS_PUSH_REQUIRE_APPROVAL = True
+    real = clients["operator"].post("/api/push-jobs/", {"devices": ["dx-a-leaf1"]}, format="json").json()
+    assert real["status"] == "awaiting-approval" and real["require_approval"] is True
+    dry = clients["operator"].post("/api/push-jobs/", {"devices": ["dx-a-leaf1"], "dry_run": True}, format="json")
+    assert dry.json()["status"] == "pending", "a dry run changes nothing on a switch: no approval needed"
+    assert queued(broker) == [("config.run_push_job", [dry.json()["id"]])]

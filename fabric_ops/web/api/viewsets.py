@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Count
 from drf_spectacular.utils import extend_schema
@@ -121,7 +122,8 @@ class DeviceViewSet(ReadAndPatch):
 
 
 class InterfaceViewSet(ReadOnly):
-    queryset = Interface.objects.select_related("device", "transceiver")
+    # (device_id, name) is the unique index: ordering by the device's hostname would sort every interface per page.
+    queryset = Interface.objects.select_related("device", "transceiver").order_by("device_id", "name")
     serializer_class = serializers.InterfaceSerializer
     filterset_class = filters.InterfaceFilter
     ordering_fields = ["device", "name"]
@@ -224,6 +226,8 @@ class PushJobViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         devices = data.pop("selected")
         for key in ("devices", "fabric", "roles"):
             data.pop(key, None)
+        if getattr(settings, "FABRIC_OPS_PUSH_REQUIRE_APPROVAL", False) and not data["dry_run"]:
+            data["require_approval"] = True  # two-person rule for every change that reaches a switch
         with transaction.atomic():
             job = create_job(devices, requested_by=request.user.get_username(), **data)
             job.user = request.user
