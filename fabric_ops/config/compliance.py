@@ -47,7 +47,7 @@ def check_compliance(device: Device) -> ComplianceResult:
             diff = driver.compare_config()
             driver.discard_config()
     except (DeviceError, FabricOpsError) as exc:
-        logger.warning("compliance of %s not checked: %s", device.hostname, exc)
+        logger.warning("compliance of %s not checked: %s", device.hostname, redact(str(exc)))
         return ComplianceResult.objects.create(device=device, compliant=None, error=redact(str(exc)))
     return ComplianceResult.objects.create(device=device, compliant=not diff.strip(), diff=redact(diff))
 

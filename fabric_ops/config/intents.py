@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db.models import Q
 
 from fabric_ops.errors import ConfigurationError
@@ -65,4 +66,19 @@ def resolve_intent(device: Device) -> DeviceIntent:
             else:
                 raise ConfigurationError(f"intent assignment {assignment}: override {key!r} is not an intent field")
         sources.append(str(assignment))
+    _validate(device, roce, underlay, sources)
     return DeviceIntent(roce=roce, underlay=underlay, sources=sources)
+
+
+def _validate(device: Device, roce: dict[str, Any], underlay: dict[str, Any], sources: list[str]) -> None:
+    """Check the merged intent as a whole: overrides are JSON and could hold any value (even config lines)."""
+    for model, values in ((RoceProfile, roce), (UnderlayProfile, underlay)):
+        try:
+            profile = model(name="merged", **values)
+            profile.clean_fields(exclude=["name"])  # types first: clean() compares values
+            profile.clean()
+        except ValidationError as exc:
+            problems = "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in exc.message_dict.items())
+            raise ConfigurationError(
+                f"{device.hostname}: the merged intent (from {', '.join(sources) or 'defaults'}) is invalid: {problems}"
+            ) from exc

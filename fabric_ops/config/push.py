@@ -19,8 +19,9 @@ from dataclasses import dataclass
 
 from django.db import transaction
 from django.utils import timezone
+from napalm.base import NetworkDriver
 
-from fabric_ops.devices.connection import DeviceUnreachable, open_driver
+from fabric_ops.devices.connection import CommitFailed, DeviceUnreachable, open_driver
 from fabric_ops.devices.gnmi import check_gnmi
 from fabric_ops.devices.locks import DeviceBusy, device_lock
 from fabric_ops.errors import DeviceError, FabricOpsError
@@ -82,11 +83,17 @@ def push_device(
         return DeviceOutcome(DeviceStatus.BUSY, error=str(exc))
     except DeviceUnreachable as exc:
         return DeviceOutcome(DeviceStatus.UNREACHABLE, error=str(exc))
-    except DeviceError as exc:
+    except FabricOpsError as exc:  # DeviceError, a missing credential, the lock service down
         return DeviceOutcome(DeviceStatus.FAILED, error=str(exc))
+    except Exception as exc:
+        # A bug or an untranslated library error must cost one device, never the job and its other devices.
+        logger.exception("%s: unexpected error during push", device.hostname)
+        return DeviceOutcome(DeviceStatus.FAILED, error=f"{device.hostname}: unexpected {type(exc).__name__}: {exc}")
 
 
-def _push_locked(device: Device, intended: str, *, dry_run: bool, revert_in: int, verify) -> DeviceOutcome:
+def _push_locked(
+    device: Device, intended: str, *, dry_run: bool, revert_in: int, verify: Callable[[Device, str], str]
+) -> DeviceOutcome:
     with open_driver(device) as driver:
         try:
             driver.load_merge_candidate(config=intended)
@@ -104,17 +111,32 @@ def _push_locked(device: Device, intended: str, *, dry_run: bool, revert_in: int
         driver.commit_config(revert_in=revert_in)
         problem = verify(device, diff)
         if problem:
-            logger.warning("%s: verification failed, not confirming: %s", device.hostname, problem)
-            return DeviceOutcome(
-                DeviceStatus.REVERTED,
-                diff=diff,
-                error=f"verification failed, commit not confirmed; the switch reverts within {revert_in} s: {problem}",
-            )
+            logger.warning("%s: verification failed, not confirming: %s", device.hostname, redact(problem))
+            return DeviceOutcome(DeviceStatus.REVERTED, diff=diff, error=_roll_back(driver, device, revert_in, problem))
         driver.confirm_commit()
         return DeviceOutcome(DeviceStatus.CONFIRMED, diff=diff)
 
 
-def _discard_quietly(driver, device: Device) -> None:
+def _roll_back(driver: NetworkDriver, device: Device, revert_in: int, problem: str) -> str:
+    """Undo an unverified commit now, still under the device lock, so nobody sees or confirms it meanwhile.
+
+    If the switch cannot be reached to roll back, its own revert timer still
+    undoes the change; the message says which of the two happened.
+    """
+    try:
+        driver.rollback()  # NAPALM: aborts the pending commit-confirm (EOS session abort, VRP abort trial)
+        if driver.has_pending_commit():
+            raise CommitFailed(device.hostname, "commit still pending after rollback")
+    except Exception as exc:
+        logger.warning("%s: rollback after failed verification failed: %s", device.hostname, exc)
+        return (
+            f"verification failed, commit not confirmed; rollback failed ({exc}), "
+            f"the switch reverts by itself within {revert_in} s: {problem}"
+        )
+    return f"verification failed, commit not confirmed and rolled back: {problem}"
+
+
+def _discard_quietly(driver: NetworkDriver, device: Device) -> None:
     try:
         driver.discard_config()
     except Exception as exc:  # the session may already be gone with the rejected candidate
@@ -160,12 +182,40 @@ def approve_job(job: PushJob, approver: str) -> None:
 
 
 def run_job(job_id: int, verify: Callable[[Device, str], str] = verify_device) -> PushJob:
-    """Run a pending job wave by wave; stop when failures exceed the job's threshold."""
+    """Run a pending job wave by wave; stop when failures exceed the job's threshold.
+
+    Taking the job is one conditional UPDATE, so two deliveries of the same job
+    (a redelivered task, a CLI run) can never both run it. Whatever happens,
+    the job ends in a final state: never left "running".
+    """
+    started = PushJob.objects.filter(pk=job_id, status=JobStatus.PENDING).update(
+        status=JobStatus.RUNNING, started_at=timezone.now()
+    )
     job = PushJob.objects.get(pk=job_id)
-    if job.status != JobStatus.PENDING:
+    if not started:
         raise FabricOpsError(f"{job} is {job.status}; only pending jobs run")
-    job.status, job.started_at = JobStatus.RUNNING, timezone.now()
-    job.save(update_fields=["status", "started_at"])
+    try:
+        stopped = _run_waves(job, verify)
+    except BaseException as exc:
+        _close_job(job, JobStatus.FAILED, note=f"interrupted: {type(exc).__name__}: {exc}")
+        raise
+    counts = dict.fromkeys(DeviceStatus.values, 0)
+    for status in job.devices.values_list("status", flat=True):
+        counts[status] += 1
+    failed = sum(counts[s] for s in FAILED_DEVICE_STATUSES)
+    if stopped:
+        status = JobStatus.STOPPED
+    elif failed == 0:
+        status = JobStatus.SUCCEEDED
+    else:
+        status = JobStatus.FAILED if failed == sum(counts.values()) else JobStatus.PARTIAL
+    _close_job(job, status)
+    logger.info("%s finished %s: %s", job, job.status, job.summary)
+    return job
+
+
+def _run_waves(job: PushJob, verify: Callable[[Device, str], str]) -> bool:
+    """Run every wave; return True when the failure threshold stopped the job early."""
     rows = list(job.devices.select_related("device", "device__fabric", "device__site").order_by("wave", "id"))
     failures = 0
     stopped = False
@@ -178,21 +228,19 @@ def run_job(job_id: int, verify: Callable[[Device, str], str] = verify_device) -
         failures += _run_wave(job, wave_rows, verify)
         # Stopping only means something while waves remain; after the last one the outcome speaks for itself.
         stopped = failures > job.max_failures and position < len(waves) - 1
-    counts = {s: 0 for s in DeviceStatus.values}
-    for status in job.devices.values_list("status", flat=True):
-        counts[status] += 1
-    failed = sum(counts[s] for s in FAILED_DEVICE_STATUSES)
-    if stopped:
-        job.status = JobStatus.STOPPED
-    elif failed == 0:
-        job.status = JobStatus.SUCCEEDED
-    else:
-        job.status = JobStatus.FAILED if failed == len(rows) else JobStatus.PARTIAL
-    job.summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+    return stopped
+
+
+def _close_job(job: PushJob, status: str, note: str = "") -> None:
+    """Final state and summary; devices never reached are marked skipped."""
+    job.devices.filter(status=DeviceStatus.PENDING).update(status=DeviceStatus.SKIPPED)
+    counts: dict[str, int] = {}
+    for value in job.devices.values_list("status", flat=True):
+        counts[value] = counts.get(value, 0) + 1
+    job.status = status
+    job.summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) + (f"; {note}" if note else "")
     job.finished_at = timezone.now()
     job.save(update_fields=["status", "summary", "finished_at"])
-    logger.info("%s finished %s: %s", job, job.status, job.summary)
-    return job
 
 
 def _run_wave(job: PushJob, rows: list[DeviceJob], verify) -> int:

@@ -22,6 +22,14 @@ _PATTERNS = [
     ),
     re.compile(r"(?P<keep>\b(?:tacacs-server|radius-server)\s+(?:host\s+\S+\s+)?key\s+(?:\d+\s+)?)(?P<value>\S+)"),
     re.compile(r"(?P<keep>\bsnmp-server\s+community\s+)(?P<value>\S+)", re.IGNORECASE),
+    # VRP: any "cipher"/"irreversible-cipher" value (snmp-agent community, shared-key, usm-user, isis, ...)
+    re.compile(r"(?P<keep>\b(?:irreversible-cipher|cipher)\s+)(?P<value>\S+)", re.IGNORECASE),
+    # SNMPv3 users: "auth sha <secret> priv aes128 <secret>"
+    re.compile(r"(?P<keep>\b(?:auth|priv)\s+(?:md5|sha\S*|des|3des|aes\S*)\s+)(?P<value>\S+)", re.IGNORECASE),
+    # NTP / OSPF / IS-IS keys: "authentication-key 1 md5 7 <secret>", "message-digest-key 1 md5 <secret>"
+    re.compile(
+        r"(?P<keep>\b(?:authentication|message-digest)-key\s+\d+\s+\S+\s+(?:\d+\s+)?)(?P<value>\S+)", re.IGNORECASE
+    ),
 ]
 
 

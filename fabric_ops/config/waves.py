@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+from fabric_ops.errors import FabricOpsError
+
 
 def plan_waves(hostnames: list[str], canary_count: int, wave_percent: int) -> list[list[str]]:
     """Order-preserving waves: ``canary_count`` devices, then waves of ``wave_percent`` % of the remainder.
@@ -12,7 +14,9 @@ def plan_waves(hostnames: list[str], canary_count: int, wave_percent: int) -> li
     [['a'], ['b', 'c'], ['d', 'e']]
     """
     if not 1 <= wave_percent <= 100:
-        raise ValueError(f"wave_percent must be 1-100, got {wave_percent}")
+        raise FabricOpsError(f"wave_percent must be 1-100, got {wave_percent}")
+    if canary_count < 0:
+        raise FabricOpsError(f"canary_count cannot be negative, got {canary_count}")
     canaries = hostnames[:canary_count]
     rest = hostnames[canary_count:]
     waves = [canaries] if canaries else []

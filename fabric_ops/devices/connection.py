@@ -15,13 +15,16 @@ from contextlib import contextmanager
 from napalm import get_network_driver
 from napalm.base import NetworkDriver
 from napalm.base.exceptions import (
+    CommandErrorException,
     CommitError,
     ConnectAuthError,
     ConnectionException,
     MergeConfigException,
     ReplaceConfigException,
+    SessionLockedException,
 )
 from netmiko.exceptions import NetmikoAuthenticationException, NetmikoTimeoutException
+from pyeapi.eapilib import CommandError as EapiCommandError
 from pyeapi.eapilib import ConnectionError as EapiConnectionError
 
 from fabric_ops.errors import DeviceError
@@ -88,8 +91,10 @@ def translate_errors(hostname: str) -> Iterator[None]:
         raise DeviceUnreachable(hostname, f"unreachable: {exc}") from exc
     except (MergeConfigException, ReplaceConfigException) as exc:
         raise ConfigRejected(hostname, str(exc).strip()) from exc
-    except CommitError as exc:
+    except (CommitError, CommandErrorException, EapiCommandError) as exc:
         raise CommitFailed(hostname, str(exc).strip()) from exc
+    except SessionLockedException as exc:
+        raise CommitFailed(hostname, f"configuration session locked by someone else: {exc}") from exc
     except (ConnectionException, NetmikoTimeoutException, ConnectionError, TimeoutError, OSError, EOFError) as exc:
         raise DeviceUnreachable(hostname, f"unreachable: {exc}") from exc
 

@@ -7,6 +7,7 @@ a running demo lab or with other lab tests.
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import pytest
 from django.conf import settings as django_settings
 
 from fabric_ops.config.compliance import check_compliance, fabric_summary
-from fabric_ops.config.models import IntentAssignment, RoceProfile
+from fabric_ops.config.models import IntentAssignment
 from fabric_ops.config.models.jobs import DeviceStatus, JobStatus
 from fabric_ops.config.push import create_job, run_job
 from fabric_ops.devices.connection import open_driver
@@ -95,17 +96,31 @@ def test_dry_run_shows_the_diff_and_changes_nothing(lab):
     assert not hasattr(device, "config_state") or device.config_state.last_attempt_at is None
 
 
-def test_rejected_line_fails_the_device_with_its_own_error_and_leaves_it_untouched(lab, lab_fabric):
+def test_rejected_line_fails_the_device_with_its_own_error_and_leaves_it_untouched(lab, settings, tmp_path):
+    # A template bug the intent validation cannot see: a line EOS refuses, after valid RoCE lines.
+    templates = tmp_path / "templates"
+    shutil.copytree(django_settings.NETWORK_TEMPLATES_DIR, templates)
+    eos = templates / "eos" / "device.j2"
+    eos.write_text(eos.read_text() + "interface Ethernet1/1\n   mtu 99999\n")
+    settings.NETWORK_TEMPLATES_DIR = templates
     device = leaves("sjc-leaf4")[0]
-    jumbo = RoceProfile.objects.create(name="too-jumbo", mtu=9216)  # EOS stops at 9214
-    IntentAssignment.objects.create(fabric=lab_fabric, device=device, roce_profile=jumbo)
     before = running_config(device)
     job = run_job(create_job([device], requested_by="alice").pk)
     row = job.devices.get()
     assert (job.status, row.status) == (JobStatus.FAILED, DeviceStatus.FAILED)
-    assert "Invalid input" in row.error and "9216" in row.error
+    assert "Invalid input" in row.error and "99999" in row.error
     assert running_config(device) == before
     assert device.config_state.last_success_at is None
+
+
+def test_invalid_merged_intent_is_refused_before_anything_is_sent(lab, lab_fabric):
+    device = leaves("sjc-leaf4")[0]
+    IntentAssignment.objects.create(fabric=lab_fabric, device=device, overrides={"mtu": "9214\n   shutdown"})
+    before = running_config(device)
+    row = run_job(create_job([device], requested_by="alice").pk).devices.get()
+    assert row.status == DeviceStatus.FAILED
+    assert "render failed" in row.error and "sjc-leaf4" in row.error and "mtu" in row.error
+    assert running_config(device) == before
 
 
 def test_unreachable_device_fails_with_the_reason_and_the_wave_policy_decides(lab):
@@ -132,7 +147,7 @@ def test_failed_verification_is_not_confirmed_and_the_switch_reverts_by_itself(l
     job = run_job(create_job([device], requested_by="alice", revert_in=3).pk)
     row = job.devices.get()
     assert row.status == DeviceStatus.REVERTED
-    assert "gNMI" in row.error and "reverts within 3 s" in row.error
+    assert "gNMI" in row.error and "rolled back" in row.error
     assert "+qos map dscp 26 to traffic-class 3" in row.diff  # it was committed, pending confirmation
     deadline = time.monotonic() + 15
     while "qos map dscp 26" in running_config(device) and time.monotonic() < deadline:

@@ -18,6 +18,15 @@ from fabric_ops.config.redaction import redact
             " local-user admin password irreversible-cipher <removed>",
         ),
         ("   mtu 9214", "   mtu 9214"),
+        ("snmp-agent community read cipher %^%#abc%^%#", "snmp-agent community read cipher <removed>"),
+        ("radius-server shared-key cipher %^%#xyz", "radius-server shared-key cipher <removed>"),
+        (
+            "snmp-server user ops grp v3 auth sha s3cret priv aes128 s3cret2",
+            "snmp-server user ops grp v3 auth sha <removed> priv aes128 <removed>",
+        ),
+        ("ntp authentication-key 1 md5 7 0822455D0A16", "ntp authentication-key 1 md5 7 <removed>"),
+        ("   ip ospf message-digest-key 1 md5 k3y", "   ip ospf message-digest-key 1 md5 <removed>"),
+        (" isis authentication-mode md5 cipher %^%#q", " isis authentication-mode md5 cipher <removed>"),
         ("+  description key spine uplink", "+  description key spine uplink"),
     ],
 )

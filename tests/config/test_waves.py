@@ -1,6 +1,7 @@
 import pytest
 
 from fabric_ops.config.waves import plan_waves
+from fabric_ops.errors import FabricOpsError
 
 NAMES = [f"leaf{i}" for i in range(1, 11)]
 
@@ -22,6 +23,8 @@ def test_wave_sizes(canary, percent, sizes):
     assert [name for wave in waves for name in wave] == NAMES  # every device once, order kept
 
 
-def test_bad_percent():
-    with pytest.raises(ValueError, match="wave_percent"):
+def test_bad_policy_is_refused():
+    with pytest.raises(FabricOpsError, match="wave_percent must be 1-100"):
         plan_waves(NAMES, 1, 0)
+    with pytest.raises(FabricOpsError, match="canary_count cannot be negative"):
+        plan_waves(NAMES, -1, 50)

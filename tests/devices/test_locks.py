@@ -17,16 +17,18 @@ def test_second_holder_is_refused_with_the_owner_named():
 
 def test_waiter_gets_the_lock_when_it_is_released():
     order = []
+    holding = threading.Event()
 
     def first():
         with device_lock("lock-test-leaf2", "job A", ttl_seconds=30):
             order.append("A in")
+            holding.set()
             time.sleep(0.4)
             order.append("A out")
 
     thread = threading.Thread(target=first)
     thread.start()
-    time.sleep(0.1)
+    assert holding.wait(10)
     with device_lock("lock-test-leaf2", "job B", wait_seconds=5):
         order.append("B in")
     thread.join()

@@ -45,7 +45,7 @@ class RoceProfile(models.Model):
     pfc_watchdog_action = models.CharField(
         max_length=8, choices=PfcWatchdogAction.choices, default=PfcWatchdogAction.DROP
     )
-    mtu = models.PositiveIntegerField(default=9214)
+    mtu = models.PositiveIntegerField(default=9214, help_text="1500-9214")
     headroom_kbytes = models.PositiveIntegerField(
         null=True, blank=True, help_text="Per-port PFC headroom; empty keeps the platform's cable-length default"
     )
@@ -60,8 +60,14 @@ class RoceProfile(models.Model):
     def clean(self) -> None:
         errors = {}
         priorities = self.lossless_priorities
-        if not isinstance(priorities, list) or not all(isinstance(p, int) and 0 <= p <= 7 for p in priorities):
-            errors["lossless_priorities"] = "a list of priorities 0-7"
+        if (
+            not isinstance(priorities, list)
+            or not priorities
+            or not all(isinstance(p, int) and 0 <= p <= 7 for p in priorities)
+        ):
+            errors["lossless_priorities"] = "a non-empty list of priorities 0-7"
+        elif self.roce_traffic_class not in priorities:
+            errors["roce_traffic_class"] = "RoCE must ride a lossless priority: add it to lossless_priorities"
         for field in ("roce_dscp", "cnp_dscp"):
             if getattr(self, field) > 63:
                 errors[field] = "DSCP is 0-63"
@@ -70,12 +76,19 @@ class RoceProfile(models.Model):
                 errors[field] = "traffic class is 0-7"
         if self.roce_dscp == self.cnp_dscp:
             errors["cnp_dscp"] = "CNPs need their own DSCP, distinct from RoCE data"
+        if self.cnp_traffic_class == self.roce_traffic_class:
+            errors["cnp_traffic_class"] = "CNPs need their own strict-priority class, distinct from RoCE data"
         if self.ecn_min_kbytes >= self.ecn_max_kbytes:
             errors["ecn_max_kbytes"] = "must be above ecn_min_kbytes"
         if not 1 <= self.ecn_max_probability <= 100:
             errors["ecn_max_probability"] = "percent, 1-100"
-        if not 1500 <= self.mtu <= 9216:
-            errors["mtu"] = "1500-9216"
+        # What every supported platform accepts: EOS timeout 0.01-60 s, CloudEngine 1-15 x (1-1000 ms).
+        if not 10 <= self.pfc_watchdog_detection_ms <= 15000:
+            errors["pfc_watchdog_detection_ms"] = "10-15000 ms"
+        if not 10 <= self.pfc_watchdog_restoration_ms <= 60000:
+            errors["pfc_watchdog_restoration_ms"] = "10-60000 ms"
+        if not 1500 <= self.mtu <= 9214:
+            errors["mtu"] = "1500-9214 (the largest every supported platform accepts)"
         if errors:
             raise ValidationError(errors)
 
@@ -99,11 +112,20 @@ class UnderlayProfile(models.Model):
         return self.name
 
     def clean(self) -> None:
+        errors = {}
         allowed = set(default_hash_fields())
         if not isinstance(self.hash_fields, list) or not set(self.hash_fields) <= allowed or not self.hash_fields:
-            raise ValidationError({"hash_fields": f"a non-empty list drawn from {sorted(allowed)}"})
+            errors["hash_fields"] = f"a non-empty list drawn from {sorted(allowed)}"
         if self.bgp_hold_s < 3 * self.bgp_keepalive_s:
-            raise ValidationError({"bgp_hold_s": "must be at least three keepalives"})
+            errors["bgp_hold_s"] = "must be at least three keepalives"
+        if not 50 <= self.bfd_interval_ms <= 1000:
+            errors["bfd_interval_ms"] = "50-1000 ms (what every supported platform accepts)"
+        if not 3 <= self.bfd_multiplier <= 50:
+            errors["bfd_multiplier"] = "3-50"
+        if not 1 <= self.ecmp_width <= 512:
+            errors["ecmp_width"] = "1-512"
+        if errors:
+            raise ValidationError(errors)
 
 
 def profile_fields(model: type[models.Model]) -> list[str]:
