@@ -22,7 +22,7 @@ from django.db import connection
 
 from fabric_ops.config.models.jobs import DeviceJob, DeviceStatus, PushJob
 from fabric_ops.health.choices import IncidentStatus, RunStatus
-from fabric_ops.health.models import ActionRecord, Incident, RemediationRun
+from fabric_ops.health.models import ActionRecord, RemediationRun
 from fabric_ops.health.tasks import remediate_task
 from fabric_ops.lab.api import Lab
 from fabric_ops.topology.models import Link
