@@ -210,3 +210,60 @@ def test_influxdb_outage_end_to_end_loses_no_point(credential, influx, database,
     stored = InfluxQuery(influx.url, f"{database}/autogen").count("interface", "in_discards_ps")
     assert stats["dropped"] == 0 and stats["replayed"] > 0
     assert stored == counting.rates > 0
+
+
+SIGTERM_CHILD = r"""
+import json, sys, time
+import django
+django.setup()
+from fabric_ops.devices.credentials import resolve
+from fabric_ops.telemetry.collector import Collector, run_until_signal
+from fabric_ops.telemetry.writer import InfluxWriter
+from tests.telemetry.test_collector_faults import CFG, INITIAL, TICKS, CountingWriter, target
+from fabric_ops.telemetry.replay import ReplayTarget
+
+url, bucket, spool = sys.argv[1:4]
+cred = resolve("replay")
+server = ReplayTarget("127.16.1.30", 0, cred.username, cred.password, INITIAL, TICKS, period=0.05).start()
+writer = InfluxWriter(url=url, bucket=bucket, spool_dir=spool, flush_interval=30.0).start()  # nothing leaves early
+counting = CountingWriter(writer)
+collector = Collector([target(server)], counting, None, CFG)
+run_until_signal(collector, writer, None, on_tick=lambda: print("tick", counting.rates, flush=True))
+print(json.dumps({"rates": counting.rates, "stats": writer.stats()}), flush=True)
+server.stop()
+"""
+
+
+def test_sigterm_flushes_the_writer(credential, influx, database, tmp_path, settings):
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {
+        **os.environ,
+        "FABRIC_OPS_SECRETS_DIR": str(settings.SECRETS_DIR),
+        "DJANGO_SETTINGS_MODULE": "fabric_ops.settings",
+    }
+    repo = Path(__file__).resolve().parents[2]
+    child = subprocess.Popen(
+        [sys.executable, "-c", SIGTERM_CHILD, influx.url, f"{database}/autogen", str(tmp_path / "spool")],
+        cwd=repo, env=env, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        while True:
+            line = child.stdout.readline()
+            assert line, "child ended early"
+            if line.startswith("tick") and int(line.split()[1]) > 20:
+                break
+        child.send_signal(signal.SIGTERM)
+        out, _ = child.communicate(timeout=30)
+    finally:
+        child.kill()
+    assert child.returncode == 0
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["stats"]["state"] == "closed" and result["stats"]["dropped"] == 0
+    stored = InfluxQuery(influx.url, f"{database}/autogen").count("interface", "in_discards_ps")
+    assert stored == result["rates"] > 20  # all of it, although the flush interval had not come yet
