@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.db import transaction
+from django.db import OperationalError, transaction
 from django.db.models import F
 
 from fabric_ops.errors import FabricOpsError
@@ -62,6 +62,33 @@ def attempt(notification_id: int) -> Outcome:
             retry_in = receiver.backoff(number)
             if result.retry_after is not None:
                 retry_in = min(receiver.backoff_max_s, max(retry_in, result.retry_after))
+    _record(notification, number, started, duration_ms, result, detail, status, retry_in)
+    log = logger.info if status == DeliveryStatus.SENT else logger.warning
+    log("notification %s to %s attempt %d: %s %s %s", notification_id, receiver.name, number, status,
+        result.status_code, detail[:200])  # fmt: skip
+    return Outcome(status, retry_in)
+
+
+def _record(
+    notification: Notification, number: int, started, duration_ms: float, result: Result, detail: str, status: str,
+    retry_in: float | None,
+) -> None:  # fmt: skip
+    """Write the attempt and the new status. Once a message went out, losing this write would send it again, so
+    a locked or briefly unavailable database is waited for (a few tries) instead of failing the task."""
+    for attempt_no in range(5):
+        try:
+            _write(notification, number, started, duration_ms, result, detail, status, retry_in)
+            return
+        except OperationalError:
+            if attempt_no == 4:
+                raise
+            time.sleep(0.2 * (attempt_no + 1))
+
+
+def _write(
+    notification: Notification, number: int, started, duration_ms: float, result: Result, detail: str, status: str,
+    retry_in: float | None,
+) -> None:  # fmt: skip
     now = clock.now()
     with transaction.atomic():
         DeliveryAttempt.objects.create(
@@ -72,11 +99,7 @@ def attempt(notification_id: int) -> Outcome:
         if status == DeliveryStatus.SENT:
             fields["delivered_at"] = now
         fields["next_attempt_at"] = now + timedelta(seconds=retry_in) if retry_in is not None else None
-        Notification.objects.filter(pk=notification_id).update(**fields)
-    log = logger.info if status == DeliveryStatus.SENT else logger.warning
-    log("notification %s to %s attempt %d: %s %s %s", notification_id, receiver.name, number, status,
-        result.status_code, detail[:200])  # fmt: skip
-    return Outcome(status, retry_in)
+        Notification.objects.filter(pk=notification.pk).update(**fields)
 
 
 def overdue(grace_s: float = 60.0) -> list[int]:

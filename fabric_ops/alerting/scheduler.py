@@ -8,6 +8,9 @@ with a controlled clock (tests drive the task functions directly; the Celery wir
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime
 
 from django.conf import settings
@@ -16,6 +19,8 @@ from django.db import transaction
 logger = logging.getLogger(__name__)
 
 OUTBOX: list[tuple[str, int, datetime | None]] = []
+# Set while a flush task runs: its new notifications are delivered by that task itself (one queue hop less).
+_collecting: ContextVar[list[int] | None] = ContextVar("alerting_collect_deliveries", default=None)
 
 
 def mode() -> str:
@@ -35,7 +40,22 @@ def schedule_flush(group_id: int, eta: datetime) -> None:
     transaction.on_commit(lambda: flush_group.apply_async((group_id,), eta=eta, queue=queue()))
 
 
+@contextmanager
+def collect_deliveries() -> Iterator[list[int]]:
+    """Inside the block, first deliveries are collected (for the caller to attempt after commit), not queued."""
+    collected: list[int] = []
+    token = _collecting.set(collected)
+    try:
+        yield collected
+    finally:
+        _collecting.reset(token)
+
+
 def schedule_delivery(notification_id: int, eta: datetime | None = None) -> None:
+    collected = _collecting.get()
+    if collected is not None and eta is None:
+        collected.append(notification_id)
+        return
     if mode() == "outbox":
         OUTBOX.append(("deliver", notification_id, eta))
         return
