@@ -105,7 +105,9 @@ def test_graph_dci_liveness_follows_the_spans(clients, fabric) -> None:
 
 
 def test_graph_query_count_does_not_grow_with_the_fabric(clients, fabric, django_assert_max_num_queries) -> None:
-    with django_assert_max_num_queries(12):
+    with django_assert_max_num_queries(20):  # cold: fingerprint, structure (devices, links, far ends), state
+        clients["viewer"].get("/api/topology/dx-fab-a/graph/")
+    with django_assert_max_num_queries(12):  # warm: fingerprint and the state overlay only
         clients["viewer"].get("/api/topology/dx-fab-a/graph/")
 
 
@@ -118,3 +120,33 @@ def test_device_drain_is_audited_with_before_and_after(clients, fabric) -> None:
     assert (entry.object_type, entry.object_id, entry.object_repr) == ("topology.device", str(leaf.pk), "dx-a-leaf1")
     what_if = clients["viewer"].post("/api/topology/dx-fab-a/what-if/", {"devices": ["dx-a-leaf1"]}, format="json")
     assert what_if.json()["capacity_lost_gbps"] == 0.0, "a drained leaf already carries nothing"
+
+
+def test_graph_state_follows_bulk_updates_and_structure_follows_recabling(clients, fabric) -> None:
+    """The structure is cached; state is read on every call, even when it changed without model signals."""
+    from fabric_ops.web import graphdata
+
+    def graph() -> tuple[dict, dict]:
+        body = clients["viewer"].get("/api/topology/dx-fab-a/graph/").json()
+        nodes = {row[0]: row for row in body["nodes"]}
+        return {e[0]: e for e in body["edges"]}, nodes
+
+    edges, _ = graph()
+    link = fabric.links["dx-a-leaf1-dx-a-spine#2"]
+    assert edges[link.pk][5:] == ["up", True]
+    Link.objects.filter(pk=link.pk).update(state="drained")  # no signal, like a worker's bulk update
+    Device.objects.filter(hostname="dx-a-leaf2").update(lifecycle="maintenance")
+    edges, nodes = graph()
+    assert edges[link.pk][5:] == ["drained", False]
+    assert nodes["dx-a-leaf2"][6] == "maintenance"
+    leaf2_links = [lk for key, lk in fabric.links.items() if key.startswith("dx-a-leaf2-")]
+    for lk in leaf2_links:
+        assert edges[lk.pk][6] is False, "a link of a switch in maintenance carries nothing"
+    Link.objects.filter(pk=link.pk).update(state="up")
+    Device.objects.filter(hostname="dx-a-leaf2").update(lifecycle="active")
+    assert graph()[0][link.pk][5:] == ["up", True]
+
+    graphdata.invalidate()
+    before = len(graph()[0])
+    fabric.link("dx-a-leaf1", "dx-a-spine", n=3)
+    assert len(graph()[0]) == before + 1, "re-cabling reaches the cached structure"

@@ -14,18 +14,16 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from fabric_ops.topology.choices import Lifecycle, LinkState, PodKind
 from fabric_ops.topology.graph import FabricGraph
-from fabric_ops.topology.models import Device, Fabric, Link, OpticalChannel
+from fabric_ops.topology.models import Fabric, OpticalChannel
+from fabric_ops.web.graphdata import EDGE_FIELDS, NODE_FIELDS, fabric_graph
+
+__all__ = ["EDGE_FIELDS", "NODE_FIELDS", "FabricGraphView", "WhatIfView", "fabric_graph", "get_fabric"]
 from fabric_ops.web.permissions import NamedPermissions
 
 logger = logging.getLogger(__name__)
 
 TOPOLOGY_READ = ("topology.view_device", "topology.view_link")
-NODE_FIELDS = ["name", "role", "fabric", "site", "pod", "plane", "lifecycle", "external"]
-EDGE_FIELDS = ["id", "a", "b", "kind", "capacity_gbps", "state", "live"]
-# Literal id lists beyond this size go to the database as a subquery instead.
-MAX_LITERAL_IDS = 20000
 
 
 def get_fabric(name: str) -> Fabric:
@@ -33,57 +31,6 @@ def get_fabric(name: str) -> Fabric:
         return Fabric.objects.get(name=name)
     except Fabric.DoesNotExist:
         raise Http404(f"no fabric named {name!r}") from None
-
-
-def fabric_graph(fabric: Fabric) -> dict[str, Any]:
-    """Nodes and edges of one fabric plus the far ends of its links into other fabrics (DCI), column-wise.
-
-    ``nodes`` rows follow ``node_fields``; ``edges`` rows follow ``edge_fields`` with ``a``/``b`` as indexes into
-    ``nodes``. ``live`` is what the graph analysis calls carrying traffic: link up, both switches active and every
-    optical span under it up. A few ``values_list`` queries, no model instances: thousands of switches and
-    hundreds of thousands of links answer in well under a second.
-    """
-    columns = ("id", "hostname", "role", "fabric__name", "site__name", "pod__name", "pod__kind", "lifecycle")
-    own = list(Device.objects.filter(fabric=fabric).order_by("id").values_list(*columns))
-    own_ids = [row[0] for row in own]
-    ids: Any = own_ids if len(own_ids) <= MAX_LITERAL_IDS else Device.objects.filter(fabric=fabric).values("id")
-    link_columns = ("id", "a_interface__device_id", "b_interface__device_id", "kind", "capacity_gbps", "state")
-    by_id: dict[int, tuple] = {}
-    for side in ("a_interface__device_id__in", "b_interface__device_id__in"):
-        for row in Link.objects.filter(**{side: ids}).values_list(*link_columns):
-            by_id[row[0]] = row
-    links = [by_id[k] for k in sorted(by_id)]
-    index = {row[0]: i for i, row in enumerate(own)}
-    far_ids = sorted({end for row in links for end in row[1:3] if end not in index})
-    far = list(Device.objects.filter(id__in=far_ids).order_by("id").values_list(*columns)) if far_ids else []
-    nodes = []
-    active = []
-    for external, rows in ((False, own), (True, far)):
-        for dev_id, hostname, role, fab, site, pod, pod_kind, lifecycle in rows:
-            index.setdefault(dev_id, len(nodes))
-            is_plane = pod_kind == PodKind.PLANE
-            nodes.append([hostname, role, fab, site, None if is_plane else pod, pod if is_plane else None,
-                          lifecycle, external])  # fmt: skip
-            active.append(lifecycle == Lifecycle.ACTIVE)
-    spans_down = set(
-        OpticalChannel.objects.filter(link_id__in=[r[0] for r in links if r[3] == "dci"])
-        .filter(spans__state__in=[s for s in LinkState.values if s != LinkState.UP])
-        .values_list("link_id", flat=True)
-    )
-    edges = []
-    for link_id, a_dev, b_dev, kind, capacity, state in links:
-        a, b = index[a_dev], index[b_dev]
-        live = state == LinkState.UP and active[a] and active[b] and link_id not in spans_down
-        edges.append([link_id, a, b, kind, capacity, state, live])
-    return {
-        "fabric": fabric.name,
-        "kind": fabric.kind,
-        "node_fields": NODE_FIELDS,
-        "nodes": nodes,
-        "edge_fields": EDGE_FIELDS,
-        "edges": edges,
-        "counts": {"nodes": len(nodes), "external_nodes": len(far), "edges": len(edges)},
-    }
 
 
 GRAPH_RESPONSE = inline_serializer(
