@@ -150,3 +150,13 @@ def test_graph_state_follows_bulk_updates_and_structure_follows_recabling(client
     before = len(graph()[0])
     fabric.link("dx-a-leaf1", "dx-a-spine", n=3)
     assert len(graph()[0]) == before + 1, "re-cabling reaches the cached structure"
+
+
+def test_graph_is_gzipped_when_asked(clients, fabric) -> None:
+    import gzip
+    import json
+
+    plain = clients["viewer"].get("/api/topology/dx-fab-a/graph/")
+    packed = clients["viewer"].get("/api/topology/dx-fab-a/graph/", headers={"Accept-Encoding": "gzip"})
+    assert packed["Content-Encoding"] == "gzip"
+    assert json.loads(gzip.decompress(packed.content)) == plain.json()

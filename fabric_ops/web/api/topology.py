@@ -7,6 +7,8 @@ import logging
 from typing import Any
 
 from django.http import Http404
+from django.utils.decorators import method_decorator
+from django.views.decorators.gzip import gzip_page
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
@@ -47,6 +49,7 @@ GRAPH_RESPONSE = inline_serializer(
 )
 
 
+@method_decorator(gzip_page, name="dispatch")  # 8.6 MB of JSON at 4,192 switches is 0.7 MB gzipped; no secret in it
 class FabricGraphView(APIView):
     """GET /api/topology/<fabric>/graph/: the fabric's switches and links for the topology renderer."""
 
