@@ -22,6 +22,10 @@ def _prefix_length(cidr: str) -> int | None:
     return ipaddress.ip_interface(cidr).network.prefixlen if cidr else None
 
 
+def _netmask(cidr: str) -> str:
+    return str(ipaddress.ip_interface(cidr).netmask) if cidr else ""
+
+
 def interface_peers(device: Device) -> dict[int, tuple[Link, Interface]]:
     """Map each of the device's interface ids to (link, far-end interface) for its switch links."""
     peers: dict[int, tuple[Link, Interface]] = {}
@@ -52,6 +56,7 @@ def device_context(device: Device) -> dict[str, Any]:
             "admin_up": iface.admin_up,
             "address": _host_address(iface.address),
             "prefix_length": _prefix_length(iface.address),
+            "netmask": _netmask(iface.address),
             "description": iface.description,
             "kind": "unused",
         }

@@ -15,7 +15,7 @@ import pytest
 from django.conf import settings as django_settings
 
 from fabric_ops.config.compliance import check_compliance, fabric_summary
-from fabric_ops.config.models import IntentAssignment
+from fabric_ops.config.models import IntentAssignment, RoceProfile
 from fabric_ops.config.models.jobs import DeviceStatus, JobStatus
 from fabric_ops.config.push import create_job, run_job
 from fabric_ops.devices.connection import open_driver
@@ -83,6 +83,23 @@ def test_full_push_to_a_mixed_vendor_fabric_is_idempotent(lab, lab_fabric):
     assert spine.qos.pfc_watchdog_timeout_ms == 200
     again = run_job(create_job(devices, requested_by="alice", wave_percent=100).pk)
     assert set(again.devices.values_list("status", flat=True)) == {DeviceStatus.NO_CHANGE}
+
+
+def test_a_knob_removed_from_the_intent_is_removed_from_the_switches(lab, lab_fabric):
+    devices = leaves("sjc-leaf2") + list(Device.objects.filter(hostname="sjc-spine2").select_related("fabric", "site"))
+    two = RoceProfile.objects.create(name="two-lossless", lossless_priorities=[3, 4])
+    assignment = IntentAssignment.objects.create(fabric=lab_fabric, roce_profile=two, overrides={"bfd": True})
+    assert run_job(create_job(devices, requested_by="alice").pk).status == JobStatus.SUCCEEDED
+    assert {lab.switch(d.hostname).qos.pfc_priorities for d in devices} == {frozenset({3, 4})}
+
+    assignment.roce_profile, assignment.overrides = None, {"bfd": False}
+    assignment.save()
+    assert run_job(create_job(devices, requested_by="alice").pk).status == JobStatus.SUCCEEDED
+    assert {lab.switch(d.hostname).qos.pfc_priorities for d in devices} == {frozenset({3})}
+    leaf_config, spine_config = running_config(devices[0]), running_config(devices[1])
+    assert "priority-flow-control priority 4 no-drop" not in leaf_config
+    assert " bfd" not in leaf_config.split("router bgp", 1)[1]
+    assert "peer 10.1.0.2 bfd enable" not in spine_config
 
 
 def test_dry_run_shows_the_diff_and_changes_nothing(lab):

@@ -763,3 +763,18 @@ def test_get_environment_follows_switch_state(eos_device, eos_switch):
     assert all(fan["status"] for fan in env["fans"].values())
     assert all(psu["status"] for psu in env["power"].values())
     assert set(env["temperature"]) == {"TempSensor1", "TempSensor2", "TempSensor3"}
+
+
+
+def test_no_form_of_one_priority_keeps_pfc_on_the_port(eos_device, eos_switch):
+    """'no priority-flow-control priority 0' removes that priority only, not 'priority-flow-control on'."""
+    eos_device.load_merge_candidate(
+        config="interface Ethernet1/1\n   priority-flow-control on\n   priority-flow-control priority 3 no-drop\n"
+        "   priority-flow-control priority 4 no-drop\n   no priority-flow-control priority 0\n"
+        "   no priority-flow-control priority 4\n"
+    )
+    eos_device.commit_config()
+    running = eos_running(eos_switch)
+    assert "   priority-flow-control on\n" in running
+    assert "priority 3 no-drop" in running and "priority 4 no-drop" not in running
+    assert eos_switch.qos.pfc_priorities == {3}

@@ -378,7 +378,8 @@ class ConfigTree:
     def _apply_short_no(self, cursor: Cursor, depth: int, candidates, body: list[str]) -> bool:
         """``no mtu`` / ``no description`` (arguments left out) and ``no neighbor 10.0.0.1`` (every line of it)."""
         parent = cursor.stack[depth]
-        for rule in candidates:
+        # The longest key wins: "no priority-flow-control priority 0" names one priority, not "priority-flow-control".
+        for rule in sorted(candidates, key=lambda r: -r.key_len):
             if len(body) >= rule.key_len and rule.spec.match_prefix(body[: rule.key_len]):
                 del cursor.stack[depth + 1 :]
                 self._apply_rule(cursor, parent, rule, body, True)
