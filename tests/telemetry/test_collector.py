@@ -245,3 +245,17 @@ def test_collect_command_plans_a_shard(lab_db):
         Device.objects.filter(fabric__name="dci").exclude(platform="optical").values_list("hostname", flat=True)
     )
     assert all("default-dci" in line or "fast-dci" in line for line in lines if line)
+
+
+def test_build_collector_for_a_shard(lab_db, settings, tmp_path):
+    from fabric_ops.telemetry.service import build_collector
+
+    settings.FABRIC_OPS_INFLUX_SPOOL_DIR = tmp_path / "spool"
+    collector, writer, handoff = build_collector("dci", "1/2", redis=False)
+    try:
+        expected = {t.hostname for t in load_targets("dci", Shard(1, 2))}
+        assert set(collector.sessions) == expected and handoff is None
+        assert collector.config.shard == "1/2" and writer.flush_interval == 0.25
+        assert writer.describe()["spool_dir"] == str(tmp_path / "spool" / "collector-1-of-2")
+    finally:
+        writer.close(timeout=1)
