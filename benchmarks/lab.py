@@ -94,7 +94,13 @@ def serve(args: argparse.Namespace) -> None:
             first_index=len(switches),
         )
     began = time.monotonic()
-    lab = Lab.start(switches, credential=Credential(USERNAME, PASSWORD), tick=0.2, thread=not args.no_physics)
+    lab = Lab.start(
+        switches,
+        credential=Credential(USERNAME, PASSWORD),
+        tick=0.2,
+        max_duty=args.max_duty,
+        thread=not args.no_physics,
+    )
     stop = threading.Event()
     control = ControlServer(lab, on_shutdown=stop.set).start()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -205,7 +211,8 @@ def run_size(switches: int, args: argparse.Namespace, workdir: Path) -> dict:
     renice = (lambda: os.nice(args.nice)) if args.nice else None
     lab = subprocess.Popen(
         [sys.executable, __file__, "--serve", str(switches), "--ports", str(args.ports), "--info", str(info_path)]
-        + (["--no-physics"] if args.no_physics else []),
+        + (["--no-physics"] if args.no_physics else [])
+        + ["--max-duty", str(args.max_duty)],
         preexec_fn=renice,
         stdout=subprocess.DEVNULL,
         stderr=open(workdir / f"lab-{switches}.log", "w"),  # noqa: SIM115 - closed with the process
@@ -285,6 +292,9 @@ def main() -> None:
     )  # fmt: skip
     parser.add_argument("--output", default=str(ROOT / "benchmarks" / "results" / "lab.json"))
     parser.add_argument("--retries", type=int, default=1, help="re-run a failing size this many times")
+    parser.add_argument(
+        "--max-duty", type=float, default=0.1, help="physics CPU budget (fraction of a core) before the tick stretches"
+    )
     parser.add_argument("--no-physics", action="store_true", help="diagnosis: serve frozen counters, no engine thread")
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--subscribe", action="store_true", help=argparse.SUPPRESS)
@@ -341,6 +351,7 @@ def main() -> None:
         "late_limit": LATE_LIMIT,
         "nice": args.nice,
         "physics": not args.no_physics,
+        "physics_max_duty": args.max_duty,
         "subscription": [{"path": p, "mode": m, "sample_interval_s": i} for p, m, i in SUBSCRIPTION],
         "largest_passing_switches": best["switches"] if best else 0,
         "rows": rows,

@@ -74,7 +74,7 @@ class Lab:
         *,
         jobs: list[Job] | None = None,
         tick: float = 0.2,
-        max_duty: float | None = 0.25,
+        max_duty: float | None = 0.1,
         seed: int = 1,
         clock: Callable[[], float] | None = None,
         wall_ns: Callable[[], int] | None = None,

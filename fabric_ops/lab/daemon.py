@@ -61,6 +61,7 @@ def run_lab(
     tick: float = 0.2,
     seed: int = 1,
     load: float = 0.5,
+    max_duty: float = 0.1,
     pattern: str = "ring",
     frontends: tuple[str, ...] = ("eos", "huawei_vrp", "gnmi"),
     ready: threading.Event | None = None,
@@ -80,7 +81,7 @@ def run_lab(
     try:
         spec = build_from_inventory(inventory, fabrics) if inventory else build_from_db(fabrics)
         job = job_from_dict({"name": "default", "load": load, "pattern": pattern}, set())
-        lab = Lab.start(spec, frontends=frontends, tick=tick, seed=seed, jobs=[job])
+        lab = Lab.start(spec, frontends=frontends, tick=tick, seed=seed, jobs=[job], max_duty=max_duty)
         control = ControlServer(lab, on_shutdown=stop.set, port=control_port).start()
         write_private_json(
             control_file(),

@@ -35,6 +35,9 @@ class Command(BaseCommand):
         up.add_argument("--control-port", type=int, default=0, help="control channel port on 127.0.0.1 (0: any)")
         up.add_argument("--tick", type=float, default=0.2, help="physics tick in seconds (stretches on big labs)")
         up.add_argument("--seed", type=int, default=1, help="random seed of the physics")
+        up.add_argument(
+            "--max-duty", type=float, default=0.1, help="physics CPU budget (share of a core) before the tick stretches"
+        )
         up.add_argument("--load", type=float, default=0.5, help="GPU job load, fraction of NIC line rate (0..1)")
         up.add_argument("--pattern", default="ring", choices=["ring", "all-to-all"], help="GPU job collective")
         up.add_argument(
@@ -83,6 +86,7 @@ class Command(BaseCommand):
             tick=options["tick"],
             seed=options["seed"],
             load=options["load"],
+            max_duty=options["max_duty"],
             pattern=options["pattern"],
             frontends=tuple(options["frontends"] or ("eos", "huawei_vrp", "gnmi")),
             out=self.stdout,
