@@ -270,3 +270,34 @@ def test_sigterm_flushes_the_writer(credential, influx, database, tmp_path, sett
     assert result["stats"]["state"] == "closed" and result["stats"]["dropped"] == 0
     stored = InfluxQuery(influx.url, f"{database}/autogen").count("interface", "in_discards_ps")
     assert stored == result["rates"] > 20  # all of it, although the flush interval had not come yet
+
+
+def test_memory_stays_bounded_under_a_burst_with_influxdb_away(credential, tmp_path):
+    import resource
+
+    servers = [replay(credential, f"127.16.1.{40 + i}", period=None) for i in range(2)]  # flat out
+    writer = InfluxWriter(
+        url="http://127.16.9.9:1", bucket="nowhere/autogen", spool_dir=tmp_path / "spool", flush_interval=0.1,
+        queue_max_points=5_000, batch_size=1_000, spool_max_bytes=1 << 20, retry_initial=0.1, retry_max=0.2,
+    ).start()  # fmt: skip
+    collector = Collector([target(s, f"b{i}") for i, s in enumerate(servers)], writer, None, CFG).start()
+    rss_start = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    try:
+        wait_for(lambda: writer.stats()["dropped"] > 0, 20, "the spool bound reached")
+
+        def updates() -> int:
+            return sum(s.normaliser.counts.updates for s in collector.sessions.values())
+
+        before = updates()
+        time.sleep(1)
+        stats = writer.stats()
+        assert stats["queued"] <= 5_000 + 1_000 and stats["spool_bytes"] <= 1 << 20
+        assert all(s.state == "streaming" for s in collector.sessions.values())
+        assert updates() - before > 2_000  # still collecting at full speed, the overflow counted, not hoarded
+    finally:
+        collector.stop()
+        for server in servers:
+            server.stop()
+        writer.close(timeout=1)
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_start) / 1024
+    assert grown_mb < 200, f"peak RSS grew by {grown_mb:.0f} MB"
