@@ -680,3 +680,23 @@ def test_merge_keys_defaults_and_explicit_null(tmp_path):
     port = Interface.objects.get(device__hostname="mf-leaf1", name="Ethernet3/1")
     assert port.transceiver is None and port.mtu == 9214  # null: "none" for a nullable key, default otherwise
     assert Interface.objects.get(device__hostname="mf-leaf1", name="Ethernet1/1").transceiver.name == "X-400"
+
+
+def test_alias_bomb_and_alias_cycle_are_refused_quickly(tmp_path):
+    import time
+
+    from fabric_ops.topology.inventory import validate
+
+    levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, 9):
+        levels.append(f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]")
+    bomb = tmp_path / "bomb.yml"
+    bomb.write_text("\n".join(levels) + "\n")
+    started = time.monotonic()
+    problems = validate(bomb)
+    assert time.monotonic() - started < 10
+    assert any("aliases expand to far more data" in str(p) for p in problems)
+
+    cycle = tmp_path / "cycle.yml"
+    cycle.write_text("a: &a\n  b: *a\n")
+    assert any("cycle" in str(p) for p in validate(cycle))

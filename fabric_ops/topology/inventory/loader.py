@@ -45,13 +45,53 @@ class LList(list):
     lines: list[int]
 
 
+class _AliasBomb(Exception):
+    """Aliases expand to far more nodes than the file holds (the "billion laughs" shape)."""
+
+
+def _distinct_nodes(root: yaml.Node) -> int:
+    seen: set[int] = set()
+    todo = [root]
+    while todo:
+        node = todo.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            todo.extend(n for pair in node.value for n in pair)
+        elif isinstance(node, yaml.SequenceNode):
+            todo.extend(node.value)
+    return len(seen)
+
+
 class _Builder:
-    def __init__(self, problems: Problems):
+    """Builds located containers; refuses alias cycles and alias expansion beyond a budget.
+
+    Every alias is expanded again (that keeps each use's own path for messages), so a
+    334-byte file of nested aliases could otherwise expand to billions of nodes.
+    """
+
+    def __init__(self, problems: Problems, budget: int):
         self.problems = problems
         self.constructor = yaml.constructor.SafeConstructor()
+        self.budget = budget
+        self.active: set[int] = set()
 
     def build(self, node: yaml.Node, path: str) -> Any:
         line = node.start_mark.line + 1
+        self.budget -= 1
+        if self.budget < 0:
+            raise _AliasBomb(line)
+        if id(node) in self.active:
+            self.problems.add(line, path or "<document>", "an alias refers to a node that contains it (a cycle)")
+            return None
+        self.active.add(id(node))
+        try:
+            return self._build(node, path, line)
+        finally:
+            self.active.discard(id(node))
+
+    def _build(self, node: yaml.Node, path: str, line: int) -> Any:
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, path, line)
         if isinstance(node, yaml.SequenceNode):
@@ -116,7 +156,13 @@ def compose_text(text: str, problems: Problems) -> Any:
         return None
     if node is None:
         return None
-    return _Builder(problems).build(node, "")
+    # Honest reuse of anchors (`<<: *defaults`) expands a file a few times over, never by orders of magnitude.
+    budget = 20 * _distinct_nodes(node) + 100_000
+    try:
+        return _Builder(problems, budget).build(node, "")
+    except _AliasBomb as exc:
+        problems.add(exc.args[0], "<yaml>", "aliases expand to far more data than the file holds; refused")
+        return None
 
 
 def compose_file(path: str | Path, problems: Problems) -> Any:
