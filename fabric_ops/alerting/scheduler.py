@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -37,7 +38,7 @@ def schedule_flush(group_id: int, eta: datetime) -> None:
         return
     from .tasks import flush_group
 
-    transaction.on_commit(lambda: flush_group.apply_async((group_id,), eta=eta, queue=queue()))
+    transaction.on_commit(lambda: _send(flush_group, (group_id,), eta))
 
 
 @contextmanager
@@ -61,7 +62,16 @@ def schedule_delivery(notification_id: int, eta: datetime | None = None) -> None
         return
     from .tasks import deliver
 
-    transaction.on_commit(lambda: deliver.apply_async((notification_id,), eta=eta, queue=queue()))
+    transaction.on_commit(lambda: _send(deliver, (notification_id,), eta))
+
+
+def _send(task: Any, args: tuple, eta: datetime | None) -> None:
+    """Enqueue; a broker outage must not break the caller's commit (health's incident save, an API request).
+    The beat's sweep finds due groups and overdue notifications in the database and queues them again."""
+    try:
+        task.apply_async(args, eta=eta, queue=queue())
+    except Exception as exc:  # kombu/redis connection errors have no common base worth importing here
+        logger.warning("alerting: could not queue %s%s (%s); the beat sweep will retry", task.name, args, exc)
 
 
 def drain(kind: str | None = None) -> list[tuple[str, int, datetime | None]]:

@@ -61,3 +61,26 @@ def test_for_duration_then_resolve(root_route, outbox, manual_clock) -> None:
     values["leaf1"] = optics(-5.0)
     run()
     assert Alert.objects.get().status == "resolved" and not RuleState.objects.exists()
+
+
+def test_cli_fire_silence_groups_and_test_receiver(root_route, http_capture, outbox, manual_clock) -> None:
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    out = StringIO()
+    call_command("alerting", "fire", "alertname=LinkDown", "device=leaf1", "--summary", "Et1 down", stdout=out)
+    call_command("alerting", "fire", "alertname=LinkDown", "device=leaf1", stdout=out)
+    assert "received 2x" in out.getvalue()
+    call_command("alerting", "silence", "device=leaf1", "--author", "alice", "--comment", "swap", stdout=out)
+    call_command("alerting", "groups", stdout=out)
+    assert "firing=1" in out.getvalue()
+    call_command("alerting", "test-receiver", "team-webhook", stdout=out)
+    assert http_capture.requests[-1].body["commonLabels"]["alertname"] == "FabricOpsTest"
+    http_capture.script("/team", (400, {"error": "nope"}))
+    with pytest.raises(CommandError, match="not delivered"):
+        call_command("alerting", "test-receiver", "team-webhook", stdout=out)
+    with pytest.raises(CommandError, match="matcher"):
+        call_command("alerting", "silence", "bad matcher", "--author", "a", "--comment", "c", stdout=out)
+    call_command("alerting", "resolve", "alertname=LinkDown", "device=leaf1", stdout=out)
+    assert "resolved" in out.getvalue()
