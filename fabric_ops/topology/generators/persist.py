@@ -19,6 +19,7 @@ from django.db import connection, models, transaction
 from django.db.models import Max, Q
 
 from fabric_ops.errors import GeneratorError
+from fabric_ops.topology.graph import cache as graph_cache
 
 from ..models import (
     Device,
@@ -163,6 +164,7 @@ def persist_plan(plan: FabricPlan, replace: bool = False) -> Fabric:
     """Write ``plan`` as one Fabric and all its rows; ``replace`` deletes an existing fabric of that name first."""
     started = time.monotonic()
     with transaction.atomic():
+        transaction.on_commit(graph_cache.invalidate)  # bulk inserts send no signals the graph cache hears
         existing = Fabric.objects.filter(name=plan.name)
         if existing.exists():
             if not replace:

@@ -16,7 +16,7 @@ import logging
 import threading
 import time
 
-from django.db.models import Count, Max, Q, Sum
+from django.db.models import Count, F, Max, Q, Sum
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
 from ..choices import Lifecycle, LinkState
@@ -41,10 +41,13 @@ def invalidate() -> None:
 
 def fingerprint() -> tuple:
     """A few aggregate queries that change whenever a row the graph reads is added, removed or changes state."""
+    # Sums of id and id² over up links: a change of several states whose ids happen to sum alike still shows.
     links = Link.objects.aggregate(
         n=Count("id"),
         top=Max("id"),
         ids=Sum("id", filter=Q(state=LinkState.UP)),
+        squares=Sum(F("id") * F("id"), filter=Q(state=LinkState.UP)),
+        capacity=Sum("capacity_gbps"),
     )
     devices = Device.objects.aggregate(
         n=Count("id"), top=Max("id"), ids=Sum("id", filter=Q(lifecycle=Lifecycle.ACTIVE))

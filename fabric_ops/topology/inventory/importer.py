@@ -16,6 +16,8 @@ from typing import Any
 
 from django.db import connection, models, transaction
 
+from fabric_ops.topology.graph import cache as graph_cache
+
 from ..models import (
     Device,
     Fabric,
@@ -420,6 +422,8 @@ def apply_spec(spec: Spec, *, dry_run: bool = False) -> ChangeReport:
             writer = _Writer(plan)
             writer.delete_all()
             writer.upsert_all()
+            # Bulk SQL sends no model signals: tell the graph cache (guardrails read it) once the rows are in.
+            transaction.on_commit(graph_cache.invalidate)
         if dry_run:
             transaction.set_rollback(True)  # run every statement (constraints included), keep none of it
     logger.info("inventory %s: %s", spec.file, report.counts() or "no changes")
