@@ -228,7 +228,7 @@ def test_pfc_storm_arms_the_watchdog_on_the_leaf(sjc):
     assert IntentAssignment.objects.get(device=leaf).overrides["pfc_watchdog_detection_ms"] == 100
     paused = sum(p.pfc_tx_pause[3] for p in feeders)
     time.sleep(1.0)
-    assert sum(p.pfc_tx_pause[3] for p in feeders) == paused  # the watchdog broke the storm
+    assert sum(p.pfc_tx_pause[3] for p in feeders) - paused <= 100  # the watchdog broke the storm (playbook: <= 100/s)
     assert run.actions.get(action="pfc-watchdog").push_job.requested_by == "playbook:pfc-storm"
 
 
