@@ -267,3 +267,28 @@ def test_dci_span_degradation_is_one_incident_and_moves_traffic_off_the_span(dci
     assert set(Link.objects.filter(state="drained").values_list("id", flat=True)) == coastal
     inland = Link.objects.filter(optical_channel__spans__name="sjc-lax-inland")
     assert all(lab.switch(lk.a_interface.device.hostname).interfaces[lk.a_interface.name].oper_up for lk in inland)
+
+
+def test_incast_tunes_ecn_on_the_leaf(sjc):
+    lab = sjc.lab
+    fabric = Fabric.objects.get(name="sjc-ai")
+    devices = list(Device.objects.filter(fabric=fabric).exclude(role="dci").select_related("fabric", "site"))
+    assert run_job(create_job(devices, requested_by="test", canary_count=len(devices), wave_percent=100).pk).summary
+    victim = next(i for i in lab.switch("sjc-leaf4").interfaces.values() if i.kind == "host")
+    lab.inject("incast", f"sjc-leaf4:{victim.name}", fan_in=8)
+
+    incident = sjc.until(lambda: active("incast", device="sjc-leaf4"), 40, "incast incident")
+    assert incident.interface == victim.name
+    alarm = incident.alarms.get(kind="incast")
+    assert alarm.evidence["senders"] >= 3 and alarm.evidence["utilisation"] >= 0.95
+    run = remediate(incident.pk, playbooks=load_playbooks(), read=sjc.read)
+    incident.refresh_from_db()
+    assert run.status == RunStatus.SUCCEEDED, (run.reason, run.verification)
+    assert incident.status == IncidentStatus.MITIGATED
+    overrides = IntentAssignment.objects.get(device__hostname="sjc-leaf4").overrides
+    assert overrides == {"ecn_min_kbytes": 50, "ecn_max_kbytes": 500, "ecn_max_probability": 50}
+    ecn = lab.switch("sjc-leaf4").qos.ecn[3]
+    assert (ecn.min_kbytes, ecn.max_kbytes) == (50, 500)  # the running configuration of the leaf changed
+    assert lab.switch("sjc-leaf3").qos.ecn[3].min_kbytes == 150  # and only that leaf's
+    diff = run.actions.get(action="apply-intent").diff
+    assert "minimum-threshold 50 kbytes" in diff
