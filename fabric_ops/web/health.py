@@ -1,16 +1,13 @@
 """Health of the platform's parts, for /api/health/: database, broker, InfluxDB, Celery workers, collectors.
 
 Each check returns ``{"ok": bool, "latency_ms": float | None, "error": str, ...details}`` and never raises.
-Collectors report themselves with :func:`collector_heartbeat` (a Redis key with a TTL on the broker's Redis);
-health lists what is there and never invents a collector.
+Collectors report through the telemetry handoff (Redis hashes, ``fabric_ops.telemetry.handoff``); health
+lists what is there and never invents a collector.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import socket
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -23,9 +20,6 @@ from django.db import connection
 
 logger = logging.getLogger(__name__)
 
-COLLECTOR_KEY_PREFIX = "fabric_ops:collector:"
-# A collector that has not reported for this long is stale (it reports every few seconds).
-COLLECTOR_STALE_S = float(os.environ.get("FABRIC_OPS_COLLECTOR_STALE_S", "30"))
 CHECK_TIMEOUT_S = 1.0
 
 
@@ -106,39 +100,25 @@ def check_workers() -> dict[str, Any]:
     return _timed(run)
 
 
-def collector_heartbeat(name: str, stats: dict[str, Any] | None = None, *, ttl_s: float = 60.0) -> None:
-    """Collectors call this every few seconds: their name, shard and counters become visible in /api/health/."""
-    payload = {
-        "name": name,
-        "host": socket.gethostname(),
-        "pid": os.getpid(),
-        **(stats or {}),
-        "updated_at": time.time(),
-    }
-    broker_redis().set(COLLECTOR_KEY_PREFIX + name, json.dumps(payload), ex=max(1, int(ttl_s)))
-
-
 def check_collectors() -> dict[str, Any]:
+    """The collectors' own reports (``fabric_ops.telemetry.handoff``: a Redis hash per collector shard and per
+    device, each entry stamped ``updated_at``); an entry not refreshed within 10 s is a collector gone."""
+    from fabric_ops.telemetry.handoff import collection_health
+
     def run() -> dict[str, Any]:
-        client = broker_redis()
-        keys = sorted(client.scan_iter(match=COLLECTOR_KEY_PREFIX + "*", count=1000))
-        now = time.time()
-        collectors = []
-        for key, raw in zip(keys, client.mget(keys) if keys else [], strict=True):
-            if raw is None:
-                continue
-            try:
-                data = json.loads(raw)
-            except ValueError:
-                data = {"name": key.decode(errors="replace")[len(COLLECTOR_KEY_PREFIX) :], "error": "unreadable"}
-            age = now - float(data.get("updated_at", 0))
-            data["age_s"] = round(age, 1)
-            data["ok"] = age <= COLLECTOR_STALE_S and "error" not in data
-            collectors.append(data)
+        health = collection_health()
+        collectors = [{"shard": shard, **entry} for shard, entry in sorted(health["collectors"].items())]
+        devices = health["devices"].values()
+        summary = {
+            "devices": len(health["devices"]),
+            "devices_streaming": sum(1 for d in devices if d.get("state") == "streaming" and not d["stale"]),
+            "devices_stale": sum(1 for d in devices if d["stale"]),
+        }
         if not collectors:
-            return {"ok": False, "collectors": [], "error": "no collector has reported"}
-        stale = [c["name"] for c in collectors if not c["ok"]]
-        return {"ok": not stale, "collectors": collectors, "error": f"stale: {', '.join(stale)}" if stale else ""}
+            return {"ok": False, "collectors": [], **summary, "error": "no collector has reported"}
+        stale = [str(c["shard"]) for c in collectors if c["stale"]]
+        error = f"not reporting (stale): shard {', '.join(stale)}" if stale else ""
+        return {"ok": not stale, "collectors": collectors, **summary, "error": error}
 
     return _timed(run)
 

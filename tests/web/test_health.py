@@ -1,4 +1,4 @@
-"""/api/health/ against the real parts: PostgreSQL/SQLite, Redis, influxd, a Celery worker, collector heartbeats."""
+"""/api/health/ against the real parts: PostgreSQL/SQLite, Redis, influxd, a Celery worker, the collectors' handoff."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from fabric_ops.celery import app as celery_app
+from fabric_ops.telemetry.handoff import Handoff
 from fabric_ops.telemetry.influxd import LocalInfluxd
-from fabric_ops.web.health import COLLECTOR_KEY_PREFIX, collector_heartbeat, platform_health, redact_url
+from fabric_ops.web.health import platform_health, redact_url
 
 from .conftest import TEST_BROKER_URL
 
@@ -32,6 +33,22 @@ def influxd(tmp_path_factory) -> Iterator[LocalInfluxd]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def handoff(broker, settings) -> Iterator[Handoff]:
+    """The collector's own publisher (fabric_ops.telemetry.handoff) on the test Redis DB."""
+    settings.FABRIC_OPS_TELEMETRY_REDIS_URL = TEST_BROKER_URL
+    publisher = Handoff(TEST_BROKER_URL)
+    try:
+        yield publisher
+    finally:
+        publisher._client.close()
+
+
+def report(publisher: Handoff, collectors: dict[str, dict], devices: dict[str, dict]) -> None:
+    publisher.set_health_source(lambda: (devices, collectors))
+    publisher.publish_once(force=True)
 
 
 @pytest.fixture
@@ -60,9 +77,11 @@ def worker(broker, tmp_path) -> Iterator[str]:
             process.wait()
 
 
-def test_every_component_ok(clients, settings, influxd, worker, broker) -> None:
+def test_every_component_ok(clients, settings, influxd, worker, broker, handoff) -> None:
     settings.FABRIC_OPS_INFLUX_URL = influxd.url
-    collector_heartbeat("collector-0", {"shard": 0, "devices": 12})
+    report(
+        handoff, {"0": {"host": "c0", "devices": 2}}, {"leaf1": {"state": "streaming"}, "leaf2": {"state": "backoff"}}
+    )
     answer = clients["nobody"].get("/api/health/")
     assert answer.status_code == 200, answer.content
     body = answer.json()
@@ -75,11 +94,13 @@ def test_every_component_ok(clients, settings, influxd, worker, broker) -> None:
         assert isinstance(component["latency_ms"], float)
     assert components["influxdb"]["version"].startswith("1.")
     assert worker in components["workers"]["workers"]
-    [collector] = components["collectors"]["collectors"]
-    assert (collector["name"], collector["shard"], collector["devices"]) == ("collector-0", 0, 12)
+    collectors = components["collectors"]
+    [collector] = collectors["collectors"]
+    assert (collector["shard"], collector["host"], collector["devices"], collector["stale"]) == ("0", "c0", 2, False)
+    assert (collectors["devices"], collectors["devices_streaming"], collectors["devices_stale"]) == (2, 1, 0)
 
 
-def test_each_failure_is_reported_by_name(clients, settings, broker, db) -> None:
+def test_each_failure_is_reported_by_name(clients, settings, broker, handoff, db) -> None:
     settings.FABRIC_OPS_INFLUX_URL = f"http://{CLOSED}:8086"
     answer = clients["nobody"].get("/api/health/")
     assert answer.status_code == 503
@@ -102,15 +123,15 @@ def test_broker_down(settings, broker, db) -> None:
     assert "hunter2" not in json.dumps(broker_state), "the broker password never appears"
 
 
-def test_stale_collector(broker, db) -> None:
-    broker.set(
-        COLLECTOR_KEY_PREFIX + "collector-1", json.dumps({"name": "collector-1", "updated_at": time.time() - 300})
-    )
-    collector_heartbeat("collector-0")
+def test_stale_collector(broker, handoff, db) -> None:
+    report(handoff, {"0": {"devices": 1}, "1": {"devices": 1}}, {"leaf1": {"state": "streaming"}})
+    key = f"{handoff.prefix}:health:collectors"
+    gone = json.loads(broker.hget(key, "1"))
+    broker.hset(key, "1", json.dumps({**gone, "updated_at": time.time() - 300}))  # shard 1 stopped reporting
     state = platform_health()["components"]["collectors"]
     assert state["ok"] is False
-    assert state["error"] == "stale: collector-1"
-    assert {c["name"]: c["ok"] for c in state["collectors"]} == {"collector-0": True, "collector-1": False}
+    assert state["error"] == "not reporting (stale): shard 1"
+    assert {c["shard"]: c["stale"] for c in state["collectors"]} == {"0": False, "1": True}
 
 
 def test_live_and_auth(clients) -> None:
