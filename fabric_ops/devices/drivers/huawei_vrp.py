@@ -12,6 +12,8 @@ the device (``display configuration candidate changes``), and
 
 from __future__ import annotations
 
+import calendar
+import contextlib
 import logging
 import re
 import time
@@ -88,10 +90,13 @@ class HuaweiVRPDriver(NetworkDriver):
             self._to_user_view()
             # netmiko's disconnect() probes config mode with a 2 s timed read; logging out with quit is enough.
             self.device.write_channel("quit" + self.device.RETURN)
-            self.device.paramiko_cleanup()
-        except (OSError, EOFError, ReadTimeout) as exc:
+        except (OSError, EOFError, ReadTimeout, ConnectionException) as exc:
             logger.debug("%s: close: %s", self.hostname, exc)
-        self.device = None
+        finally:
+            # Whatever the session's state, free the transport thread and socket.
+            with contextlib.suppress(Exception):
+                self.device.paramiko_cleanup()
+            self.device = None
 
     def is_alive(self) -> models.AliveDict:
         if self.device is None:
@@ -336,7 +341,7 @@ class HuaweiVRPDriver(NetworkDriver):
             up_time = re.search(r"Last physical up time\s*: (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)", block)
             flapped = -1.0
             if up_time:
-                flapped = max(0.0, now - time.mktime(time.strptime(up_time.group(1), "%Y-%m-%d %H:%M:%S")) + _utc())
+                flapped = max(0.0, now - calendar.timegm(time.strptime(up_time.group(1), "%Y-%m-%d %H:%M:%S")))
             interfaces[name] = {
                 "is_up": state_text == "UP",
                 "is_enabled": "Administratively" not in state_text,
@@ -449,11 +454,6 @@ def _lanes(value: str) -> list[float]:
         except ValueError:
             continue
     return out
-
-
-def _utc() -> float:
-    """Offset that makes :func:`time.mktime` read device timestamps (printed in UTC) as UTC."""
-    return -time.timezone if not time.daylight else -time.altzone
 
 
 def _brief_interfaces(brief: str) -> list[str]:

@@ -37,6 +37,8 @@ __all__ = ["LabServer", "ensure_certificate"]
 logger = logging.getLogger(__name__)
 
 EAPI_PATH = "/command-api"
+# Larger than any configuration push (a 64-port RoCE config is ~60 KB), small enough not to matter in memory.
+MAX_BODY_BYTES = 8 * 1024 * 1024
 _CERT_LOCK = threading.Lock()
 
 
@@ -161,16 +163,25 @@ class _EapiHandler(BaseHTTPRequestHandler):
         if not switch.alive:
             self.close_connection = True
             return
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
         if self.path.split("?")[0] != EAPI_PATH:
+            self.close_connection = True
             self._send(404, b"Not Found", "text/plain")
             return
-        user = self._authorised()
+        user = self._authorised()  # before reading a body: an anonymous client gets nothing buffered
         if user is None:
             logger.info("%s: eAPI login refused from %s", switch.hostname, self.client_address[0])
+            self.close_connection = True
             self._send(401, b"Unauthorized", "text/plain", {"WWW-Authenticate": 'Basic realm="eAPI"'})
             return
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if not 0 <= length <= MAX_BODY_BYTES:
+            self.close_connection = True
+            self._send(413, b"Request Entity Too Large", "text/plain")
+            return
+        body = self.rfile.read(length) if length else b""
         request_id = None
         try:
             request = json.loads(body)

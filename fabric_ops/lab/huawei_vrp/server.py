@@ -165,7 +165,9 @@ class LabServer:
         # Clients that drop the TCP connection make paramiko log tracebacks at ERROR; in a lab that is routine.
         transport.set_log_channel(TRANSPORT_LOGGER)
         with self._lock:
-            self._transports[switch.hostname].add(transport)
+            live = self._transports[switch.hostname]
+            live.difference_update([t for t in live if not t.is_active()])  # finished sessions: forget them
+            live.add(transport)
         try:
             transport.start_server(event=threading.Event(), server=_ServerInterface(self, switch))
         except (paramiko.SSHException, OSError, EOFError) as exc:
