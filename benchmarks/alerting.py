@@ -7,7 +7,7 @@ worker`` process runs the flush and the delivery task, and a local HTTP receiver
 arrives. Routes group by incident so every incident is its own notification. Target: p50 <= 1 s beyond
 group_wait.
 
-    .venv/bin/python benchmarks/alerting.py [--incidents 200] [--rate 20] [--group-wait 1.0] [--concurrency 2]
+    .venv/bin/python benchmarks/alerting.py [--incidents 200] [--rate 20] [--group-wait 1.0] [--pool threads] [-c 8]
 
 DATABASE_URL defaults to postgresql://postgres@127.0.0.1:5432/fabricops_alerting_bench, created when missing;
 its ``public`` schema is dropped and re-migrated, so only point it at a scratch database (a ``sqlite:///`` file
@@ -114,7 +114,8 @@ def main() -> int:
     parser.add_argument("--incidents", type=int, default=200)
     parser.add_argument("--rate", type=float, default=20.0, help="incidents opened per second")
     parser.add_argument("--group-wait", type=float, default=1.0)
-    parser.add_argument("--concurrency", type=int, default=2, help="worker processes (prefork)")
+    parser.add_argument("--pool", default="threads", choices=["prefork", "threads", "solo"])
+    parser.add_argument("-c", "--concurrency", type=int, default=8, help="worker threads (or prefork processes)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "alerting.json"))
     args = parser.parse_args()
 
@@ -137,7 +138,7 @@ def main() -> int:
 
     celery = shutil.which("celery", path=str(Path(sys.executable).parent))
     worker = subprocess.Popen(
-        [celery, "-A", "fabric_ops", "worker", "--pool=prefork", f"--concurrency={args.concurrency}", "-Q", QUEUE,
+        [celery, "-A", "fabric_ops", "worker", f"--pool={args.pool}", f"--concurrency={args.concurrency}", "-Q", QUEUE,
          "-n", f"{QUEUE}@%h", "-l", "WARNING", "--without-gossip", "--without-mingle", "--without-heartbeat"],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=(TMP / "worker.log").open("wb"),
     )  # fmt: skip
@@ -191,6 +192,7 @@ def main() -> int:
         "duplicates": sink.duplicates,
         "rate_per_s": args.rate,
         "group_wait_s": args.group_wait,
+        "worker_pool": args.pool,
         "worker_concurrency": args.concurrency,
         "latency_p50_s": round(percentile(latencies, 50), 4),
         "latency_p99_s": round(percentile(latencies, 99), 4),
