@@ -45,6 +45,8 @@ def _arm(group: AlertGroup, settings: RouteSettings, now: datetime) -> None:
             group.last_notified_at + timedelta(seconds=settings.group_interval_s) if group.last_notified_at else now
         )
         group.next_flush_at = max(now, earliest)
+    if settings.receiver_id is None and settings.escalation_id is None:
+        return  # nobody to tell yet (the shipped root route has no receiver); the beat's sweep flushes it later
     if group.scheduled_for != group.next_flush_at:
         group.scheduled_for = group.next_flush_at
         scheduler.schedule_flush(group.pk, group.next_flush_at)
@@ -190,8 +192,9 @@ def flush_group(group_id: int) -> list[Notification]:
             group.next_flush_at = group.escalation_due_at = None
         else:
             group.next_flush_at = now + timedelta(seconds=settings.group_interval_s)
-            group.scheduled_for = group.next_flush_at
-            scheduler.schedule_flush(group.pk, group.next_flush_at)
+            if settings.receiver_id or settings.escalation_id:
+                group.scheduled_for = group.next_flush_at
+                scheduler.schedule_flush(group.pk, group.next_flush_at)
         group.save()
     return sent
 

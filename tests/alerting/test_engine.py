@@ -257,3 +257,17 @@ def test_alert_resolved_before_group_wait_is_never_sent(root_route, http_capture
     manual_clock.advance(3600)
     pump(manual_clock)
     assert http_capture.requests == []
+
+
+def test_route_without_receiver_queues_nothing_until_configured(db, http_capture, outbox, manual_clock) -> None:
+    """The shipped root route has no receiver: alerts are grouped but nothing is queued; once a receiver is set,
+    the beat's sweep (flush_due) sends the group."""
+    raise_alert(link_down("leaf1", "Et1"))
+    assert outbox == []
+    manual_clock.advance(30)
+    root = Route.objects.get(parent__isnull=True)
+    root.receiver = Receiver.objects.create(name="late", kind="webhook", url=f"{http_capture.url}/late")
+    root.save()
+    assert tasks.tick()["flushed"] == 1
+    pump(manual_clock)
+    assert len(http_capture.to("/late")) == 1
