@@ -96,8 +96,7 @@ def plan(incident: Incident, playbook: Playbook, index: TopologyIndex) -> Plan:
         key = f"incident:{incident.pk}"
     priority = "3"
     port = (incident.device, incident.interface) if incident.device and incident.interface else None
-    uplinks = tuple((incident.device, p) for p in index.uplinks.get(incident.device, []))
-    subject = Subject(ports=tuple(ports), port=port, priority=priority, uplinks=uplinks, devices=tuple(devices))
+    subject = Subject(ports=tuple(ports), port=port, priority=priority, devices=tuple(devices))
     return Plan(key, links, devices, ports, subject)
 
 

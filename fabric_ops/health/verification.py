@@ -30,7 +30,6 @@ class Subject:
     ports: tuple[Port, ...] = ()
     port: Port | None = None
     priority: str = "3"
-    uplinks: tuple[Port, ...] = ()
     devices: tuple[str, ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
 
