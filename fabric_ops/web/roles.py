@@ -41,6 +41,11 @@ OPERATOR_PERMISSIONS = [
     "topology.change_link",  # ... and Link.state
     "topology.change_opticalspan",  # ... and OpticalSpan.state
     "web.inject_fault",
+    "health.change_incident",  # acknowledge / resolve incidents
+    "health.change_remediationrun",  # approve or stop a remediation waiting for a person
+    "alerting.change_alertgroup",  # acknowledge / resolve alert groups (the alerting API checks exactly this)
+    "alerting.add_silence",
+    "alerting.change_silence",
 ]
 
 

@@ -123,9 +123,11 @@ def test_role_permissions(db) -> None:
     assert ("web", "view_auditentry") not in viewer
     assert viewer < operator < admin
     for perm in [("fabricconfig", "approve_pushjob"), ("fabricconfig", "run_pushjob"), ("web", "inject_fault"),
-                 ("topology", "change_device"), ("web", "view_auditentry")]:  # fmt: skip
+                 ("topology", "change_device"), ("web", "view_auditentry"), ("health", "change_incident"),
+                 ("alerting", "change_alertgroup")]:  # fmt: skip
         assert perm in operator, perm
     assert ("fabricconfig", "add_roceprofile") not in operator, "intents are the admins'"
+    assert ("health", "delete_incident") not in operator and ("alerting", "add_receiver") not in operator
     assert ("fabricconfig", "add_roceprofile") in admin and ("auth", "add_user") in admin
 
 
@@ -155,3 +157,13 @@ def test_request_id_is_echoed_or_made(clients) -> None:
     )
     made = clients["anonymous"].get("/api/health/live/", headers={"X-Request-ID": "bad id\n<script>"})
     assert len(made["X-Request-ID"]) == 32 and "<" not in made["X-Request-ID"]
+
+
+def test_fresh_migrate_creates_the_roles(tmp_path) -> None:
+    """On a new database the data migration (and post_migrate) leave the three groups filled."""
+    assert manage("migrate", "-v0", tmp=tmp_path).returncode == 0
+    listed = manage("roles", "list", tmp=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    for role in roles.ROLES:
+        line = next(x for x in listed.stdout.splitlines() if x.startswith(f"{role}:"))
+        assert int(line.split()[1]) > 10, line
