@@ -48,9 +48,8 @@ class Children:
         log_path = Path(settings.VAR_DIR) / "log" / f"{name}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(log_path, "ab")  # noqa: SIM115 - the child owns the handle for its lifetime
-        process = subprocess.Popen(
-            [sys.executable, "manage.py", *args], cwd=settings.BASE_DIR, stdout=log, stderr=subprocess.STDOUT
-        )
+        argv = args if args[0] == "-m" else ["manage.py", *args]  # "-m celery ..." or a management command
+        process = subprocess.Popen([sys.executable, *argv], cwd=settings.BASE_DIR, stdout=log, stderr=subprocess.STDOUT)
         self.processes.append((name, process))
         step(f"{name} started (pid {process.pid}, log {log_path})")
         return process
@@ -73,7 +72,10 @@ class Children:
 
 
 class Command(BaseCommand):
-    help = "Run FabricOps with the virtual lab: database, sample fabric, lab switches, web UI."
+    help = (
+        "Run FabricOps with the virtual lab: database, sample fabric, InfluxDB, lab switches, RoCE push, "
+        "telemetry collector, Celery worker and beat, web UI."
+    )
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--inventory", default=str(DEMO_INVENTORY), help="Fabric inventory to build the lab from")
@@ -91,8 +93,15 @@ class Command(BaseCommand):
         # SIGTERM (a service manager, `kill`) stops the demo as cleanly as Ctrl-C does.
         signal.signal(signal.SIGTERM, _interrupt)
         try:
+            self.start_influxdb(children)
             self.start_lab(children)
             self.push_roce()
+            children.start("collector", ["telemetry", "collect"])
+            children.start("worker", ["-m", "celery", "-A", "fabric_ops", "worker", "--loglevel", "INFO", "-c", "4"])
+            schedule = Path(settings.VAR_DIR) / "celerybeat-schedule"
+            children.start(
+                "beat", ["-m", "celery", "-A", "fabric_ops", "beat", "--loglevel", "INFO", "-s", str(schedule)]
+            )
             children.start("web", ["runserver", options["address"], "--noreload"])
             step(f"FabricOps is up: http://{options['address']}/admin/  login {username} / {password}")
             step("press Ctrl-C to stop")
@@ -105,6 +114,26 @@ class Command(BaseCommand):
             step("stopping")
         finally:
             children.stop()
+
+    def start_influxdb(self, children: Children) -> None:
+        """Debian's InfluxDB under var/influxdb behind the write-path proxy, or the one already answering."""
+        from fabric_ops.telemetry.query import InfluxQuery
+
+        query = InfluxQuery.from_settings()
+        if query.ping():
+            step(f"reusing the InfluxDB at {settings.FABRIC_OPS_INFLUX_URL}")
+            return
+        step("starting InfluxDB (var/influxdb)")
+        process = children.start("influxdb", ["telemetry", "influx-local"])
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise CommandError(f"InfluxDB exited with status {process.returncode}; see var/log/influxdb.log")
+            if query.ping():
+                step(f"InfluxDB answering at {settings.FABRIC_OPS_INFLUX_URL}")
+                return
+            time.sleep(0.5)
+        raise CommandError("InfluxDB did not answer within 60 s; see var/log/influxdb.log")
 
     def start_lab(self, children: Children) -> None:
         """Start the lab, or reuse one already running (a second `make demo` must work)."""
