@@ -49,7 +49,15 @@ class Children:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(log_path, "ab")  # noqa: SIM115 - the child owns the handle for its lifetime
         argv = args if args[0] == "-m" else ["manage.py", *args]  # "-m celery ..." or a management command
-        process = subprocess.Popen([sys.executable, *argv], cwd=settings.BASE_DIR, stdout=log, stderr=subprocess.STDOUT)
+        # Each child in its own session: Ctrl-C reaches only the demo, which stops them in reverse order (the
+        # collector flushes into InfluxDB before InfluxDB goes, the lab goes last but one).
+        process = subprocess.Popen(
+            [sys.executable, *argv],
+            cwd=settings.BASE_DIR,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         self.processes.append((name, process))
         step(f"{name} started (pid {process.pid}, log {log_path})")
         return process
