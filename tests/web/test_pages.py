@@ -396,3 +396,24 @@ def test_lab_page_says_when_no_lab_runs(users, settings, tmp_path):
 def test_fabric_names_in_urls_404(users):
     assert login(users, "viewer").get(reverse("web:topology", args=["nope"])).status_code == 404
     assert Fabric.objects.count() == 0
+
+
+def test_large_fabric_mode_sends_only_links_that_need_attention(users, fabric):
+    client = login(users, "viewer")
+    url = reverse("web:topology-graph", args=["dx-fab-a"])
+    full = client.get(url + "?links=all").json()
+    assert full["links"] == "all" and full["counts"]["edges_hidden"] == 0
+    fabric_link = (
+        Link.objects.filter(a_interface__device__fabric__name="dx-fab-a", kind="fabric").order_by("id").first()
+    )
+    Link.objects.filter(pk=fabric_link.pk).update(state="down")
+    problems = client.get(url + "?links=problems").json()
+    drawn = {e[0]: e for e in problems["edges"]}
+    dci = {e[0] for e in full["edges"] if e[3] == "dci"}
+    assert set(drawn) == dci | {fabric_link.pk}
+    assert drawn[fabric_link.pk][5] == "down"
+    assert problems["counts"]["edges_total"] == len(full["edges"])
+    assert problems["counts"]["edges_hidden"] == len(full["edges"]) - len(drawn)
+    assert len(problems["nodes"]) == len(full["nodes"])  # every switch is still drawn
+    state = client.get(reverse("web:topology-state", args=["dx-fab-a"]) + "?links=problems").json()
+    assert {e[0] for e in state["edges"]} == set(drawn) and state["links"] == "problems"

@@ -12,6 +12,7 @@ import math
 from collections import defaultdict
 from typing import Any
 
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404
 
@@ -40,6 +41,10 @@ X_STEP = 40.0  # px between neighbours in a row
 ROW_STEP = 60.0  # px between wrapped rows of one tier
 TIER_GAP = 260.0  # px between tiers
 MAX_ROW = 200  # nodes per row before a tier wraps
+# Above this many links a browser canvas stops being interactive (Cytoscape.js: ~40 s to first paint for 100k
+# edges in headless Chromium), so by default only the links that need attention are sent: not up, not carrying
+# traffic, or DCI. Every switch is still drawn; "all links" asks for the rest.
+LARGE_EDGES = 6000
 
 
 def _natural(text: str | None) -> tuple:
@@ -108,9 +113,29 @@ def with_hosts(graph: dict[str, Any], fabric: Fabric) -> None:
     graph["counts"]["hosts"] = len(hosts)
 
 
-def graph_payload(fabric: Fabric, *, hosts: bool = False) -> dict[str, Any]:
-    """The API's graph of the fabric plus ``positions`` and the filter choices."""
+def is_problem(edge: list[Any]) -> bool:
+    """A link worth drawing in a large fabric: not up and carrying, or a DCI wavelength (few, and what cities share)."""
+    return edge[5] != "up" or not edge[6] or edge[3] == "dci"
+
+
+def problem_edges(graph: dict[str, Any]) -> None:
+    """Keep only :func:`is_problem` links; ``counts`` says how many were left out."""
+    total = len(graph["edges"])
+    graph["edges"] = [e for e in graph["edges"] if is_problem(e)]
+    graph["counts"].update(edges_total=total, edges_hidden=total - len(graph["edges"]))
+    graph["links"] = "problems"
+
+
+def graph_payload(fabric: Fabric, *, hosts: bool = False, links: str = "auto") -> dict[str, Any]:
+    """The API's graph of the fabric plus ``positions`` and the filter choices.
+
+    ``links``: ``all``, ``problems`` (see :func:`is_problem`) or ``auto`` (problems above :data:`LARGE_EDGES`).
+    """
     graph = fabric_graph(fabric)
+    graph["links"] = "all"
+    graph["counts"].update(edges_total=len(graph["edges"]), edges_hidden=0)
+    if links == "problems" or (links == "auto" and len(graph["edges"]) > LARGE_EDGES):
+        problem_edges(graph)
     if hosts:
         with_hosts(graph, fabric)
     fields = graph["node_fields"]
@@ -137,27 +162,37 @@ def topology(request: HttpRequest, fabric: str) -> HttpResponse:
 
 @page(*TOPOLOGY_READ)
 def topology_graph(request: HttpRequest, fabric: str) -> JsonResponse:
-    """GET ?hosts=1 to include GPU hosts. Positions are stable between calls, so polling can update in place."""
+    """GET ?hosts=1 to include GPU hosts, ?links=all|problems|auto. Positions are stable between calls."""
     fab = get_object_or_404(Fabric, name=fabric)
-    return JsonResponse(graph_payload(fab, hosts=request.GET.get("hosts") == "1"))
+    links = request.GET.get("links", "auto")
+    if links not in ("all", "problems", "auto"):
+        links = "auto"
+    return JsonResponse(graph_payload(fab, hosts=request.GET.get("hosts") == "1", links=links))
 
 
 @page(*TOPOLOGY_READ)
 def topology_state(request: HttpRequest, fabric: str) -> JsonResponse:
     """Polled every few seconds: link states and liveness, switch lifecycles, and utilisation when telemetry answers.
 
-    ``edges``: ``[[link_id, state, live, utilisation or null], ...]``; ``nodes``: ``{hostname: lifecycle}``.
+    ``edges``: ``[[link_id, state, live, utilisation or null, a, b, kind, capacity_gbps], ...]`` (a/b index the
+    graph's nodes); ``nodes``: ``{hostname: lifecycle}``. ``?links=problems`` answers only :func:`is_problem` links
+    (the page adds and removes edges to match), so polling a large fabric stays small.
     """
     fab = get_object_or_404(Fabric, name=fabric)
     graph = fabric_graph(fab)
+    if request.GET.get("links") == "problems":
+        problem_edges(graph)
     util, reason = telemetry.link_utilisation()
     edge_util: dict[int, float] = {}
     if util:
-        ends = Link.objects.filter(id__in=[e[0] for e in graph["edges"]]).values_list(
+        wanted = {e[0] for e in graph["edges"]}
+        ends = Link.objects.filter(Q(a_interface__device__fabric=fab) | Q(b_interface__device__fabric=fab)).values_list(
             "id", "a_interface__device__hostname", "a_interface__name", "b_interface__device__hostname",
             "b_interface__name", "capacity_gbps",
         )  # fmt: skip
         for link_id, a_dev, a_if, b_dev, b_if, capacity in ends:
+            if link_id not in wanted:
+                continue
             bps = max(util.get((a_dev, a_if), 0.0), util.get((b_dev, b_if), 0.0))
             if capacity:
                 edge_util[link_id] = round(min(1.0, bps / (capacity * 1e9)), 4)
@@ -165,7 +200,8 @@ def topology_state(request: HttpRequest, fabric: str) -> JsonResponse:
     life_col = graph["node_fields"].index("lifecycle")
     return JsonResponse(
         {
-            "edges": [[e[0], e[5], e[6], edge_util.get(e[0])] for e in graph["edges"]],
+            "edges": [[e[0], e[5], e[6], edge_util.get(e[0]), e[1], e[2], e[3], e[4]] for e in graph["edges"]],
+            "links": graph.get("links", "all"),
             "nodes": {row[name_col]: row[life_col] for row in graph["nodes"]},
             "telemetry": "" if util is not None else reason,
         }

@@ -5,8 +5,9 @@
   const box = document.getElementById("cy");
   const t0 = performance.now();
   const POLL_MS = 5000;
-  const BIG = 20000; // elements beyond which panning paints a texture and hides edges (stays interactive)
-  const state = { graph: null, cy: null, renderedMs: null, updates: 0 };
+  const BIG = 3000; // elements beyond which panning paints a texture and hides edges (stays interactive)
+  const LABELS_MAX = 1500; // nodes beyond which names are shown on tap only (measuring thousands of labels is slow)
+  const state = { graph: null, cy: null, renderedMs: null, updates: 0, timings: {} };
   window.fabricTopology = state;
 
   const ROLE_COLOURS = {
@@ -14,10 +15,10 @@
     dci: "#ef6c00", "optical-terminal": "#757575", amplifier: "#9e9e9e", host: "#b0bec5",
   };
 
-  function style() {
+  function style(labels) {
     const s = [
       { selector: "node", style: {
-        "width": 14, "height": 14, "background-color": "#607d8b", "label": "data(name)", "font-size": 7,
+        "width": 14, "height": 14, "background-color": "#607d8b", "label": labels ? "data(name)" : "", "font-size": 7,
         "min-zoomed-font-size": 9, "text-valign": "bottom", "text-margin-y": 2, "color": "#263238" } },
       { selector: "node[role = 'host']", style: { "width": 8, "height": 8, "shape": "round-rectangle" } },
       { selector: "node[?external]", style: { "border-width": 2, "border-style": "dashed", "border-color": "#37474f", "opacity": 0.8 } },
@@ -39,24 +40,22 @@
     return s;
   }
 
+  // An edge from a row of the graph (or of state.json, same order: id, a, b, kind, capacity_gbps, state, live).
+  function edgeData(id, a, b, kind, capacity, st, live) {
+    return { id: "e" + id, lid: id, source: "n" + a, target: "n" + b, a, b, kind, capacity_gbps: capacity, state: st, live };
+  }
+
   function elements(graph) {
     const nf = graph.node_fields, ef = graph.edge_fields;
-    const col = (fields, name) => fields.indexOf(name);
+    const col = (name) => ef.indexOf(name);
     const els = [];
     graph.nodes.forEach((row, i) => {
       const data = { id: "n" + i };
       nf.forEach((f, k) => { data[f] = row[k]; });
       els.push({ group: "nodes", data, position: { x: graph.positions[i][0], y: graph.positions[i][1] } });
     });
-    const idCol = col(ef, "id");
-    graph.edges.forEach((row) => {
-      const data = { id: "e" + row[idCol] };
-      ef.forEach((f, k) => { if (f !== "id") data[f] = row[k]; });
-      data.lid = row[idCol];
-      data.source = "n" + row[col(ef, "a")];
-      data.target = "n" + row[col(ef, "b")];
-      els.push({ group: "edges", data });
-    });
+    const c = ["id", "a", "b", "kind", "capacity_gbps", "state", "live"].map(col);
+    graph.edges.forEach((r) => els.push({ group: "edges", data: edgeData(...c.map((k) => r[k])) }));
     return els;
   }
 
@@ -90,8 +89,10 @@
     const cy = state.cy;
     const shown = cy.nodes(":visible").length, edges = cy.edges(":visible").length;
     const down = cy.edges("[state = 'down']").length, drained = cy.edges("[state = 'drained']").length;
+    const hidden = state.graph && state.graph.links === "problems"
+      ? ` · ${state.graph.counts.edges_total} links in all; healthy ones not drawn (tick "all links")` : "";
     document.getElementById("topo-counts").textContent =
-      `${cy.nodes().length} nodes (${shown} shown), ${cy.edges().length} links (${edges} shown): ${down} down, ${drained} drained`;
+      `${cy.nodes().length} nodes (${shown} shown), ${cy.edges().length} links drawn (${edges} shown): ${down} down, ${drained} drained${hidden}`;
   }
 
   function draw(graph) {
@@ -99,16 +100,21 @@
     const els = elements(graph);
     const big = els.length > BIG;
     if (state.cy) state.cy.destroy();
+    document.getElementById("f-all-links").checked = graph.links === "all";
+    const t2 = performance.now();
     const cy = cytoscape({
-      container: box, elements: els, style: style(), layout: { name: "preset", fit: true, padding: 20 },
+      container: box, elements: els, style: style(graph.nodes.length <= LABELS_MAX),
+      layout: { name: "preset", fit: true, padding: 20 },
       textureOnViewport: big, hideEdgesOnViewport: big, motionBlur: false, pixelRatio: big ? 1 : "auto",
       minZoom: 0.01, maxZoom: 4, wheelSensitivity: 0.3, boxSelectionEnabled: false,
     });
     state.cy = cy;
+    state.timings.initMs = Math.round(performance.now() - t2);
     fillFilters(graph);
     cy.one("render", () => {
       requestAnimationFrame(() => {
         state.renderedMs = Math.round(performance.now() - t0);
+        state.timings.renderMs = Math.round(performance.now() - t2);
         box.dataset.rendered = "1";
         box.dataset.nodes = String(cy.nodes().length);
       });
@@ -139,25 +145,38 @@
   }
 
   async function load() {
-    const hosts = document.getElementById("f-hosts").checked ? "?hosts=1" : "";
-    const resp = await fetch(box.dataset.graphUrl + hosts, { credentials: "same-origin" });
+    const params = new URLSearchParams();
+    if (document.getElementById("f-hosts").checked) params.set("hosts", "1");
+    params.set("links", state.wantAll === undefined ? "auto" : (state.wantAll ? "all" : "problems"));
+    const t1 = performance.now();
+    const resp = await fetch(box.dataset.graphUrl + "?" + params, { credentials: "same-origin" });
     if (!resp.ok) { document.getElementById("topo-counts").textContent = `cannot load the graph: HTTP ${resp.status}`; return; }
-    draw(await resp.json());
+    const graph = await resp.json();
+    state.timings.fetchMs = Math.round(performance.now() - t1);
+    draw(graph);
   }
 
   async function poll() {
     try {
-      const resp = await fetch(box.dataset.stateUrl, { credentials: "same-origin" });
+      const problems = state.graph && state.graph.links === "problems";
+      const resp = await fetch(box.dataset.stateUrl + (problems ? "?links=problems" : ""), { credentials: "same-origin" });
       if (!resp.ok || !state.cy) return;
       const body = await resp.json(), cy = state.cy;
       cy.batch(() => {
-        for (const [lid, st, live, util] of body.edges) {
-          const e = cy.getElementById("e" + lid);
-          if (e.empty()) continue;
+        const seen = new Set();
+        for (const [lid, st, live, util, a, b, kind, capacity] of body.edges) {
+          seen.add("e" + lid);
+          let e = cy.getElementById("e" + lid);
+          if (e.empty()) {
+            if (!problems) continue;
+            e = cy.add({ group: "edges", data: edgeData(lid, a, b, kind, capacity, st, live) });
+          }
           if (e.data("state") !== st) e.data("state", st);
           if (e.data("live") !== live) e.data("live", live);
           if (util === null) { if (e.data("util") !== undefined) e.removeData("util"); } else if (e.data("util") !== util) e.data("util", util);
         }
+        // Large fabrics: a link that recovered leaves the drawing, like the healthy ones never drawn.
+        if (problems) cy.edges().forEach((e) => { if (!seen.has(e.id())) cy.remove(e); });
         cy.nodes().forEach((n) => { const lc = body.nodes[n.data("name")]; if (lc && lc !== n.data("lifecycle")) n.data("lifecycle", lc); });
       });
       state.updates += 1;
@@ -171,6 +190,7 @@
 
   document.querySelectorAll("#topo-filters select[data-key], #f-problems").forEach((el) => el.addEventListener("change", applyFilters));
   document.getElementById("f-hosts").addEventListener("change", load);
+  document.getElementById("f-all-links").addEventListener("change", (ev) => { state.wantAll = ev.target.checked; load(); });
   document.getElementById("f-fit").addEventListener("click", () => state.cy && state.cy.fit(state.cy.elements(":visible"), 20));
   load().then(() => setInterval(poll, POLL_MS));
 })();
