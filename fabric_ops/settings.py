@@ -233,6 +233,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "DeviceRoleEnum": "fabric_ops.topology.choices.DeviceRole",
         "LinkStateEnum": "fabric_ops.topology.choices.LinkState",
+        "RemediationModeEnum": "fabric_ops.health.choices.Mode",
     },
 }
 

@@ -10,8 +10,10 @@ from typing import Any
 import pytest
 from django.contrib.auth import get_user_model
 from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils import timezone
 
 from fabric_ops.config.models import IntentAssignment, PushJob, RoceProfile, UnderlayProfile
+from fabric_ops.health.models import Incident, RemediationRun
 from fabric_ops.topology.models import Device, Fabric, Link, OpticalSpan, Site
 from fabric_ops.web.api.urls import router
 from fabric_ops.web.models import AuditEntry
@@ -36,6 +38,22 @@ class Row:
 
 def dev(b, name="dx-a-leaf1") -> Device:
     return b.devices[name]
+
+
+def incident() -> Incident:
+    found = Incident.objects.first()
+    if found is None:
+        found = Incident.objects.create(kind="link-down", root_key="link:1", summary="link down", scope_kind="link",
+                                        fabric="dx-fab-a", device="dx-a-leaf1")  # fmt: skip
+        found.alarms.create(kind="link-down", device="dx-a-leaf1", message="oper down", seen_at=timezone.now())
+    return found
+
+
+def run() -> RemediationRun:
+    made = RemediationRun.objects.create(incident=incident(), playbook="link-flap", idempotency_key="i1-link-flap-1",
+                                         target_key="link:1", status="succeeded")  # fmt: skip
+    made.actions.create(sequence=1, action="drain-link", target="link:1", diff="+ shutdown")
+    return made
 
 
 def user_pk(username: str) -> int:
@@ -113,6 +131,14 @@ ROWS = [
     Row("config-backups-list", "get", lambda b: "/api/config-backups/?fabric=dx-fab-a", "viewer", 200),
     Row("compliance-results-list", "get", lambda b: "/api/compliance-results/?compliant=true", "viewer", 200),
     Row("audit-list", "get", lambda b: "/api/audit/", "operator", 200),
+    Row("incidents-list", "get", lambda b: "/api/incidents/?status=open&fabric=dx-fab-a", "viewer", 200,
+        setup=lambda b: incident()),
+    Row("incidents-detail", "get", lambda b: f"/api/incidents/{incident().pk}/", "viewer", 200),
+    Row("alarms-list", "get", lambda b: f"/api/alarms/?incident={incident().pk}", "viewer", 200),
+    Row("remediation-runs-list", "get", lambda b: "/api/remediation-runs/?status=succeeded", "viewer", 200,
+        setup=lambda b: run()),
+    Row("remediation-actions-list", "get", lambda b: "/api/remediation-actions/?phase=act", "viewer", 200,
+        setup=lambda b: run()),
     Row("topology-graph", "get", lambda b: "/api/topology/dx-fab-a/graph/", "viewer", 200),
     Row("topology-what-if", "post", lambda b: "/api/topology/dx-fab-a/what-if/", "viewer", 200,
         body=lambda b: {"devices": ["dx-a-spine"]}),

@@ -3,7 +3,7 @@
 from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
-from . import health, lab, topology, users, viewsets
+from . import health, health_objects, lab, topology, users, viewsets
 
 router = DefaultRouter()
 router.include_root_view = True
@@ -24,6 +24,10 @@ router.register("push-jobs", viewsets.PushJobViewSet)
 router.register("device-jobs", viewsets.DeviceJobViewSet)
 router.register("config-backups", viewsets.ConfigBackupViewSet)
 router.register("compliance-results", viewsets.ComplianceResultViewSet)
+router.register("incidents", health_objects.IncidentViewSet)
+router.register("alarms", health_objects.AlarmViewSet)
+router.register("remediation-runs", health_objects.RemediationRunViewSet)
+router.register("remediation-actions", health_objects.ActionRecordViewSet)
 router.register("audit", viewsets.AuditEntryViewSet)
 router.register("users", users.UserViewSet)
 
