@@ -123,6 +123,8 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = int(os.environ.get("CELERY_TASK_SOFT_TIME_LIMIT", "300"))
 CELERY_TASK_TIME_LIMIT = int(os.environ.get("CELERY_TASK_TIME_LIMIT", "360"))
+# Per-site queues for device work when FABRIC_OPS_SITE_QUEUES=1 (fabric_ops/routing.py, docs/deploy.md).
+CELERY_TASK_ROUTES = ("fabric_ops.routing.route_task",)
 # Exactly one beat runs these. Backups hourly and compliance every 15 minutes by default.
 CELERY_BEAT_SCHEDULE = {
     "config-backup": {
