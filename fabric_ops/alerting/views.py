@@ -12,6 +12,7 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.decorators import api_view, permission_classes
 from rest_framework.permissions import BasePermission
@@ -25,13 +26,15 @@ from .models import AlertGroup
 logger = logging.getLogger(__name__)
 
 
-def _audit(actor: Any, action: str, group: AlertGroup, request: Any, source: str) -> None:
+def _audit(actor: Any, action: str, obj: Any, request: Any, source: str, changes: dict | None = None) -> None:
     """Record in the platform audit log when the web app provides it (it is optional for this app)."""
     try:
         from fabric_ops.web.audit import record
     except ImportError:
         return
-    record(actor, action, group, {"state": [None, group.state]}, request, source=source)
+    if changes is None and isinstance(obj, AlertGroup):
+        changes = {"state": [None, obj.state]}
+    record(actor, action, obj, changes, request, source=source)
 
 
 def _act(group_id: int, action: str, actor: str) -> AlertGroup:
@@ -74,6 +77,7 @@ class GroupSerializer(serializers.ModelSerializer):
 
 
 def _api(action: str):
+    @extend_schema(request=None, responses=GroupSerializer, operation_id=f"alerting_group_{action}")
     @api_view(["POST"])
     @permission_classes([CanHandleAlerts])
     def view(request: Request, pk: int) -> Response:
