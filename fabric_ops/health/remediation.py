@@ -32,7 +32,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from fabric_ops.config.models import IntentAssignment
-from fabric_ops.config.models.jobs import DeviceStatus, JobStatus
+from fabric_ops.config.models.jobs import DeviceStatus
 from fabric_ops.config.push import create_job, run_job
 from fabric_ops.errors import FabricOpsError, TopologyError
 from fabric_ops.topology.graph import FabricGraph
@@ -157,22 +157,41 @@ def _notify(incident: Incident, message: str, severity: str = "major") -> str:
 
 
 def _push(devices: list[str], playbook: Playbook, incident: Incident, why: str, *, dry_run: bool) -> tuple[Any, str]:
-    """Push the devices' intended configuration; returns (job, diff). Raises FabricOpsError when it did not apply."""
+    """Push the devices' intended configuration; returns (last job, diff). Raises FabricOpsError if it did not apply.
+
+    Devices locked by another job (``busy``: typically a concurrent remediation on a shared spine) are pushed
+    again in a new job after a short pause, for up to ``FABRIC_OPS_HEALTH_LOCK_WAIT_S`` (60 s): pushing the
+    intent is idempotent, so queueing behind the other job is safe, and giving up at once would leave a link
+    shut at one end only.
+    """
     rows = list(Device.objects.filter(hostname__in=devices).select_related("fabric", "site"))
     if not rows:
         raise FabricOpsError(f"incident {incident.pk}: no devices to push for {why}; refusing an empty selection")
-    job = create_job(
-        rows, requested_by=f"playbook:{playbook.name}", reason=f"incident {incident.pk}: {why}"[:200],
-        dry_run=dry_run, canary_count=len(rows), wave_percent=100, max_failures=0, revert_in=_revert_in(),
-    )  # fmt: skip
-    job = run_job(job.pk)
-    results = list(job.devices.select_related("device"))
-    diff = "\n".join(f"# {r.device.hostname}: {r.status}\n{r.diff}" for r in results if r.diff or r.error)
-    bad = [f"{r.device.hostname}: {r.status} {r.error}".strip() for r in results
-           if r.status not in (DeviceStatus.CONFIRMED, DeviceStatus.NO_CHANGE, DeviceStatus.DIFFED)]  # fmt: skip
-    if job.status not in (JobStatus.SUCCEEDED,) or bad:
-        raise FabricOpsError(f"push job {job.pk} {job.status}: {'; '.join(bad)}")
-    return job, diff
+    deadline = time.monotonic() + float(getattr(settings, "FABRIC_OPS_HEALTH_LOCK_WAIT_S", 60))
+    diffs: list[str] = []
+    pause = 0.2
+    while True:
+        job = create_job(
+            rows, requested_by=f"playbook:{playbook.name}", reason=f"incident {incident.pk}: {why}"[:200],
+            dry_run=dry_run, canary_count=len(rows), wave_percent=100, max_failures=len(rows), revert_in=_revert_in(),
+        )  # fmt: skip
+        job = run_job(job.pk)
+        results = list(job.devices.select_related("device"))
+        diffs += [f"# {r.device.hostname}: {r.status} (push job {job.pk})\n{r.diff}" for r in results if r.diff]
+        busy = [r for r in results if r.status == DeviceStatus.BUSY]
+        bad = [f"{r.device.hostname}: {r.status} {r.error}".strip() for r in results
+               if r.status not in (DeviceStatus.CONFIRMED, DeviceStatus.NO_CHANGE, DeviceStatus.DIFFED,
+                                   DeviceStatus.BUSY)]  # fmt: skip
+        if bad:
+            raise FabricOpsError(f"push job {job.pk} {job.status}: {'; '.join(bad)}")
+        if not busy:
+            return job, "\n".join(diffs)
+        if time.monotonic() >= deadline:
+            names = ", ".join(f"{r.device.hostname} ({r.error})" for r in busy)
+            raise FabricOpsError(f"push job {job.pk}: still locked after waiting: {names}")
+        rows = [r.device for r in busy]
+        time.sleep(pause)
+        pause = min(2.0, pause * 2)
 
 
 def _set_links(links: list[int], state: str) -> None:
@@ -226,11 +245,9 @@ def _apply(action: Action, record: ActionRecord, run: RemediationRun, p: Plan, p
     else:
         raise FabricOpsError(f"action {action.action!r} has no implementation")
     record.params = {**params, "undo": undo}
+    record.save(update_fields=["params"])  # a resumed or failed run knows what to undo
     try:
         job, diff = _push(devices, playbook, incident, f"{action.action} ({p.target_key})", dry_run=dry_run)
-    except FabricOpsError:
-        _undo_source_of_truth(undo)
-        raise
     finally:
         if dry_run:
             _undo_source_of_truth(undo)
@@ -249,7 +266,8 @@ def _undo_source_of_truth(undo: dict[str, Any]) -> None:
 def _rollback(run: RemediationRun, playbook: Playbook, p: Plan, incident: Incident) -> str:
     """Undo every applied action (source of truth, then push): the network goes back to before the run."""
     notes = []
-    for record in run.actions.filter(phase="act", status="done").order_by("-sequence"):
+    # "failed" too: an action can fail half-way (one end pushed, the other not) and must be undone where it took
+    for record in run.actions.filter(phase="act", status__in=("done", "failed")).order_by("-sequence"):
         undo = (record.params or {}).get("undo") or {}
         if not undo:
             continue
@@ -359,7 +377,13 @@ def _execute(run: RemediationRun, incident: Incident, playbook: Playbook, p: Pla
         except FabricOpsError as exc:
             record.status, record.result, record.finished_at = "failed", str(exc), timezone.now()
             record.save()
-            note = _rollback(run, playbook, p, incident) if playbook.rollback and not dry_run else "no rollback"
+            if dry_run:
+                note = "dry run"
+            elif playbook.rollback:
+                note = _rollback(run, playbook, p, incident)
+            else:  # no rollback wanted, but the source of truth must not claim a change that did not happen
+                _undo_source_of_truth((record.params or {}).get("undo") or {})
+                note = "no rollback (playbook); source of truth restored"
             run.status, run.reason, run.finished_at = RunStatus.FAILED, f"{action.action} failed: {exc}; {note}", now
             run.save()
             transition(incident, IncidentStatus.FAILED, reason=run.reason)
