@@ -56,13 +56,23 @@ class Muter:
     def __init__(self, when: datetime):
         self.silences = active_silences(when)
         self.rules = list(InhibitRule.objects.filter(enabled=True))
-        self.sources = list(Alert.objects.filter(status="firing")) if self.rules else []
+        self._sources: list[Alert] | None = None
+
+    @property
+    def sources(self) -> list[Alert]:
+        """Firing alerts that could inhibit, loaded only when some alert is a target of some rule."""
+        if self._sources is None:
+            self._sources = list(Alert.objects.filter(status="firing"))
+        return self._sources
 
     def why(self, alert: Alert) -> str:
         silence = silenced_by(alert.labels, self.silences)
         if silence is not None:
             return f"silenced by {silence.kind} {silence.pk}"
-        source = inhibited_by(alert.labels, alert.fingerprint, self.rules, self.sources)
+        rules = [r for r in self.rules if match_all(r.target_matchers, alert.labels)]
+        if not rules:
+            return ""
+        source = inhibited_by(alert.labels, alert.fingerprint, rules, self.sources)
         if source is not None:
             return f"inhibited by {source.labels.get('alertname', '')} {source.fingerprint}"
         return ""
