@@ -417,3 +417,44 @@ def test_large_fabric_mode_sends_only_links_that_need_attention(users, fabric):
     assert len(problems["nodes"]) == len(full["nodes"])  # every switch is still drawn
     state = client.get(reverse("web:topology-state", args=["dx-fab-a"]) + "?links=problems").json()
     assert {e[0] for e in state["edges"]} == set(drawn) and state["links"] == "problems"
+
+
+def test_drain_and_undrain_from_the_pages_are_operator_only_and_audited(users, fabric):
+    link = Link.objects.filter(a_interface__device__fabric__name="dx-fab-a", kind="fabric").order_by("id").first()
+    leaf = fabric.devices["dx-a-leaf1"]
+    viewer, operator = login(users, "viewer"), login(users, "operator")
+    assert 'id="drain"' not in viewer.get(reverse("web:link", args=[link.pk])).content.decode()
+    assert 'class="lifecycle-action"' not in viewer.get(reverse("web:device", args=[leaf.hostname])).content.decode()
+    assert viewer.post(reverse("web:link-state", args=[link.pk]), {"state": "drained"}).status_code == 403
+    assert (
+        viewer.post(reverse("web:device-lifecycle", args=[leaf.hostname]), {"lifecycle": "drained"}).status_code == 403
+    )
+    link.refresh_from_db()
+    assert link.state == "up" and not AuditEntry.objects.filter(action="update").exists()
+
+    assert 'id="drain"' in operator.get(reverse("web:link", args=[link.pk])).content.decode()
+    assert operator.post(reverse("web:link-state", args=[link.pk]), {"state": "drained"}).status_code == 302
+    link.refresh_from_db()
+    assert link.state == "drained"
+    graph = operator.get(reverse("web:topology-graph", args=["dx-fab-a"]) + "?links=all").json()
+    assert next(e for e in graph["edges"] if e[0] == link.pk)[5:7] == ["drained", False]
+    assert 'id="undrain"' in operator.get(reverse("web:link", args=[link.pk])).content.decode()
+    assert operator.post(reverse("web:link-state", args=[link.pk]), {"state": "down"}).status_code == 302  # refused
+    link.refresh_from_db()
+    assert link.state == "drained"
+    operator.post(reverse("web:link-state", args=[link.pk]), {"state": "up"})
+    changes = list(
+        AuditEntry.objects.filter(object_type="topology.link", object_id=str(link.pk))
+        .order_by("id")
+        .values_list("changes", flat=True)
+    )
+    assert changes == [{"state": ["up", "drained"]}, {"state": ["drained", "up"]}]
+
+    assert (
+        operator.post(reverse("web:device-lifecycle", args=[leaf.hostname]), {"lifecycle": "drained"}).status_code
+        == 302
+    )
+    leaf.refresh_from_db()
+    assert leaf.lifecycle == "drained"
+    entry = AuditEntry.objects.get(object_type="topology.device", object_id=str(leaf.pk))
+    assert entry.actor == "operator" and entry.changes == {"lifecycle": ["active", "drained"]}

@@ -23,6 +23,9 @@ JOBS_APPROVE = ("fabricconfig.approve_pushjob",)
 LAB_READ = ("web.view_lab",)
 LAB_CONTROL = ("web.view_lab", "web.inject_fault")
 INCIDENTS_READ = ("health.view_incident",)
+# Drain / undrain: the only changes the UI makes to the source of truth (as the API allows operators).
+LINK_CHANGE = ("topology.view_link", "topology.change_link")
+DEVICE_CHANGE = ("topology.view_device", "topology.change_device")
 
 
 def require(request: HttpRequest, perms: Iterable[str]) -> None:
@@ -57,6 +60,8 @@ def can(user: Any) -> dict[str, bool]:
         "jobs": user.has_perms(JOBS_READ),
         "incidents": user.has_perms(INCIDENTS_READ),
         "audit": user.has_perm("web.view_auditentry"),
+        "drain_link": user.has_perms(LINK_CHANGE),
+        "drain_device": user.has_perms(DEVICE_CHANGE),
     }
 
 

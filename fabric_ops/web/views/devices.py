@@ -5,16 +5,21 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.contrib import messages
+from django.db import transaction
 from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404
+from django.shortcuts import get_object_or_404, redirect
+from django.views.decorators.http import require_POST
 
 from fabric_ops.config.models import ComplianceResult, DeviceConfigState, DeviceJob
 from fabric_ops.config.redaction import redact
+from fabric_ops.topology.choices import Lifecycle, LinkState
 from fabric_ops.topology.models import Device, Interface, Link
+from fabric_ops.web import audit
 
 from . import telemetry
-from .base import TOPOLOGY_READ, page, render_page
+from .base import DEVICE_CHANGE, LINK_CHANGE, TOPOLOGY_READ, page, render_page
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +68,9 @@ def device_detail(request: HttpRequest, hostname: str) -> HttpResponse:
         request,
         "web/device.html",
         {"device": device, "interfaces": rows, "telemetry_reason": reason, "jobs": jobs, "compliance": compliance,
-         "config_state": state, "chart_interface": chart_iface},
+         "config_state": state, "chart_interface": chart_iface,
+         "lifecycle_actions": [(v, label) for v, label in (("drained", "Drain"), ("maintenance", "Maintenance"),
+                               ("active", "Activate")) if v != device.lifecycle and device.lifecycle != "planned"]},
     )  # fmt: skip
 
 
@@ -110,3 +117,46 @@ def link_detail(request: HttpRequest, pk: int) -> HttpResponse:
         {"link": link, "channel": channel, "spans": spans, "ends": ends, "oper": oper, "telemetry_reason": reason,
          "incidents": incidents},
     )  # fmt: skip
+
+
+# What an operator may set from a page: draining takes traffic off, undraining puts it back.
+LINK_STATES = {LinkState.UP, LinkState.DRAINED}
+DEVICE_LIFECYCLES = {Lifecycle.ACTIVE, Lifecycle.DRAINED, Lifecycle.MAINTENANCE}
+
+
+@require_POST
+@page(*LINK_CHANGE)
+def link_set_state(request: HttpRequest, pk: int) -> HttpResponse:
+    """Drain or undrain a link in the source of truth (what remediation playbooks do), audited."""
+    new = request.POST.get("state", "")
+    if new not in LINK_STATES:
+        messages.error(request, f"state must be one of {', '.join(sorted(LINK_STATES))}, not {new!r}")
+        return redirect("web:link", pk=pk)
+    with transaction.atomic():
+        link = get_object_or_404(Link.objects.select_for_update(), pk=pk)
+        old = link.state
+        if old != new:
+            link.state = new
+            link.save(update_fields=["state"])  # signals invalidate the graph cache
+            audit.record(request.user, "update", link, {"state": [old, new]}, request)
+    messages.success(request, f"link {pk}: {old} -> {new}")
+    return redirect("web:link", pk=pk)
+
+
+@require_POST
+@page(*DEVICE_CHANGE)
+def device_set_lifecycle(request: HttpRequest, hostname: str) -> HttpResponse:
+    """Drain, put in maintenance or reactivate a switch in the source of truth, audited."""
+    new = request.POST.get("lifecycle", "")
+    if new not in DEVICE_LIFECYCLES:
+        messages.error(request, f"lifecycle must be one of {', '.join(sorted(DEVICE_LIFECYCLES))}, not {new!r}")
+        return redirect("web:device", hostname=hostname)
+    with transaction.atomic():
+        device = get_object_or_404(Device.objects.select_for_update(), hostname=hostname)
+        old = device.lifecycle
+        if old != new:
+            device.lifecycle = new
+            device.save(update_fields=["lifecycle"])
+            audit.record(request.user, "update", device, {"lifecycle": [old, new]}, request)
+    messages.success(request, f"{hostname}: {old} -> {new}")
+    return redirect("web:device", hostname=hostname)
