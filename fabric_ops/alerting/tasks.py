@@ -15,7 +15,7 @@ logger = logging.getLogger(__name__)
 # A database that is briefly unavailable (or SQLite's "database is locked" in the demo) must not lose a flush:
 # flushing is idempotent, so it is simply retried.
 @shared_task(
-    name="alerting.flush_group", ignore_result=True, autoretry_for=(OperationalError,), retry_backoff=0.2,
+    name="alerting.flush_group", ignore_result=True, autoretry_for=(OperationalError,), retry_backoff=1,
     retry_backoff_max=10, retry_jitter=True, max_retries=10,
 )  # fmt: skip
 def flush_group(group_id: int) -> int:
