@@ -49,9 +49,12 @@ def incident() -> Incident:
     return found
 
 
-def run() -> RemediationRun:
+def run(status: str = "succeeded") -> RemediationRun:
+    found = RemediationRun.objects.filter(status=status).first()
+    if found is not None:
+        return found
     made = RemediationRun.objects.create(incident=incident(), playbook="link-flap", idempotency_key="i1-link-flap-1",
-                                         target_key="link:1", status="succeeded")  # fmt: skip
+                                         target_key="link:1", status=status)  # fmt: skip
     made.actions.create(sequence=1, action="drain-link", target="link:1", diff="+ shutdown")
     return made
 
@@ -137,6 +140,8 @@ ROWS = [
     Row("alarms-list", "get", lambda b: f"/api/alarms/?incident={incident().pk}", "viewer", 200),
     Row("remediation-runs-list", "get", lambda b: "/api/remediation-runs/?status=succeeded", "viewer", 200,
         setup=lambda b: run()),
+    Row("remediation-runs-approve", "post", lambda b: f"/api/remediation-runs/{run('awaiting-approval').pk}/approve/",
+        "operator", 202, audit="approve", uses=["broker"]),
     Row("remediation-actions-list", "get", lambda b: "/api/remediation-actions/?phase=act", "viewer", 200,
         setup=lambda b: run()),
     Row("topology-graph", "get", lambda b: "/api/topology/dx-fab-a/graph/", "viewer", 200),

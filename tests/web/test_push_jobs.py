@@ -145,3 +145,36 @@ def test_two_person_rule_setting(clients, fabric, broker, settings) -> None:
     dry = clients["operator"].post("/api/push-jobs/", {"devices": ["dx-a-leaf1"], "dry_run": True}, format="json")
     assert dry.json()["status"] == "pending", "a dry run changes nothing on a switch: no approval needed"
     assert queued(broker) == [("config.run_push_job", [dry.json()["id"]])]
+
+
+def test_remediation_approval_is_queued_for_a_worker(clients, fabric, broker) -> None:
+    from fabric_ops.health.models import Incident, RemediationRun
+
+    incident = Incident.objects.create(kind="pfc-storm", root_key="queue:x", summary="storm", scope_kind="interface")
+    waiting = RemediationRun.objects.create(
+        incident=incident, playbook="pfc-storm", idempotency_key="k1", target_key="queue:x", status="awaiting-approval"
+    )
+    done = RemediationRun.objects.create(
+        incident=incident, playbook="pfc-storm", idempotency_key="k0", target_key="queue:y", status="succeeded"
+    )
+    assert clients["viewer"].post(f"/api/remediation-runs/{waiting.pk}/approve/").status_code == 403
+    answer = clients["operator"].post(f"/api/remediation-runs/{waiting.pk}/approve/")
+    assert answer.status_code == 202, answer.content
+    assert queued(broker) == [("web.approve_remediation", [waiting.pk, "operator"])]
+    refused = clients["operator"].post(f"/api/remediation-runs/{done.pk}/approve/")
+    assert refused.status_code == 409 and "not awaiting approval" in refused.json()["detail"]
+    assert len(queued(broker)) == 1
+
+
+def test_remediation_approval_task_refuses_a_run_not_waiting(fabric) -> None:
+    """The task is the health app's approve(): a run not awaiting approval is refused, not executed."""
+    from fabric_ops.errors import FabricOpsError
+    from fabric_ops.health.models import Incident, RemediationRun
+    from fabric_ops.web.tasks import approve_remediation
+
+    incident = Incident.objects.create(kind="link-down", root_key="link:9", summary="down", scope_kind="link")
+    run = RemediationRun.objects.create(
+        incident=incident, playbook="link-flap", idempotency_key="k2", target_key="link:9", status="succeeded"
+    )
+    with pytest.raises(FabricOpsError, match="not awaiting approval"):
+        approve_remediation.run(run.pk, "operator")

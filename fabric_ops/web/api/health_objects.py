@@ -1,15 +1,24 @@
-"""Incidents, their alarms, remediation runs and their actions (fabric_ops.health), read-only.
-
-Acknowledging and approving stay with the health app's own entry points (its approval runs the remediation,
-which must go through a worker, not a web request); these endpoints let scripts and the UI read everything.
+"""Incidents, their alarms, remediation runs and their actions (fabric_ops.health): read, plus approving a run
+that waits for a person (operators: ``health.change_remediationrun``). Approval executes the remediation, so it
+is queued to a worker (``web.approve_remediation``) and the answer is 202.
 """
 
 from __future__ import annotations
 
-from rest_framework import serializers, viewsets
+import logging
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
 
 from fabric_ops.config.redaction import redact
+from fabric_ops.health.choices import RunStatus
 from fabric_ops.health.models import ActionRecord, Alarm, Incident, RemediationRun
+from fabric_ops.web import audit
+
+logger = logging.getLogger(__name__)
 
 
 class IncidentSerializer(serializers.ModelSerializer):
@@ -68,6 +77,27 @@ class RemediationRunViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = RemediationRunSerializer
     filterset_fields = ["incident", "status", "playbook", "mode", "target_key"]
     ordering_fields = ["created_at", "finished_at"]
+    action_permissions = {"approve": ["health.change_remediationrun"]}
+
+    @extend_schema(request=None, responses={202: RemediationRunSerializer})
+    @action(detail=True, methods=["post"])
+    def approve(self, request: Request, pk: str | None = None) -> Response:
+        """Approve a run awaiting approval; a worker executes it. 409 when it is not waiting."""
+        from fabric_ops.web.tasks import approve_remediation
+
+        run = self.get_object()
+        if run.status != RunStatus.AWAITING_APPROVAL:
+            return Response({"detail": f"{run} is {run.status}, not awaiting approval"}, status=409)
+        username = request.user.get_username()
+        # Nothing the worker reads is written here, so the task can go out at once (no on_commit needed); the
+        # audit row is written only once the broker took it.
+        try:
+            approve_remediation.apply_async(args=[run.pk, username], retry=False)
+        except Exception as exc:  # the broker's errors vary by transport
+            logger.error("remediation %s approval could not be queued: %s", run.pk, exc)
+            return Response({"detail": f"not queued: broker unreachable ({exc})"}, status=503)
+        audit.record(request.user, "approve", run, {"approved_by": [None, username]}, request)
+        return Response(self.get_serializer(run).data, status=status.HTTP_202_ACCEPTED)
 
 
 class ActionRecordViewSet(viewsets.ReadOnlyModelViewSet):

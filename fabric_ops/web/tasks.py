@@ -1,0 +1,19 @@
+"""Celery tasks of the web app: actions the API accepts at once (202) and a worker carries out."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(name="web.approve_remediation", acks_late=True, reject_on_worker_lost=True)
+def approve_remediation(run_id: int, username: str) -> str:
+    """Run ``fabric_ops.health.remediation.approve`` for a person: it executes the remediation (pushes), which
+    belongs on a worker, not in a web request. Takes the primary key and re-fetches (Celery's advice)."""
+    from fabric_ops.health.remediation import approve
+
+    run = approve(run_id, username)
+    return run.status if run else "no-action"
