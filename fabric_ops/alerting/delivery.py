@@ -51,6 +51,9 @@ def attempt(notification_id: int) -> Outcome:
         result = for_receiver(receiver).send(notification.payload, notification.kind)
     except FabricOpsError as exc:  # a missing secret or a bad option: retrying will not help
         result = Result(FATAL, None, str(exc))
+    except Exception as exc:  # a bug rendering this message: record it, never loop on it
+        logger.exception("notification %s to %s: cannot be rendered", notification_id, receiver.name)
+        result = Result(FATAL, None, f"internal error: {type(exc).__name__}: {exc}")
     duration_ms = (time.monotonic() - t0) * 1000
     detail = result.redacted()
     status = {SENT: DeliveryStatus.SENT, FATAL: DeliveryStatus.FAILED}.get(result.outcome, DeliveryStatus.RETRYING)
