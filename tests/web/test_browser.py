@@ -55,6 +55,10 @@ def async_unsafe_allowed() -> Iterator[None]:
 def browser(async_unsafe_allowed) -> Iterator:
     if not os.access(CHROMIUM, os.X_OK):
         pytest.fail(f"{CHROMIUM} is missing: run `make chromium` (apt-get install -y chromium)")
+    vendor = Path(django_settings.BASE_DIR) / "fabric_ops/web/static/web/vendor"
+    missing = [name for name in ("cytoscape.min.js", "htmx.min.js") if not (vendor / name).exists()]
+    if missing:
+        pytest.fail(f"{vendor}: {', '.join(missing)} missing: run `make web-assets` (npm ci + npm run vendor)")
     ARTIFACTS.mkdir(exist_ok=True)
     with playwright_sync.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
