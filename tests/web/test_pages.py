@@ -415,6 +415,8 @@ def test_large_fabric_mode_sends_only_links_that_need_attention(users, fabric):
     assert problems["counts"]["edges_total"] == len(full["edges"])
     assert problems["counts"]["edges_hidden"] == len(full["edges"]) - len(drawn)
     assert len(problems["nodes"]) == len(full["nodes"])  # every switch is still drawn
+    with_hosts = client.get(url + "?links=problems&hosts=1").json()
+    assert with_hosts["counts"]["hosts"] > 0 and {e[0] for e in with_hosts["edges"]} == set(drawn)  # healthy NICs too
     state = client.get(reverse("web:topology-state", args=["dx-fab-a"]) + "?links=problems").json()
     assert {e[0] for e in state["edges"]} == set(drawn) and state["links"] == "problems"
 

@@ -133,11 +133,11 @@ def graph_payload(fabric: Fabric, *, hosts: bool = False, links: str = "auto") -
     """
     graph = fabric_graph(fabric)
     graph["links"] = "all"
+    if hosts:  # before the filter, so a large fabric's healthy NIC cables are left out too
+        with_hosts(graph, fabric)
     graph["counts"].update(edges_total=len(graph["edges"]), edges_hidden=0)
     if links == "problems" or (links == "auto" and len(graph["edges"]) > LARGE_EDGES):
         problem_edges(graph)
-    if hosts:
-        with_hosts(graph, fabric)
     fields = graph["node_fields"]
     graph["positions"] = preset_layout(graph["nodes"], fields)
     col = {name: i for i, name in enumerate(fields)}
