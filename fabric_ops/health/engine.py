@@ -201,6 +201,13 @@ class DetectionEngine:
             hist = list(self.changes.get((key[1], key[2]), ()))
             if lk.flapping(hist, self.lth, now_ns) is None:
                 self._set(result, "link-flap", key, None)
+        if latest:
+            # the stream carries only non-zero congestion/error samples: liveness comes from the latest values
+            for device, series in latest.items():
+                newest = max((int(e.get("ts", 0)) for e in series.values()), default=0)
+                if newest:
+                    self.last_seen[device] = max(self.last_seen.get(device, 0), newest)
+            result.extend(self.scan_latest(latest))
         for device, last in list(self.last_seen.items()):
             key = ("telemetry-lost", device, "")
             silent = dv.telemetry_silence(device, last, now_ns, self.dth)
@@ -208,8 +215,6 @@ class DetectionEngine:
                 self._set(result, "telemetry-lost", key, silent)
             elif silent is None and key in self.active:
                 self._set(result, "telemetry-lost", key, None)
-        if latest:
-            result.extend(self.scan_latest(latest))
         return result
 
     def scan_latest(self, latest: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> Result:

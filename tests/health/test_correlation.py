@@ -152,3 +152,13 @@ def test_a_dead_switch_folds_its_peers_link_down_incidents():
                                      ts=T0)], idx)  # fmt: skip
     assert late[0][0].pk == dead.pk
     assert Link.objects.count() > 0
+
+
+def test_liveness_comes_from_latest_values_not_from_the_sparse_stream():
+    engine = DetectionEngine(IDX)
+    engine.ingest(entry("sample", "leaf1", 0, measurement="queue", tags={"interface": "Et1", "queue": "3"},
+                        fields={"dropped_pps": 5.0}))  # fmt: skip
+    alive = {"leaf1": {"pfc|interface=Et1,priority=3": {"ts": T0 + 19 * NS, "fields": {"rx_pause_ps": 0.0}}}}
+    assert "telemetry-lost" not in [f.kind for f in engine.scan(T0 + 20 * NS, alive).raised]
+    silent = engine.scan(T0 + 40 * NS, alive).raised
+    assert [(f.kind, f.device) for f in silent if f.kind == "telemetry-lost"] == [("telemetry-lost", "leaf1")]
