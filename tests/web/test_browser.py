@@ -211,3 +211,27 @@ def test_operator_injects_a_lab_fault_and_the_page_follows_live(page, live_serve
     assert AuditEntry.objects.filter(action="inject", actor="operator").count() == 1
     assert AuditEntry.objects.filter(action="clear", actor="operator").count() == 2
     assert time.monotonic() - started < 5
+
+
+@pytest.mark.timeout(120)
+def test_job_page_follows_progress_live_and_stops_polling_when_done(page, live_server, lab_fabric):
+    from fabric_ops.config.models import DeviceJob, PushJob
+
+    job = PushJob.objects.create(requested_by="operator", status="running", dry_run=True)
+    leaves = list(Device.objects.filter(fabric__name="sjc-ai", role="leaf").order_by("hostname")[:3])
+    for device in leaves:
+        DeviceJob.objects.create(job=job, device=device)
+    log_in(page, live_server, "viewer")
+    page.goto(f"{live_server.url}/jobs/{job.pk}/")
+    page.evaluate("() => { window.__noReload = 1; }")
+    assert "0 / 3 done" in page.inner_text("#job-progress")
+    # What the worker writes as it goes (fabric_ops.config.push); the page polls every 2 s.
+    DeviceJob.objects.filter(job=job, device=leaves[0]).update(status="diffed", diff="+ qos ecn min 150")
+    page.wait_for_selector("text=1 / 3 done")
+    DeviceJob.objects.filter(job=job).update(status="diffed")
+    PushJob.objects.filter(pk=job.pk).update(status="succeeded")
+    page.wait_for_selector("#job-status:has-text('Succeeded')")
+    assert page.evaluate("() => window.__noReload") == 1
+    assert "3 / 3 done" in page.inner_text("#job-progress")
+    assert page.get_attribute("#job-progress", "hx-trigger") is None  # finished: no more polling
+    shot(page, "job-done")
