@@ -345,7 +345,7 @@ def test_roce_config_pushed_with_napalm_turns_drops_into_pauses_and_marks():
     switches = clos(base_address="127.13.5.1", eapi_port=EAPI, gnmi_port=GNMI)
     with Lab.start(switches, credential=credential, frontends=("eos", "gnmi"), tick=0.2, max_duty=None) as lab:
         lab.inject("incast", "host:gpu1-1:nic0", fan_in=3)
-        time.sleep(1.0)
+        _wait_ticks(lab, 3)
         leaf = lab.switches["leaf1"]
         port = leaf.interfaces["Ethernet1/1"]
         drops_before = sum(q.dropped_pkts for q in port.queues)
@@ -365,11 +365,11 @@ def test_roce_config_pushed_with_napalm_turns_drops_into_pauses_and_marks():
             driver.close()
         assert leaf.qos.dscp_to_tc.get(26) == 3 and 3 in leaf.qos.pfc_priorities
 
-        time.sleep(0.6)  # let a tick settle under the new configuration
+        _wait_ticks(lab, 2)  # every tick from here on runs under the new configuration
         with leaf.lock:
             drops = sum(q.dropped_pkts for q in port.queues)
             marks = port.queues[3].ecn_marked_pkts
-        time.sleep(1.5)
+        _wait_ticks(lab, 5)
         with leaf.lock:
             assert sum(q.dropped_pkts for q in port.queues) == drops  # no more drops at the hot port
             assert port.queues[3].ecn_marked_pkts > marks  # DCQCN marking instead
@@ -384,10 +384,19 @@ def test_roce_config_pushed_with_napalm_turns_drops_into_pauses_and_marks():
             insecure=True, timeout=20,
         ) as client:  # fmt: skip
             first = _gnmi_values(client.get(path=[f"{base}/ecn-marked-pkts", f"{base}/dropped-pkts"]))
-            time.sleep(1.0)
+            _wait_ticks(lab, 3)
             second = _gnmi_values(client.get(path=[f"{base}/ecn-marked-pkts", f"{base}/dropped-pkts"]))
         assert second["ecn-marked-pkts"] > first["ecn-marked-pkts"] > 0
         assert second["dropped-pkts"] == first["dropped-pkts"]
+
+
+def _wait_ticks(lab: Lab, count: int, timeout: float = 30.0) -> None:
+    """Wait for ``count`` physics ticks (real time; a loaded machine stretches them)."""
+    target = lab.engine.ticks + count
+    deadline = time.monotonic() + timeout
+    while lab.engine.ticks < target:
+        assert time.monotonic() < deadline, f"physics did not tick {count} times in {timeout} s"
+        time.sleep(0.05)
 
 
 def _gnmi_values(response: dict) -> dict[str, int]:
