@@ -117,6 +117,7 @@ class Job:
     load: float = 0.5
     pattern: str = "ring"
     qps: int = 4
+    cross_rail: bool = False  # send to the next rail's NIC: in a rail-optimized fabric that crosses the spines
 
 
 PATTERNS = ("ring", "all-to-all")
@@ -128,7 +129,7 @@ def job_from_dict(data: dict, known_hosts: set[str]) -> Job:
 
     if not isinstance(data, dict):
         raise LabError("a job must be an object with name, load, pattern, hosts, qps")
-    unknown = sorted(set(data) - {"name", "hosts", "load", "pattern", "qps"})
+    unknown = sorted(set(data) - {"name", "hosts", "load", "pattern", "qps", "cross_rail"})
     if unknown:
         raise LabError(f"job: unknown field(s) {', '.join(unknown)}")
     name = str(data.get("name") or "job")
@@ -151,7 +152,7 @@ def job_from_dict(data: dict, known_hosts: set[str]) -> Job:
         missing = sorted(set(hosts) - known_hosts)
         if missing:
             raise LabError(f"job {name}: unknown GPU host(s) {', '.join(missing[:5])}")
-    return Job(name=name, hosts=hosts, load=load, pattern=pattern, qps=qps)
+    return Job(name=name, hosts=hosts, load=load, pattern=pattern, qps=qps, cross_rail=bool(data.get("cross_rail")))
 
 
 def _mix(a: int, b: int, c: int) -> int:
@@ -183,6 +184,7 @@ def job_pairs(job: Job, hosts: dict[str, list[NicSpec]]) -> list[tuple[NicSpec, 
     if len(names) < 2:
         return []
     rails = [{n.rail: n for n in hosts[h]} for h in names]
+    rail_ids = sorted({r for per_host in rails for r in per_host})
     pairs: list[tuple[NicSpec, NicSpec, float]] = []
     count = len(names)
     for i in range(count):
@@ -192,7 +194,10 @@ def job_pairs(job: Job, hosts: dict[str, list[NicSpec]]) -> list[tuple[NicSpec, 
             targets = [((i + 1) % count, 0.5), ((i - 1) % count, 0.5)]
         for j, share in targets:
             for rail, src in rails[i].items():
-                dst = rails[j].get(rail)
+                if job.cross_rail and len(rail_ids) > 1:
+                    dst = rails[j].get(rail_ids[(rail_ids.index(rail) + 1) % len(rail_ids)])
+                else:
+                    dst = rails[j].get(rail)
                 if dst is not None:
                     pairs.append((src, dst, job.load * share * src.speed_gbps * 1e9))
     return pairs

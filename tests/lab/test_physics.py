@@ -281,3 +281,23 @@ def test_set_jobs_changes_the_load_and_validates():
             with pytest.raises(LabError, match=message):
                 lab.set_jobs([bad])
         assert lab.jobs()[0]["name"] == "a2a"
+
+
+def rail_optimized() -> list:
+    """Two rails: host h has nic0 on leaf1 and nic1 on leaf2 (one leaf per rail, as in a rail-optimized pod)."""
+    switches = clos(leaves=2, spines=2, hosts_per_leaf=2)
+    leaf2 = next(s for s in switches if s.hostname == "leaf2")
+    for h, name in enumerate(("Ethernet1/1", "Ethernet2/1")):
+        leaf2.interfaces[name].peer = (f"host:gpu1-{h + 1}", "nic1")
+    return switches
+
+
+@pytest.mark.parametrize(("cross_rail", "uplinks_busy"), [(False, False), (True, True)])
+def test_same_rail_traffic_stays_on_the_leaf_cross_rail_crosses_spines(cross_rail, uplinks_busy):
+    job = Job("train", load=0.6, cross_rail=cross_rail)
+    with Lab.start(rail_optimized(), serve=False, manual_clock=True, initialise=False, jobs=[job]) as lab:
+        lab.advance(1.0)
+        leaf1 = lab.switches["leaf1"]
+        assert leaf1.interfaces["Ethernet1/1"].out_utilisation == pytest.approx(0.6, abs=0.05)
+        uplink_load = sum(leaf1.interfaces[n].out_utilisation for n in ("Ethernet3/1", "Ethernet4/1"))
+        assert (uplink_load > 0.5) == uplinks_busy, uplink_load
