@@ -67,6 +67,7 @@ class Command(BaseCommand):
         jobs.add_argument("--load", type=float, help="fraction of NIC line rate (0..1); 0 stops the traffic")
         jobs.add_argument("--pattern", choices=["ring", "all-to-all"], default="ring")
         jobs.add_argument("--hosts", help="comma-separated GPU hosts (default: all)")
+        jobs.add_argument("--cross-rail", action="store_true", help="send to the next rail's NIC (over the spines)")
         down = sub.add_parser("down", help="stop the running lab")
         down.add_argument("--wait", type=float, default=30.0, help="seconds to wait for it to exit")
 
@@ -129,7 +130,12 @@ class Command(BaseCommand):
         if options["load"] is None:
             self.stdout.write(json.dumps(client.jobs(), indent=2))
             return
-        job = {"name": "default", "load": options["load"], "pattern": options["pattern"]}
+        job = {
+            "name": "default",
+            "load": options["load"],
+            "pattern": options["pattern"],
+            "cross_rail": options["cross_rail"],
+        }
         if options["hosts"]:
             job["hosts"] = [h.strip() for h in options["hosts"].split(",") if h.strip()]
         self.stdout.write(json.dumps(client.set_jobs([job]), indent=2))
