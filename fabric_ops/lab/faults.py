@@ -67,6 +67,9 @@ class FaultRecord:
     duration: float | None = None  # seconds until it clears itself, None = until cleared
     cleared_at: int | None = None
     cleared_by: str | None = None  # operator | timer | completed | lab-stop
+    # The ports the fault acts on as "switch:ifname" (host side as "host:<name>:<nic>"), so a detector's finding
+    # can be matched to the injection without resolving link ids; empty for switch faults.
+    ports: list[str] = field(default_factory=list)
 
     @property
     def active(self) -> bool:
@@ -371,6 +374,22 @@ class FaultManager:
                 return nic
         raise LabError(f"target {target!r}: port has no GPU NIC cabled to it")
 
+    def _ports(self, subject: Any) -> list[str]:
+        if isinstance(subject, LabLink):
+            return [f"{a}:{b}" for a, b in (subject.spec.a, subject.spec.b)]
+        if isinstance(subject, NicSpec):
+            return [f"{subject.leaf}:{subject.interface}", f"{HOST_PREFIX}{subject.host}:{subject.nic}"]
+        if isinstance(subject, list):  # receiver ports
+            return [f"{a}:{b}" for a, b in subject]
+        if isinstance(subject, str):  # a span: the DCI ports whose wavelengths ride it
+            return sorted(
+                f"{sw.hostname}:{ch.interface}"
+                for sw in self.engine.switches.values()
+                for ch in sw.channels.values()
+                if subject in ch.spans
+            )
+        return []
+
     # ------------------------------------------------------------ operations
     def inject(
         self, kind: str, target: str, params: dict[str, Any] | None = None, duration: float | None = None
@@ -407,6 +426,7 @@ class FaultManager:
                 params=values,
                 injected_at=self.engine.wall_ns(),
                 duration=duration,
+                ports=self._ports(subject),
             )
             act = _Active(record, fault, subject, now, now + duration if duration else None)
             fault.start(self, act)

@@ -81,6 +81,10 @@ def test_record_has_id_kind_target_params_and_timestamps(lab):
     assert record["params"] == {"period": 4.0}
     assert record["injected_at"] == wall_before
     assert record["cleared_at"] is None and record["active"]
+    assert record["ports"] == ["leaf1:Ethernet3/1", "spine1:Ethernet1/1"]
+    assert lab.inject("crc-errors", "spine1:Ethernet2/1")["ports"] == ["spine1:Ethernet2/1"]
+    assert lab.inject("pfc-storm", "leaf2:Ethernet1/1")["ports"] == ["leaf2:Ethernet1/1", "host:gpu2-1:nic0"]
+    assert lab.inject("switch-down", "spine2")["ports"] == []
     lab.advance(1.0)
     cleared = lab.clear("f1")[0]
     assert cleared["cleared_at"] - record["injected_at"] == 1_000_000_000
@@ -186,7 +190,8 @@ def test_dci_span_degradation_hits_every_wavelength_on_the_span():
         lab.advance(1.0)
         ch1, ch2 = lab.switches["dci1"].channels[1], lab.switches["dci2"].channels[1]
         healthy = (ch1.osnr_db, ch1.q_value_db, ch1.pre_fec_ber)
-        lab.inject("dci-span-degradation", "span-b", osnr_drop_db=5)
+        record = lab.inject("dci-span-degradation", "span-b", osnr_drop_db=5)
+        assert record["ports"] == ["dci1:Ethernet1/1", "dci2:Ethernet1/1"]
         lab.advance(1.0)
         for ch in (ch1, ch2):
             assert ch.osnr_db == pytest.approx(healthy[0] - 5, abs=0.5)
