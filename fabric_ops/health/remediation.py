@@ -34,6 +34,7 @@ from django.utils import timezone
 from fabric_ops.config.models import IntentAssignment
 from fabric_ops.config.models.jobs import DeviceStatus
 from fabric_ops.config.push import create_job, run_job
+from fabric_ops.devices.locks import device_lock
 from fabric_ops.errors import FabricOpsError, TopologyError
 from fabric_ops.topology.graph import FabricGraph
 from fabric_ops.topology.models import Device, Link
@@ -49,6 +50,7 @@ from .verification import Latest, Subject, redis_reader, verify
 
 logger = logging.getLogger(__name__)
 
+GUARDRAIL_LOCK = "fabric_ops-health-guardrails"  # a device-lock key that is no device: serialises guardrail checks
 RETRYABLE_RUN_STATUSES = (RunStatus.REFUSED, RunStatus.FAILED, RunStatus.ROLLED_BACK, RunStatus.DRY_RUN)
 DRAINING_ACTIONS = ("drain-link", "move-dci")
 
@@ -336,7 +338,13 @@ def remediate(incident_id: int, *, playbooks: list[Playbook] | None = None, read
     if run.status == RunStatus.AWAITING_APPROVAL and not approved_by:
         return run
     if run.status == RunStatus.PENDING:
-        verdict = _guardrail_verdict(incident, playbook, p, index)
+        # Guardrails see what concurrent remediations already took: check and reserve (mark the links drained)
+        # under one fabric-wide lock, so two drains on one leaf cannot both pass against the same state.
+        reserve = playbook.mode == Mode.AUTO and any(a.action in DRAINING_ACTIONS for a in playbook.actions)
+        with device_lock(GUARDRAIL_LOCK, f"remediation {run.pk}", ttl_seconds=60, wait_seconds=30):
+            verdict = _guardrail_verdict(incident, playbook, p, index)
+            if verdict.allowed and reserve and p.links:
+                _set_links(p.links, "drained")
         run.guardrail = verdict.as_dict()
         if not verdict.allowed:
             reason = "guardrail refused: " + "; ".join(verdict.reasons)

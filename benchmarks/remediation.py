@@ -1,0 +1,275 @@
+"""Closed-loop latency: inject faults into a lab of >= 48 switches and time injection -> incident -> verified.
+
+Everything runs as in production: the lab (``manage.py lab up``, its own process, as switches are their own
+machines) on 127.18.128.0/17; in this process the gNMI collector with the *default* subscription profiles
+(oper-status ON_CHANGE, PFC/ECN/drops 1 s, interface counters and optics 10 s), the Redis handoff, the detection loop
+(``fabric_ops.health.detect.DetectionLoop``) in a thread, and remediation (``fabric_ops.health.remediation``:
+guardrails, NAPALM push jobs with commit-confirm and verification from telemetry) in a pool of threads fed by the
+loop's dispatch (the hold-downs apply). The collector's InfluxDB writes go to a counting sink (InfluxDB is not
+on the detection path; its own benchmark is benchmarks/telemetry_storage.py).
+
+Faults: link flaps on one uplink of distinct leaves (drain playbook) and PFC storms on host ports of other
+leaves (watchdog playbook), injected ``--interval`` apart. Latencies are from the lab's fault record
+(``injected_at``, ns) to the incident's ``detected_at`` and ``verified_at``.
+
+    .venv/bin/python benchmarks/remediation.py                    # 512 GPUs, radix 32: 48+ switches, 20 faults
+    .venv/bin/python benchmarks/remediation.py --flaps 12 --storms 8 --database-url postgresql://postgres@127.0.0.1/x
+
+Prints a table and writes benchmarks/results/remediation.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fabric_ops.settings")
+
+FABRIC = "brem"
+CREDENTIAL = "bench-remediation"
+MGMT_NETWORK = "127.18.128.0/17"  # inside the health tests' block, away from the tests' 127.18.0.x
+
+
+def percentiles(samples: list[float]) -> dict:
+    if not samples:
+        return {"n": 0, "p50_s": None, "p95_s": None, "max_s": None}
+    ordered = sorted(samples)
+    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+    return {"n": len(ordered), "p50_s": round(statistics.median(ordered), 3), "p95_s": round(p95, 3),
+            "max_s": round(ordered[-1], 3)}  # fmt: skip
+
+
+class Sink:
+    """Counts what the collector would write to InfluxDB."""
+
+    def __init__(self) -> None:
+        self.points = 0
+
+    def write_many(self, events) -> int:
+        self.points += len(events)
+        return 0
+
+
+def prepare(workdir: Path, database_url: str | None) -> None:
+    os.environ["FABRIC_OPS_VAR_DIR"] = str(workdir / "var")
+    os.environ["FABRIC_OPS_SECRETS_DIR"] = str(workdir / "secrets")
+    os.environ["DATABASE_URL"] = database_url or f"sqlite:///{workdir / 'bench.sqlite3'}"
+    os.environ.setdefault("FABRIC_OPS_LOG_LEVEL", "WARNING")
+    os.environ["FABRIC_OPS_DEBUG"] = "0"
+    os.environ.setdefault("FABRIC_OPS_SECRET_KEY", secrets.token_urlsafe(48))
+    os.environ["FABRIC_OPS_TELEMETRY_REDIS_PREFIX"] = f"fabric_ops:bench-remediation:{uuid.uuid4().hex[:8]}"
+    # a 10 s flap window: three transitions of a 2 s flap period are seen within seconds, as in production's 60 s
+    os.environ.setdefault("FABRIC_OPS_HEALTH_THRESHOLDS", json.dumps({"link": {"flap_window_s": 10}}))
+    (workdir / "var").mkdir(parents=True, exist_ok=True)
+
+
+def build(args: argparse.Namespace) -> int:
+    from django.core.management import call_command
+
+    from fabric_ops.devices.credentials import ensure_generated
+    from fabric_ops.topology.generators import FabricParams, persist_plan, plan_fabric
+
+    call_command("migrate", verbosity=0)
+    ensure_generated(CREDENTIAL)
+    params = FabricParams(name=FABRIC, site="brem1", gpus=args.gpus, radix=args.radix, port_speed_gbps=400,
+                          platforms={"leaf": "eos", "spine": "eos", "superspine": "eos"}, mgmt_network=MGMT_NETWORK,
+                          credential=CREDENTIAL)  # fmt: skip
+    persist_plan(plan_fabric(params), replace=True)
+    from fabric_ops.topology.models import Device
+
+    return Device.objects.filter(fabric__name=FABRIC).count()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--gpus", type=int, default=512)
+    parser.add_argument("--radix", type=int, default=32)
+    parser.add_argument("--flaps", type=int, default=12)
+    parser.add_argument("--storms", type=int, default=8)
+    parser.add_argument("--interval", type=float, default=1.5, help="seconds between injections")
+    parser.add_argument("--workers", type=int, default=4, help="remediation threads (Celery worker slots)")
+    parser.add_argument("--timeout", type=float, default=240.0)
+    parser.add_argument("--database-url", default=None)
+    parser.add_argument("--output", default=str(ROOT / "benchmarks" / "results" / "remediation.json"))
+    args = parser.parse_args()
+
+    workdir = Path(tempfile.mkdtemp(prefix="bench-remediation-"))
+    prepare(workdir, args.database_url)
+    import django
+
+    django.setup()
+    import redis
+    from django.db import close_old_connections
+
+    from fabric_ops.health.choices import IncidentStatus
+    from fabric_ops.health.detect import DetectionLoop
+    from fabric_ops.health.models import Incident
+    from fabric_ops.health.playbooks import load_playbooks
+    from fabric_ops.health.remediation import remediate
+    from fabric_ops.health.verification import redis_reader
+    from fabric_ops.telemetry.collector import Collector, CollectorConfig
+    from fabric_ops.telemetry.handoff import Handoff, redis_prefix
+    from fabric_ops.telemetry.targets import load_targets
+    from fabric_ops.topology.models import Device, GpuNic, Link
+
+    switches = build(args)
+    print(f"fabric {FABRIC}: {switches} switches; database {os.environ['DATABASE_URL'].split(':', 1)[0]}")
+    prefix = redis_prefix()
+    client = redis.Redis.from_url("redis://127.0.0.1:6379/0")
+    books = load_playbooks()
+    pool = ThreadPoolExecutor(max_workers=args.workers)
+    errors: list[str] = []
+
+    def run_remediation(pk: int, delay: float) -> None:
+        time.sleep(delay)
+        try:
+            remediate(pk, playbooks=books, read=redis_reader(client, prefix))
+        except Exception as exc:  # recorded in the report, the benchmark goes on
+            errors.append(f"incident {pk}: {exc}")
+        finally:
+            close_old_connections()
+
+    from fabric_ops.errors import LabError
+    from fabric_ops.lab.control import LabClient, control_file
+
+    log = open(workdir / "lab.log", "ab")  # noqa: SIM115 - handed to the child
+    lab_proc = subprocess.Popen([sys.executable, str(ROOT / "manage.py"), "lab", "up", "--fabric", FABRIC],
+                                cwd=ROOT, env=os.environ.copy(), stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+    log.close()
+    deadline = time.monotonic() + 300
+    lab = None
+    while lab is None:
+        if lab_proc.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"lab up failed; see {workdir / 'lab.log'}")
+        if control_file().exists():
+            try:
+                client_ = LabClient(timeout=10)
+                if client_.status()["switches_alive"] == switches:
+                    lab = client_
+            except LabError:
+                pass
+        time.sleep(0.5)
+    sink = Sink()
+    handoff = Handoff(prefix=prefix, interval=0.05).start()
+    collector = Collector(load_targets(FABRIC), sink, handoff, CollectorConfig(sync_timeout=120)).start()
+    stop = threading.Event()
+    try:
+        deadline = time.monotonic() + 180
+        while not all(s.state == "streaming" for s in collector.sessions.values()):
+            if time.monotonic() > deadline:
+                raise SystemExit("collector did not reach every switch within 180 s")
+            time.sleep(0.5)
+        time.sleep(12)  # one full slow-sample round, so rates and latest values exist
+        loop = DetectionLoop(client=client, prefix=prefix, dispatch=lambda pk, d: pool.submit(run_remediation, pk, d))
+        detector = threading.Thread(target=loop.run, args=(stop,), name="detection", daemon=True)
+        detector.start()
+
+        leaves = list(Device.objects.filter(fabric__name=FABRIC, role="leaf").order_by("hostname"))
+        if len(leaves) < args.flaps + args.storms:
+            raise SystemExit(
+                f"{len(leaves)} leaves: not enough for {args.flaps + args.storms} faults on distinct leaves"
+            )
+        faults = []
+        for i, leaf in enumerate(leaves[: args.flaps + args.storms]):
+            if i < args.flaps:
+                link = Link.objects.filter(a_interface__device=leaf) | Link.objects.filter(b_interface__device=leaf)
+                link = link.select_related("a_interface__device", "b_interface").order_by("id")[0]
+                port = link.a_interface if link.a_interface.device_id == leaf.pk else link.b_interface
+                rec = lab.inject("link-flap", f"{leaf.hostname}:{port.name}", period=2)
+                faults.append(("link-flap", rec, {"link_id": link.pk}))
+            else:
+                nic = GpuNic.objects.filter(leaf_interface__device=leaf).select_related("leaf_interface").first()
+                rec = lab.inject("pfc-storm", f"{leaf.hostname}:{nic.leaf_interface.name}", priority=3)
+                faults.append(("pfc-storm", rec, {"device": leaf.hostname}))
+            time.sleep(args.interval)
+
+        def incident_of(kind, where):
+            return Incident.objects.filter(kind=kind, **where).order_by("pk").first()
+
+        deadline = time.monotonic() + args.timeout
+        while time.monotonic() < deadline:
+            found = [incident_of(k, w) for k, _, w in faults]
+            if all(i is not None and i.verified_at for i in found):
+                break
+            settled = (IncidentStatus.FAILED, IncidentStatus.NEEDS_HUMAN, IncidentStatus.MITIGATED)
+            if all(i is not None and i.status in settled for i in found):
+                break
+            time.sleep(1.0)
+    finally:
+        stop.set()
+        pool.shutdown(wait=True)
+        collector.stop(timeout=5)
+        handoff.close()
+        try:
+            lab.shutdown()
+            lab_proc.wait(timeout=60)
+        except (LabError, subprocess.TimeoutExpired):
+            lab_proc.terminate()
+            lab_proc.wait(timeout=30)
+        for key in client.scan_iter(f"{prefix}:*"):
+            client.delete(key)
+
+    detect_s, mitigate_s, rows = [], [], []
+    by_kind: dict[str, dict[str, list[float]]] = {}
+    for kind, rec, where in faults:
+        inc = incident_of(kind, where)
+        injected = rec["injected_at"] / 1e9
+        row = {"kind": kind, "target": rec["target"], "incident": inc.pk if inc else None,
+               "status": inc.status if inc else "not detected"}  # fmt: skip
+        if inc:
+            row["detect_s"] = round(inc.detected_at.timestamp() - injected, 3)
+            detect_s.append(row["detect_s"])
+            by_kind.setdefault(kind, {"detect": [], "mitigate": []})["detect"].append(row["detect_s"])
+            if inc.verified_at:
+                row["mitigate_s"] = round(inc.verified_at.timestamp() - injected, 3)
+                mitigate_s.append(row["mitigate_s"])
+                by_kind[kind]["mitigate"].append(row["mitigate_s"])
+            else:
+                row["reason"] = inc.reason
+        rows.append(row)
+    result = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "switches": switches,
+        "faults": len(faults),
+        "profiles": "default (oper-status ON_CHANGE, PFC/ECN/drops 1 s, counters/optics 10 s)",
+        "injection_to_incident": percentiles(detect_s),
+        "injection_to_verified_mitigation": percentiles(mitigate_s),
+        "by_kind": {
+            k: {"incident": percentiles(v["detect"]), "verified": percentiles(v["mitigate"])}
+            for k, v in by_kind.items()
+        },
+        "collector_points": sink.points,
+        "errors": errors,
+        "faults_detail": rows,
+        "machine_load_1m": os.getloadavg()[0],
+        "cpus": os.cpu_count(),
+    }
+    Path(args.output).write_text(json.dumps(result, indent=2) + "\n")
+    print(f"{'':28}{'n':>4}{'p50 s':>9}{'p95 s':>9}{'max s':>9}")
+    for name in ("injection_to_incident", "injection_to_verified_mitigation"):
+        r = result[name]
+        print(f"{name:28}{r['n']:>4}{r['p50_s'] or '-':>9}{r['p95_s'] or '-':>9}{r['max_s'] or '-':>9}")
+    for k, v in result["by_kind"].items():
+        print(f"  {k:26}incident p50 {v['incident']['p50_s']} s, verified p50 {v['verified']['p50_s']} s")
+    if errors:
+        print("errors:", *errors, sep="\n  ")
+    print(f"written {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
