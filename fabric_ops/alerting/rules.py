@@ -13,7 +13,10 @@ import logging
 import operator
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
+
+from fabric_ops.errors import ConfigurationError
 
 from . import clock
 from .adapters import alertname
@@ -36,20 +39,68 @@ def parse_series(key: str) -> tuple[str, dict[str, str]]:
     return measurement, tags
 
 
+def split_gnmi_path(path: str) -> list[tuple[str, dict[str, str]]]:
+    """``/interfaces/interface[name=Ethernet1/1]/state`` -> [("interfaces", {}), ("interface", {"name": ...}), ...]
+    (a ``/`` inside ``[...]`` belongs to the key value)."""
+    elems: list[tuple[str, dict[str, str]]] = []
+    name, keys, key_text, depth = "", {}, "", 0
+    for char in path.strip() + "/":
+        if depth:
+            if char == "]":
+                depth = 0
+                key, _, value = key_text.partition("=")
+                keys[key.strip()] = value.strip()
+                key_text = ""
+            else:
+                key_text += char
+        elif char == "[":
+            depth = 1
+        elif char == "/":
+            if name:
+                elems.append((name, keys))
+            name, keys = "", {}
+        else:
+            name += char
+    return elems
+
+
+@lru_cache(maxsize=256)
+def resolve_path(path: str) -> tuple[str, str, tuple[str, ...]]:
+    """A gNMI leaf path -> (measurement, field, tag matchers) through the collector's own normaliser, so a rule
+    written as a path means exactly the series the collector stores. Keys written ``*`` match every value."""
+    from fabric_ops.telemetry.normalise import describe
+
+    leaf = describe(split_gnmi_path(path))
+    if leaf is None:
+        raise ConfigurationError(
+            f"rule path {path!r}: not a leaf the collector stores (see docs/telemetry.md; list keys are needed, "
+            "e.g. interface[name=*])"
+        )
+    return leaf.measurement, leaf.field, tuple(f"{k}={v}" for k, v in leaf.tags if v != "*")
+
+
+def target_of(rule: AlertRule) -> tuple[str, str, list[str]]:
+    if rule.path:
+        measurement, field, matchers = resolve_path(rule.path)
+        return measurement, field, [*matchers, *rule.tag_matchers]
+    return rule.measurement, rule.field, list(rule.tag_matchers)
+
+
 def evaluate(rule: AlertRule, device: str, latest: Mapping[str, Mapping[str, Any]]) -> list[tuple[dict, float]]:
     """The series of one device that hold the rule's condition now: [(labels, value)]."""
     out = []
     compare = OPS.get(rule.op)
     if compare is None or rule.threshold is None:
         return out
+    measurement_name, field, matchers = target_of(rule)
     for key, entry in latest.items():
         measurement, tags = parse_series(key)
-        if measurement != rule.measurement:
+        if measurement != measurement_name:
             continue
-        value = (entry.get("fields") or {}).get(rule.field)
+        value = (entry.get("fields") or {}).get(field)
         if isinstance(value, bool) or not isinstance(value, int | float):
             continue
-        if not match_all(rule.tag_matchers, tags):
+        if not match_all(matchers, tags):
             continue
         if compare(float(value), rule.threshold):
             labels = {"alertname": alertname(rule.name), "device": device, **tags, "rule": rule.name}
@@ -73,7 +124,8 @@ def apply(rule: AlertRule, holding: Iterable[tuple[dict, float]], now: datetime)
         elif state.value != value:
             RuleState.objects.filter(pk=state.pk).update(value=value)
         if now - state.active_since >= timedelta(seconds=rule.for_s):
-            condition = f"{rule.measurement}.{rule.field} = {value:g} ({rule.op} {rule.threshold:g})"
+            measurement, field, _ = target_of(rule)
+            condition = f"{measurement}.{field} = {value:g} ({rule.op} {rule.threshold:g})"
             notes = {
                 "summary": f"{labels['device']} {condition}",
                 "value": f"{value:g}",

@@ -84,3 +84,42 @@ def test_cli_fire_silence_groups_and_test_receiver(root_route, http_capture, out
         call_command("alerting", "silence", "bad matcher", "--author", "a", "--comment", "c", stdout=out)
     call_command("alerting", "resolve", "alertname=LinkDown", "device=leaf1", stdout=out)
     assert "resolved" in out.getvalue()
+
+
+ET2_RX = (
+    "/components/component[name=Et2-transceiver]/transceiver/physical-channels/channel[index=*]"
+    "/state/input-power/instant"
+)
+ETH11 = "/interfaces/interface[name=Ethernet1/1]/state/oper-status"
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("/interfaces/interface[name=*]/state/counters/in-fcs-errors", ("interface", "in_fcs_errors_ps", ())),
+        (ETH11, ("interface", "oper_up", ("interface=Ethernet1/1",))),  # a "/" inside the key value
+        (ET2_RX, ("optics", "input_power_dbm", ("interface=Et2",))),
+        ("/openconfig-system:system/state/hostname", None),  # not a leaf the collector stores
+        ("/interfaces/interface/state/counters/in-octets", None),  # list keys are required
+    ],
+)
+def test_gnmi_paths_resolve_through_the_collector_normaliser(path, expected) -> None:
+    from fabric_ops.alerting.rules import resolve_path
+    from fabric_ops.errors import ConfigurationError
+
+    if expected is None:
+        with pytest.raises(ConfigurationError, match="not a leaf"):
+            resolve_path(path)
+    else:
+        assert resolve_path(path) == expected
+
+
+def test_rule_on_a_gnmi_path(db) -> None:
+    rule = AlertRule.objects.create(name="et2-rx", source="telemetry", path=ET2_RX, op="<", threshold=-10)
+    latest = {
+        "optics|interface=Et1,lane=1": {"fields": {"input_power_dbm": -20.0}},
+        "optics|interface=Et2,lane=1": {"fields": {"input_power_dbm": -20.0}},
+        "optics|interface=Et2,lane=2": {"fields": {"input_power_dbm": -2.0}},
+    }
+    found = evaluate(rule, "leaf1", latest)
+    assert [(labels["interface"], labels["lane"]) for labels, _ in found] == [("Et2", "1")]

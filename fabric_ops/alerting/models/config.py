@@ -174,8 +174,9 @@ class AlertRule(models.Model):
     """Turns incidents or telemetry into alerts.
 
     Incident rules: ``incident_kinds`` (empty = all), ``incident_statuses`` (empty = every active status),
-    ``min_severity``. Telemetry rules: ``measurement`` and ``field`` of the latest values (docs/telemetry.md),
-    ``tag_matchers`` on the series tags, ``op`` and ``threshold``, held for ``for_s`` seconds.
+    ``min_severity``. Telemetry rules: ``measurement`` and ``field`` of the latest values (docs/telemetry.md) —
+    or a gNMI leaf ``path`` that the collector's normaliser maps to them —, ``tag_matchers`` on the series tags,
+    ``op`` and ``threshold``, held for ``for_s`` seconds.
     ``labels`` are added to every alert; ``severity`` (when set) overrides the source's.
     """
 
@@ -188,6 +189,11 @@ class AlertRule(models.Model):
     incident_kinds = models.JSONField(default=list, blank=True)
     incident_statuses = models.JSONField(default=list, blank=True)
     min_severity = models.CharField(max_length=10, blank=True)
+    path = models.CharField(
+        max_length=300,
+        blank=True,
+        help_text="gNMI leaf path instead of measurement/field: /interfaces/interface[name=*]/state/counters/in-errors",
+    )
     measurement = models.CharField(max_length=64, blank=True)
     field = models.CharField(max_length=64, blank=True)
     tag_matchers = models.JSONField(default=list, blank=True)
