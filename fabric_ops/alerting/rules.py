@@ -161,6 +161,10 @@ def evaluate_telemetry_rules(
     snapshots = {device: latest(device) for device in devices}
     firing = 0
     for rule in rules:
-        holding = [hit for device, values in snapshots.items() for hit in evaluate(rule, device, values)]
+        try:
+            holding = [hit for device, values in snapshots.items() for hit in evaluate(rule, device, values)]
+        except ConfigurationError as exc:  # one bad rule (a path we do not store) must not stop the others
+            logger.error("alerting rule %s skipped: %s", rule.name, exc)
+            continue
         firing += apply(rule, holding, now)
     return firing

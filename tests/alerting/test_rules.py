@@ -123,3 +123,11 @@ def test_rule_on_a_gnmi_path(db) -> None:
     }
     found = evaluate(rule, "leaf1", latest)
     assert [(labels["interface"], labels["lane"]) for labels, _ in found] == [("Et2", "1")]
+
+
+def test_a_bad_rule_does_not_stop_the_others(root_route, outbox, manual_clock) -> None:
+    AlertRule.objects.exclude(name="optic-rx-power-low").update(enabled=False)
+    AlertRule.objects.filter(name="optic-rx-power-low").update(for_s=0)
+    AlertRule.objects.create(name="broken", source="telemetry", path="/system/state/hostname", op=">", threshold=1)
+    values = {"leaf1": optics(-20.0)}
+    assert evaluate_telemetry_rules(devices=values, latest=values.__getitem__) == 1
