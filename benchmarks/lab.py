@@ -249,6 +249,10 @@ def run_size(switches: int, args: argparse.Namespace, workdir: Path) -> dict:
             "sample_ticks": ticks,
             "late_ticks": late,
             "late_fraction": round(late / ticks, 4) if ticks else None,
+            "late_histogram": {
+                k: v - g0.get("late_histogram", {}).get(k, 0) for k, v in g1.get("late_histogram", {}).items()
+            },
+            "max_late_s_ever": round(g1.get("max_late_s", 0.0), 3),
             "updates_per_s_sent": round((g1.get("updates", 0) - g0.get("updates", 0)) / wall),
             "notifications_per_s_received": round((sub1["messages"] - sub0["messages"]) / wall),
             "mbytes_per_s_received": round((sub1["bytes"] - sub0["bytes"]) / wall / 1e6, 2),
