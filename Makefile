@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 TEST_DATABASE_URL ?= $(shell $(PYTHON) -c "import socket;s=socket.socket();s.settimeout(1);print('postgresql://postgres@127.0.0.1:5432/test' if s.connect_ex(('127.0.0.1',5432))==0 else '')")
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint bench install clean influxdb docker-compose web-assets chromium
+.PHONY: demo test lint install clean demo-packages test-packages web-assets
 
 $(VENV)/.installed: requirements.txt
 	@echo "==> creating $(VENV) and installing requirements.txt"
@@ -19,33 +19,36 @@ $(VENV)/.installed: requirements.txt
 
 install: $(VENV)/.installed
 
-# Debian's InfluxDB 1.6 for the telemetry tests and the demo (run behind the write-path proxy, docs/telemetry-storage.md).
-influxdb:
-	@command -v influxd >/dev/null || { echo "==> installing InfluxDB (apt-get)"; \
-		$(if $(filter 0,$(shell id -u)),,sudo) sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq influxdb'; }
+# Debian packages the platform and its tests use, installed in one apt-get run when missing (root, or sudo):
+# InfluxDB 1.6 (tests and demo, behind the write-path proxy: docs/telemetry-storage.md), Node.js/npm (the UI's
+# browser libraries), docker-compose 1.29 (validates docker/compose.yml; no Docker engine runs here) and
+# Chromium (browser tests, driven by Playwright for Python; no browser download).
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+define apt_install
+	@missing=""; for pair in $(1); do cmd=$${pair%%:*}; pkgs=$${pair#*:}; \
+		command -v $$cmd >/dev/null 2>&1 || missing="$$missing $$(echo $$pkgs | tr , ' ')"; done; \
+	if [ -n "$$missing" ]; then echo "==> installing$$missing (apt-get)"; \
+		$(SUDO) sh -c "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing"; fi
+endef
+DEMO_PACKAGES := influxd:influxdb npm:nodejs,npm
+TEST_PACKAGES := $(DEMO_PACKAGES) docker-compose:docker-compose chromium:chromium
 
-# Debian's docker-compose 1.29 validates docker/compose.yml in the tests (no Docker engine runs here).
-docker-compose:
-	@command -v docker-compose >/dev/null || { echo "==> installing docker-compose (apt-get)"; \
-		$(if $(filter 0,$(shell id -u)),,sudo) sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose'; }
+demo-packages:
+	$(call apt_install,$(DEMO_PACKAGES))
+
+test-packages:
+	$(call apt_install,$(TEST_PACKAGES))
 
 # The UI's browser libraries (Cytoscape.js, htmx) from the npm registry, copied into fabric_ops/web/static/web/vendor/.
 WEB_FRONTEND := fabric_ops/web/frontend
 WEB_VENDOR := fabric_ops/web/static/web/vendor
 $(WEB_VENDOR)/.installed: $(WEB_FRONTEND)/package.json $(WEB_FRONTEND)/package-lock.json $(WEB_FRONTEND)/vendor.js
-	@command -v npm >/dev/null || { echo "==> installing Node.js and npm (apt-get)"; \
-		$(if $(filter 0,$(shell id -u)),,sudo) sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm'; }
 	cd $(WEB_FRONTEND) && npm ci --no-audit --no-fund --loglevel=error && npm run --silent vendor
 	@touch $@
 
 web-assets: $(WEB_VENDOR)/.installed
 
-# Debian's Chromium for the browser tests (driven by Playwright for Python; no browser download).
-chromium:
-	@test -x /usr/bin/chromium || { echo "==> installing Chromium (apt-get)"; \
-		$(if $(filter 0,$(shell id -u)),,sudo) sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium'; }
-
-test: install influxdb docker-compose web-assets chromium
+test: install test-packages web-assets
 	@mkdir -p var
 	@echo "==> database: $(if $(TEST_DATABASE_URL),$(TEST_DATABASE_URL),SQLite under var/)"
 	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m pytest $(PYTEST_ARGS)
@@ -54,7 +57,7 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-demo: install influxdb web-assets
+demo: install demo-packages web-assets
 	@mkdir -p var
 	$(PY) manage.py demo
 

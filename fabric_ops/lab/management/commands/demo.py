@@ -111,7 +111,7 @@ class Command(BaseCommand):
                 "beat", ["-m", "celery", "-A", "fabric_ops", "beat", "--loglevel", "INFO", "-s", str(schedule)]
             )
             children.start("web", ["runserver", options["address"], "--noreload"])
-            step(f"FabricOps is up: http://{options['address']}/admin/  login {username} / {password}")
+            step(f"FabricOps is up: http://{options['address']}/  login {username} / {password}")
             step("press Ctrl-C to stop")
             while True:
                 exited = children.first_exited()
