@@ -1,12 +1,13 @@
 """Closed-loop latency: inject faults into a lab of >= 48 switches and time injection -> incident -> verified.
 
 Everything runs as in production: the lab (``manage.py lab up``, its own process, as switches are their own
-machines) on 127.18.128.0/17; in this process the gNMI collector with the *default* subscription profiles
-(oper-status ON_CHANGE, PFC/ECN/drops 1 s, interface counters and optics 10 s), the Redis handoff, the detection loop
-(``fabric_ops.health.detect.DetectionLoop``) in a thread, and remediation (``fabric_ops.health.remediation``:
-guardrails, NAPALM push jobs with commit-confirm and verification from telemetry) in a pool of threads fed by the
-loop's dispatch (the hold-downs apply). The collector's InfluxDB writes go to a counting sink (InfluxDB is not
-on the detection path; its own benchmark is benchmarks/telemetry_storage.py).
+machines) on 127.18.128.0/17; the gNMI collector (``manage.py telemetry collect``, its own process) with the
+*default* subscription profiles (oper-status ON_CHANGE, PFC/ECN/drops 1 s, interface counters and optics 10 s)
+and its Redis handoff (its InfluxDB writes spool under the run's temp dir when no InfluxDB answers: InfluxDB is
+not on the detection path); in this process the detection loop (``fabric_ops.health.detect.DetectionLoop``) in
+a thread, and remediation (``fabric_ops.health.remediation``: guardrails, NAPALM push jobs with commit-confirm
+and verification from telemetry) in a pool of threads standing in for Celery worker slots, fed by the loop's
+dispatch (the hold-downs apply).
 
 Faults: link flaps on one uplink of distinct leaves (drain playbook) and PFC storms on host ports of other
 leaves (watchdog playbook), injected ``--interval`` apart. Latencies are from the lab's fault record
@@ -53,24 +54,15 @@ def percentiles(samples: list[float]) -> dict:
             "max_s": round(ordered[-1], 3)}  # fmt: skip
 
 
-class Sink:
-    """Counts what the collector would write to InfluxDB."""
-
-    def __init__(self) -> None:
-        self.points = 0
-
-    def write_many(self, events) -> int:
-        self.points += len(events)
-        return 0
-
-
-def prepare(workdir: Path, database_url: str | None) -> None:
+def prepare(workdir: Path, database_url: str | None, influx_url: str | None = None) -> None:
     os.environ["FABRIC_OPS_VAR_DIR"] = str(workdir / "var")
     os.environ["FABRIC_OPS_SECRETS_DIR"] = str(workdir / "secrets")
     os.environ["DATABASE_URL"] = database_url or f"sqlite:///{workdir / 'bench.sqlite3'}"
     os.environ.setdefault("FABRIC_OPS_LOG_LEVEL", "WARNING")
     os.environ["FABRIC_OPS_DEBUG"] = "0"
     os.environ.setdefault("FABRIC_OPS_SECRET_KEY", secrets.token_urlsafe(48))
+    # nothing listens here unless --influx-url says otherwise: the collector spools under workdir/var
+    os.environ["FABRIC_OPS_INFLUX_URL"] = influx_url or "http://127.18.255.254:8086"
     os.environ["FABRIC_OPS_TELEMETRY_REDIS_PREFIX"] = f"fabric_ops:bench-remediation:{uuid.uuid4().hex[:8]}"
     # a 10 s flap window: three transitions of a 2 s flap period are seen within seconds, as in production's 60 s
     os.environ.setdefault("FABRIC_OPS_HEALTH_THRESHOLDS", json.dumps({"link": {"flap_window_s": 10}}))
@@ -103,12 +95,13 @@ def main() -> int:
     parser.add_argument("--interval", type=float, default=1.5, help="seconds between injections")
     parser.add_argument("--workers", type=int, default=4, help="remediation threads (Celery worker slots)")
     parser.add_argument("--timeout", type=float, default=240.0)
-    parser.add_argument("--database-url", default=None)
+    parser.add_argument("--database-url", default=None, help="a fresh database (default: SQLite in a temp dir)")
+    parser.add_argument("--influx-url", default=None, help="InfluxDB for the collector's writes (default: spool)")
     parser.add_argument("--output", default=str(ROOT / "benchmarks" / "results" / "remediation.json"))
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-remediation-"))
-    prepare(workdir, args.database_url)
+    prepare(workdir, args.database_url, args.influx_url)
     import django
 
     django.setup()
@@ -121,9 +114,7 @@ def main() -> int:
     from fabric_ops.health.playbooks import load_playbooks
     from fabric_ops.health.remediation import remediate
     from fabric_ops.health.verification import redis_reader
-    from fabric_ops.telemetry.collector import Collector, CollectorConfig
-    from fabric_ops.telemetry.handoff import Handoff, redis_prefix
-    from fabric_ops.telemetry.targets import load_targets
+    from fabric_ops.telemetry.handoff import redis_prefix
     from fabric_ops.topology.models import Device, GpuNic, Link
 
     switches = build(args)
@@ -163,15 +154,17 @@ def main() -> int:
             except LabError:
                 pass
         time.sleep(0.5)
-    sink = Sink()
-    handoff = Handoff(prefix=prefix, interval=0.05).start()
-    collector = Collector(load_targets(FABRIC), sink, handoff, CollectorConfig(sync_timeout=120)).start()
+    clog = open(workdir / "collector.log", "ab")  # noqa: SIM115 - handed to the child
+    collector = subprocess.Popen([sys.executable, str(ROOT / "manage.py"), "telemetry", "collect", "--fabric", FABRIC],
+                                 cwd=ROOT, env=os.environ.copy(), stdout=clog, stderr=subprocess.STDOUT)  # fmt: skip
+    clog.close()
     stop = threading.Event()
+    detector = None
     try:
         deadline = time.monotonic() + 180
-        while not all(s.state == "streaming" for s in collector.sessions.values()):
-            if time.monotonic() > deadline:
-                raise SystemExit("collector did not reach every switch within 180 s")
+        while sum(1 for _ in client.scan_iter(f"{prefix}:latest:*")) < switches:
+            if time.monotonic() > deadline or collector.poll() is not None:
+                raise SystemExit(f"the collector did not reach every switch; see {workdir / 'collector.log'}")
             time.sleep(0.5)
         time.sleep(12)  # one full slow-sample round, so rates and latest values exist
         loop = DetectionLoop(client=client, prefix=prefix, dispatch=lambda pk, d: pool.submit(run_remediation, pk, d))
@@ -211,9 +204,11 @@ def main() -> int:
             time.sleep(1.0)
     finally:
         stop.set()
+        if detector is not None:
+            detector.join(timeout=10)
         pool.shutdown(wait=True)
-        collector.stop(timeout=5)
-        handoff.close()
+        collector.terminate()
+        collector.wait(timeout=30)
         try:
             lab.shutdown()
             lab_proc.wait(timeout=60)
@@ -252,7 +247,6 @@ def main() -> int:
             k: {"incident": percentiles(v["detect"]), "verified": percentiles(v["mitigate"])}
             for k, v in by_kind.items()
         },
-        "collector_points": sink.points,
         "errors": errors,
         "faults_detail": rows,
         "machine_load_1m": os.getloadavg()[0],

@@ -64,6 +64,7 @@ class DetectionEngine:
         self.index = index
         self.cth, self.lth, self.dth = thresholds()
         self.history_s = history_s
+        self.sample_history_s = 60.0
         self.quiet_clear_s = quiet_clear_s
         self.lossless_queues = lossless_queues
         self.series: dict[tuple, deque[Sample]] = defaultdict(deque)
@@ -90,7 +91,9 @@ class DetectionEngine:
         if hist and sample.ts <= hist[-1].ts:
             return hist  # duplicate or reordered: ignore
         hist.append(sample)
-        horizon = sample.ts - int(self.history_s * NS)
+        # sample detectors look back at most their sustain windows (30 s); the optics trend needs its window
+        keep = self.lth.rx_trend_window_s if key[0] == "optics-lane" else self.sample_history_s
+        horizon = sample.ts - int(keep * NS)
         while hist and hist[0].ts < horizon:
             hist.popleft()
         return hist

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -455,8 +454,7 @@ def approve(run_id: int, user: str, **kwargs: Any) -> RemediationRun | None:
 
 
 def restore(run_id: int, *, read: Latest | None = None, playbooks: list[Playbook] | None = None,
-            index: TopologyIndex | None = None, approved_by: str = "",
-            wait: Callable[[float], None] = time.sleep) -> RemediationRun:  # fmt: skip
+            index: TopologyIndex | None = None, approved_by: str = "") -> RemediationRun:  # fmt: skip
     """Undo a verified drain once its fault stayed clean: links back up, push, verify they come up."""
     run = RemediationRun.objects.select_related("incident").get(pk=run_id)
     if run.status != RunStatus.SUCCEEDED or run.restored_at:
