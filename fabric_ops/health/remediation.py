@@ -28,6 +28,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from fabric_ops.config.models import IntentAssignment
@@ -358,9 +359,52 @@ def remediate(incident_id: int, *, playbooks: list[Playbook] | None = None, read
             transition(incident, IncidentStatus.NEEDS_HUMAN, reason=f"playbook {playbook.name} awaits approval")
             _notify(incident, f"approve remediation {run.pk} ({playbook.name})", "major")
             return run
+    if not _claim(run, approved_by):
+        raise RunInFlight(run)
     if approved_by:
         run.approved_by = approved_by
     return _execute(run, incident, playbook, p, read or redis_reader())
+
+
+class RunInFlight(FabricOpsError):
+    """Another worker is executing this run right now (its heartbeat is fresh): try again later."""
+
+    def __init__(self, run: RemediationRun):
+        self.run = run
+        super().__init__(f"{run} is being executed by another worker (heartbeat {run.heartbeat_at})")
+
+
+def _stale_after() -> float:
+    return float(getattr(settings, "FABRIC_OPS_HEALTH_STALE_RUN_S", 60))
+
+
+def _claim(run: RemediationRun, approved_by: str) -> bool:
+    """Take the run for this worker: atomically, from pending/approved, or from a worker whose heartbeat stopped.
+
+    Two deliveries of one task (a duplicate dispatch, a re-delivery while the first worker still lives) must not
+    execute one run twice at the same time; a run whose worker died (no heartbeat for ``FABRIC_OPS_HEALTH_
+    STALE_RUN_S``) is resumed.
+    """
+    now = timezone.now()
+    claimable = (
+        Q(status=RunStatus.PENDING) | Q(status=RunStatus.AWAITING_APPROVAL)
+        if approved_by
+        else Q(status=RunStatus.PENDING)
+    )
+    stale = Q(status__in=(RunStatus.RUNNING, RunStatus.VERIFYING)) & (
+        Q(heartbeat_at__isnull=True) | Q(heartbeat_at__lt=now - timedelta(seconds=_stale_after()))
+    )
+    taken = RemediationRun.objects.filter(Q(pk=run.pk) & (claimable | stale)).update(
+        status=RunStatus.RUNNING, heartbeat_at=now
+    )
+    if taken:
+        run.refresh_from_db()
+    return bool(taken)
+
+
+def _beat(run: RemediationRun) -> None:
+    run.heartbeat_at = timezone.now()
+    RemediationRun.objects.filter(pk=run.pk).update(heartbeat_at=run.heartbeat_at)
 
 
 def _execute(run: RemediationRun, incident: Incident, playbook: Playbook, p: Plan, read: Latest) -> RemediationRun:
@@ -379,6 +423,7 @@ def _execute(run: RemediationRun, incident: Incident, playbook: Playbook, p: Pla
             continue  # a resumed run: this step already completed
         record.status, record.started_at = "running", timezone.now()
         record.save()
+        _beat(run)
         try:
             _apply(action, record, run, p, playbook, incident, dry_run=dry_run)
         except FabricOpsError as exc:
@@ -414,7 +459,8 @@ def _execute(run: RemediationRun, incident: Incident, playbook: Playbook, p: Pla
     if playbook.verification is None:
         outcome = {"ok": True, "metric": None}
     else:
-        outcome = verify(playbook.verification, p.subject, int(committed.timestamp() * 1e9), read)
+        outcome = verify(playbook.verification, p.subject, int(committed.timestamp() * 1e9), read,
+                         sleep=lambda s: (_beat(run), time.sleep(s)))  # fmt: skip
     run.verification = outcome
     done = timezone.now()
     if outcome["ok"]:

@@ -26,14 +26,17 @@ from fabric_ops.errors import FabricOpsError
 from . import incidents
 from .choices import IncidentStatus, Mode, RunStatus
 from .models import Incident, RemediationRun
-from .remediation import next_attempt, remediate, restore
+from .remediation import RunInFlight, next_attempt, remediate, restore
 
 logger = logging.getLogger(__name__)
 
 
-@shared_task(name="health.remediate", acks_late=True, reject_on_worker_lost=True)
-def remediate_task(incident_id: int, attempt: int | None = None) -> str:
-    run = remediate(incident_id, attempt=attempt)
+@shared_task(bind=True, name="health.remediate", acks_late=True, reject_on_worker_lost=True, max_retries=30)
+def remediate_task(self, incident_id: int, attempt: int | None = None) -> str:
+    try:
+        run = remediate(incident_id, attempt=attempt)
+    except RunInFlight as exc:  # another worker executes it; if that worker died, its heartbeat goes stale
+        raise self.retry(countdown=5, exc=exc) from exc
     return run.status if run else "no-action"
 
 

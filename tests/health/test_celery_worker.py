@@ -20,6 +20,7 @@ import pytest
 from django.conf import settings as django_settings
 from django.db import connection
 
+from fabric_ops.celery import app as celery_app
 from fabric_ops.config.models.jobs import DeviceJob, DeviceStatus, PushJob
 from fabric_ops.health.choices import IncidentStatus, RunStatus
 from fabric_ops.health.models import ActionRecord, RemediationRun
@@ -42,8 +43,29 @@ def start_worker(queue: str, env: dict[str, str], log: Path) -> subprocess.Popen
     )  # fmt: skip
 
 
+BROKER_URL = "redis://127.0.0.1:6379/13"
+
+
+def _repoint(url: str) -> None:
+    """Make the app build its connection pools anew for ``url`` (kombu keeps one pool per URL)."""
+    celery_app.conf.broker_url = url
+    celery_app._pool = None
+    if "amqp" in celery_app.__dict__:
+        celery_app.amqp._producer_pool = None
+
+
 @pytest.fixture
-def sjc(lab_db, influx, database, tmp_path):  # noqa: F811
+def broker():
+    old = celery_app.conf.broker_url
+    _repoint(BROKER_URL)
+    try:
+        yield
+    finally:
+        _repoint(old)
+
+
+@pytest.fixture
+def sjc(lab_db, influx, database, tmp_path, broker):  # noqa: F811
     if connection.vendor != "postgresql":
         pytest.skip("the worker subprocess needs a database it can share: run with DATABASE_URL=postgresql://...")
     with Lab.start(["sjc-ai"]) as lab:
@@ -64,6 +86,9 @@ def test_worker_killed_mid_remediation_completes_the_drain_exactly_once(sjc, set
         "FABRIC_OPS_HEALTH_THRESHOLDS": json.dumps(settings.FABRIC_OPS_HEALTH_THRESHOLDS),
         "PYTHONPATH": str(ROOT),
     }
+    # a Redis database of its own: kombu's unacked index and restore mutex are per database, and other suites' workers
+    # (or a killed one holding the mutex) must not decide when this test's message comes back
+    env["CELERY_BROKER_URL"] = BROKER_URL
     log = tmp_path / "worker.log"
     sent: dict[int, str] = {}  # incident -> task id: ONE message, so only its re-delivery can finish the run
 
