@@ -157,6 +157,10 @@ FABRIC_OPS_HEALTH_GUARDRAILS = json.loads(os.environ.get("FABRIC_OPS_HEALTH_GUAR
 FABRIC_OPS_HEALTH_REVERT_IN = int(os.environ.get("FABRIC_OPS_HEALTH_REVERT_IN", "120"))
 # Incidents whose alarms all cleared this long ago are resolved (drains wait for their restore instead).
 FABRIC_OPS_HEALTH_RESOLVE_AFTER_S = float(os.environ.get("FABRIC_OPS_HEALTH_RESOLVE_AFTER_S", "300"))
+# A remediation run whose worker shows no sign of life for this long is resumed by a re-delivered task.
+FABRIC_OPS_HEALTH_STALE_RUN_S = float(os.environ.get("FABRIC_OPS_HEALTH_STALE_RUN_S", "60"))
+# How long a remediation queues behind another job holding a device's lock before giving up.
+FABRIC_OPS_HEALTH_LOCK_WAIT_S = float(os.environ.get("FABRIC_OPS_HEALTH_LOCK_WAIT_S", "60"))
 
 # Alerting: "celery" enqueues flushes and deliveries; "outbox" keeps them in-process (tests drive the tasks).
 FABRIC_OPS_ALERTING_DISPATCH = os.environ.get("FABRIC_OPS_ALERTING_DISPATCH", "celery")
