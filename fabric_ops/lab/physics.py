@@ -224,10 +224,19 @@ class PhysicsEngine:
                 iface.last_change_ns = now_ns
 
     def _on_config(self, switch: SwitchState, changed_admin: list[str]) -> None:
-        """Platform listener: admin changes take effect on oper state at once; routing follows on the next tick."""
+        """Platform listener: admin changes take effect on oper state at once; routing follows on the next tick.
+
+        Never blocks on the engine lock: a platform calls this holding its own lock, while a tick holding the
+        engine lock may be rebooting that platform (switch-reboot fault) — waiting here would deadlock both.
+        When the engine is busy, the next tick settles the links instead.
+        """
         if changed_admin:
-            with self.lock:
-                self.settle_links()
+            self._links_dirty = True
+            if self.lock.acquire(blocking=False):
+                try:
+                    self.settle_links()
+                finally:
+                    self.lock.release()
             self._wake.set()
 
     # ------------------------------------------------------------- fault API
