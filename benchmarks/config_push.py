@@ -462,8 +462,8 @@ def main() -> int:
         },
         "setup": setup,
         "fabricops": {
-            "does": "lock, render, load merge, diff (stored), commit-confirm, verify (fresh session get_facts + "
-            "compare empty + gNMI Capabilities), confirm, job/device rows and config state in the DB",
+            "does": "lock, render, load merge, diff (stored), commit-confirm, verify (running config read back, "
+            "every diff line checked in place, gNMI Capabilities), confirm, job/device rows and config state in the DB",
             **fabricops,
         },
         "nornir": (
