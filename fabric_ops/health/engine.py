@@ -169,8 +169,8 @@ class DetectionEngine:
         flap = lk.flapping(list(hist), self.lth)
         if flap is not None:
             self._set(result, "link-flap", flap.key, flap)
-            # a flapping link is one incident, not a link-down every other second
-            self.active.pop(("link-down", change.device, change.interface), None)
+            # a flapping link is one incident, not a link-down every other second: the flap alarm replaces it
+            self._set(result, "link-down", ("link-down", change.device, change.interface), None)
             return result
         down = lk.oper_down(change)
         key = ("link-down", change.device, change.interface)

@@ -21,6 +21,10 @@ from .topology import Port
 logger = logging.getLogger(__name__)
 
 Latest = Callable[[str], Mapping[str, Mapping[str, Any]]]
+RATE_METRICS = frozenset(
+    {"link-carrying-bps", "dci-degraded-carrying-bps", "port-pause-rx-ps", "device-pause-tx-ps", "queue-drops-pps",
+     "queue-ecn-marks-pps"}
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -108,8 +112,14 @@ def verify(
     deadline = clock() + spec.within
     observed: list[float] = []
     value: float | None = None
+    # A rate is computed between two samples: the first one stamped after the commit may still average traffic
+    # from before it. Only a value newer than the first fresh one has its whole window after the change.
+    settled = spec.metric not in RATE_METRICS
     while True:
         value = measure(spec.metric, subject, since_ns, read)
+        if value is not None and not settled:
+            settled, value = True, None
+            since_ns = time.time_ns()
         if value is not None:
             observed.append(value)
             if spec.holds(value):

@@ -258,7 +258,7 @@ def test_device_stream(event, kind):
     assert (finding.kind if finding else None) == kind
 
 
-@pytest.mark.parametrize(("last", "now", "lost"), [(0, 11, True), (0, 9, False), (None, 100, False)])
+@pytest.mark.parametrize(("last", "now", "lost"), [(0, 31, True), (0, 29, False), (None, 100, False)])
 def test_telemetry_silence(last, now, lost):
     finding = dv.telemetry_silence(
         "leaf1", None if last is None else T0 + last * NS, T0 + now * NS, dv.DeviceThresholds()

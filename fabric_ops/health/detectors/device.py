@@ -1,8 +1,9 @@
 """Device detectors: unreachable, telemetry lost.
 
 Inputs are the collector's ``stream`` events (``lost`` with a reason, ``restored`` with the gap) and the time of
-the last sample seen per device. Why these defaults: the fastest subscription interval is 1 s and the collector
-cancels a stream after 3 silent intervals, so 10 s without a sample is a lost stream, not jitter; a device is
+the last sample seen per device. Why these defaults: the collector itself reports a stream that stalls (3 silent
+intervals) as ``lost``; silence is the backstop for a collector that died or lags, and a loaded collector can lag
+by 10-20 s without losing anything, so 30 s without a sample is "telemetry lost"; a device is
 "unreachable" (rather than "telemetry lost") when the collector's reason says the connection itself failed.
 """
 
@@ -19,7 +20,7 @@ UNREACHABLE_MARKERS = ("unavailable", "connect", "refused", "timed out", "deadli
 
 @dataclass(frozen=True)
 class DeviceThresholds:
-    telemetry_lost_s: float = 10.0
+    telemetry_lost_s: float = 30.0
 
 
 def device_stream(device: str, event: Mapping[str, Any], ts: int) -> Finding | None:

@@ -53,9 +53,9 @@ class LinkThresholds:
     rx_power_min_dbm: float = -10.0
     rx_power_clear_dbm: float = -9.0
     rx_trend_min_db_per_min: float = 0.05
-    rx_trend_window_s: float = 300.0
+    rx_trend_window_s: float = 1800.0
     rx_trend_min_samples: int = 5
-    rx_trend_min_span_s: float = 120.0  # a slope fitted over seconds of noise means nothing
+    rx_trend_min_span_s: float = 300.0  # a slope fitted over a minute or two of noise means nothing
     rx_trend_horizon_h: float = 24.0
     dci_osnr_min_db: float = 18.0
     dci_q_min_db: float = 7.0
