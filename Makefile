@@ -57,9 +57,11 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+# SCENARIO=0 skips the scripted faults the demo injects after start-up.
+SCENARIO ?= 1
 demo: install demo-packages web-assets
 	@mkdir -p var
-	$(PY) manage.py demo
+	$(PY) manage.py demo --scenario $(SCENARIO)
 
 clean:
 	rm -rf var/ .pytest_cache

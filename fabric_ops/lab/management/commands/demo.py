@@ -89,6 +89,12 @@ class Command(BaseCommand):
         parser.add_argument("--inventory", default=str(DEMO_INVENTORY), help="Fabric inventory to build the lab from")
         parser.add_argument("--address", default=DEMO_ADDRESS, help="Where the web UI listens")
         parser.add_argument("--no-serve", action="store_true", help="Set up and exit (used by tests)")
+        parser.add_argument(
+            "--scenario",
+            type=int,
+            default=int(os.environ.get("SCENARIO", "1")),
+            help="1 (default): inject a few faults after start-up and narrate what happens; 0: skip",
+        )
 
     def handle(self, *args, **options) -> None:
         step("migrating the database")
@@ -105,6 +111,7 @@ class Command(BaseCommand):
             self.start_lab(children)
             self.push_roce()
             children.start("collector", ["telemetry", "collect"])
+            children.start("detection", ["health", "detect"])
             children.start("worker", ["-m", "celery", "-A", "fabric_ops", "worker", "--loglevel", "INFO", "-c", "4"])
             schedule = Path(settings.VAR_DIR) / "celerybeat-schedule"
             children.start(
@@ -113,6 +120,8 @@ class Command(BaseCommand):
             children.start("web", ["runserver", options["address"], "--noreload"])
             step(f"FabricOps is up: http://{options['address']}/  login {username} / {password}")
             step("press Ctrl-C to stop")
+            if options["scenario"]:
+                self.scenario(children)
             while True:
                 exited = children.first_exited()
                 if exited:
@@ -185,6 +194,25 @@ class Command(BaseCommand):
         step(f"{job}: {job.status} ({job.summary})")
         for row in job.devices.exclude(status__in=("confirmed", "no-change")).select_related("device"):
             step(f"  {row.device.hostname}: {row.status} {row.error}")
+
+    def scenario(self, children: Children) -> None:
+        """The scripted faults (``make demo SCENARIO=0`` skips them); a crashed child still stops the demo."""
+        from fabric_ops.health.models import Incident
+        from fabric_ops.lab.control import LabClient
+        from fabric_ops.lab.scenario import run_scenario
+
+        def incidents() -> list[tuple[int, str, str, str]]:
+            exited = children.first_exited()
+            if exited:
+                raise CommandError(f"{exited[0]} exited with status {exited[1]}; see var/log/{exited[0]}.log")
+            rows = Incident.objects.order_by("id").values_list("id", "kind", "status", "device", "interface", "span")
+            return [
+                (pk, kind, status, span or f"{device} {interface}".strip())
+                for pk, kind, status, device, interface, span in rows
+            ]
+
+        step("scenario: faults are injected over the next two minutes (make demo SCENARIO=0 skips this)")
+        run_scenario(LabClient(timeout=10), incidents, step)
 
     def ensure_admin(self) -> tuple[str, str]:
         """Create the demo admin once; its password is kept in var/secrets (mode 0600), never in the database."""
