@@ -584,7 +584,13 @@ def _walk(switch: SwitchState, cursor: Cursor, elems: list[ReqElem], i: int, out
     if i == len(elems):
         out.append(cursor)
         return
-    name, keys = elems[i]
+    for nxt in _step(switch, cursor, elems[i]):
+        _walk(switch, nxt, elems, i + 1, out)
+
+
+def _step(switch: SwitchState, cursor: Cursor, elem: ReqElem) -> Iterator[Cursor]:
+    """The positions one request path element leads to from ``cursor`` (wildcards and list keys applied)."""
+    name, keys = elem
     name = strip_module(name)
     if name == "...":
         raise GnmiPathError("multi-level wildcard '...' is not supported; use '*' per level")
@@ -600,11 +606,11 @@ def _walk(switch: SwitchState, cursor: Cursor, elems: list[ReqElem], i: int, out
             for entry in _list_entries(cursor, child, switch):
                 entry_keys = entry.path[-1][1] or {}
                 if all(keys.get(k, "*") in ("*", v) for k, v in entry_keys.items()):
-                    _walk(switch, entry, elems, i + 1, out)
+                    yield entry
         else:
             if keys and name != "*":
                 raise GnmiPathError(f"{child.name!r} is not a list and takes no keys")
-            _walk(switch, cursor.child(child), elems, i + 1, out)
+            yield cursor.child(child)
 
 
 def leaves_under(switch: SwitchState, cursor: Cursor) -> Iterator[LeafRef]:
@@ -735,26 +741,8 @@ def _walk_to_groups(switch: SwitchState, cursor: Cursor, elems: list[ReqElem], i
             elif child.applies(cursor.kind):
                 _walk_to_groups(switch, cursor.child(child), elems, i, out)
         return
-    name, keys = elems[i]
-    name = strip_module(name)
-    if name == "...":
-        raise GnmiPathError("multi-level wildcard '...' is not supported; use '*' per level")
-    children = list(node.children.values()) if name == "*" else [node.children.get(name)]
-    for child in children:
-        if child is None or not child.applies(cursor.kind):
-            continue
-        if child.is_list:
-            bad = set(keys) - set(child.keys)
-            if bad:
-                raise GnmiPathError(f"list {child.name!r} has key(s) {list(child.keys)}, not {sorted(bad)}")
-            for entry in _list_entries(cursor, child, switch):
-                entry_keys = entry.path[-1][1] or {}
-                if all(keys.get(k, "*") in ("*", v) for k, v in entry_keys.items()):
-                    _walk_to_groups(switch, entry, elems, i + 1, out)
-        else:
-            if keys and name != "*":
-                raise GnmiPathError(f"{child.name!r} is not a list and takes no keys")
-            _walk_to_groups(switch, cursor.child(child), elems, i + 1, out)
+    for nxt in _step(switch, cursor, elems[i]):
+        _walk_to_groups(switch, nxt, elems, i + 1, out)
 
 
 def group_leaves(switch: SwitchState, elems: list[ReqElem]) -> list[tuple[Cursor, tuple[TemplateLeaf, ...]]]:
