@@ -91,6 +91,15 @@ DATABASES = {
         conn_max_age=int(os.environ.get("FABRIC_OPS_DB_CONN_MAX_AGE", "60")),
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The demo's processes (web, worker, detection, collector) share one SQLite file: WAL lets readers run beside
+    # the writer, IMMEDIATE transactions take the write lock up front (no lock-upgrade deadlock), and writers
+    # wait up to 30 s for each other instead of failing with "database is locked".
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 30,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
