@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from fabric_ops.errors import FabricOpsError
 from fabric_ops.lab.control import LabClient
 
 
@@ -29,7 +30,7 @@ class Step:
 # draining another would leave the leaf at 50 % of its uplinks, below the 75 % guardrail.
 DEMO_STEPS = (
     Step(10, "link-flap", "sjc-leaf1:Ethernet5/1", 150, "a flapping 400G uplink: expect a drain", {"period": 4}),
-    Step(40, "pfc-storm", "host:sjc-gpu2:rail3", 90, "a NIC stuck sending pauses: expect the PFC watchdog"),
+    Step(40, "pfc-storm", "host:sjc-gpu2:nic3", 90, "a NIC stuck sending pauses: expect the PFC watchdog"),
     Step(70, "dci-span-degradation", "sjc-lax-coastal", 120, "OSNR falls on a fibre route: one incident, not four"),
     Step(100, "link-down", "sjc-leaf1:Ethernet6/1", 90, "a second fault on sjc-leaf1: the guardrail must refuse"),
 )
@@ -52,8 +53,12 @@ def run_scenario(
         elapsed = time.monotonic() - started
         while pending and pending[0].at_s <= elapsed:
             step = pending.pop(0)
-            record = client.inject(step.kind, step.target, duration=step.duration_s, **step.params)
             what = f"{step.kind} on {step.target} for {step.duration_s:g} s"
+            try:
+                record = client.inject(step.kind, step.target, duration=step.duration_s, **step.params)
+            except FabricOpsError as exc:  # one refused step must not end the demo
+                say(f"scenario: could not inject {what}: {exc}")
+                continue
             say(f"scenario: injected {what} ({step.why}) [{record['id']}]")
         for number, kind, status, where in incidents():
             if seen.get(number) != status:

@@ -19,6 +19,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
 
 from fabric_ops.errors import FabricOpsError
 from fabric_ops.topology.models import Device
@@ -201,11 +202,17 @@ class Command(BaseCommand):
         from fabric_ops.lab.control import LabClient
         from fabric_ops.lab.scenario import run_scenario
 
+        started = timezone.now()
+
         def incidents() -> list[tuple[int, str, str, str]]:
             exited = children.first_exited()
             if exited:
                 raise CommandError(f"{exited[0]} exited with status {exited[1]}; see var/log/{exited[0]}.log")
-            rows = Incident.objects.order_by("id").values_list("id", "kind", "status", "device", "interface", "span")
+            rows = (
+                Incident.objects.filter(detected_at__gte=started)  # this run's incidents, not an earlier demo's
+                .order_by("id")
+                .values_list("id", "kind", "status", "device", "interface", "span")
+            )
             return [
                 (pk, kind, status, span or f"{device} {interface}".strip())
                 for pk, kind, status, device, interface, span in rows
