@@ -765,7 +765,6 @@ def test_get_environment_follows_switch_state(eos_device, eos_switch):
     assert set(env["temperature"]) == {"TempSensor1", "TempSensor2", "TempSensor3"}
 
 
-
 def test_no_form_of_one_priority_keeps_pfc_on_the_port(eos_device, eos_switch):
     """'no priority-flow-control priority 0' removes that priority only, not 'priority-flow-control on'."""
     eos_device.load_merge_candidate(
