@@ -21,17 +21,12 @@ from fabric_ops.alerting.engine import raise_alert, resolve_alert
 from fabric_ops.alerting.matchers import parse_all
 from fabric_ops.alerting.models import AlertGroup, Notification, Receiver, Silence
 from fabric_ops.alerting.receivers import for_receiver
+from fabric_ops.cli import key_values
 from fabric_ops.errors import FabricOpsError
 
 
 def _labels(items: list[str]) -> dict[str, str]:
-    labels = {}
-    for item in items:
-        name, sep, value = item.partition("=")
-        if not sep or not name:
-            raise CommandError(f"label {item!r}: expected name=value")
-        labels[name] = value
-    return labels
+    return key_values(items, "label", "name=value")
 
 
 class Command(BaseCommand):

@@ -9,19 +9,14 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from fabric_ops.cli import key_values
 from fabric_ops.errors import FabricOpsError
 from fabric_ops.lab.control import LabClient
 from fabric_ops.lab.faults import FAULT_KINDS
 
 
 def _params(items: list[str]) -> dict[str, str]:
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise CommandError(f"fault parameter {item!r}: expected key=value")
-        out[key] = value
-    return out
+    return key_values(items, "fault parameter", "key=value")
 
 
 class Command(BaseCommand):
