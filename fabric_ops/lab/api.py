@@ -58,7 +58,9 @@ def _to_spec(source: Any) -> LabSpec:
     if isinstance(source, dict):
         return spec_from_switches(source)
     items = list(source)
-    if items and all(isinstance(s, SwitchState) for s in items):
+    if not items:  # an empty selection is a mistake, never "everything" (None asks for all fabrics)
+        raise LabError("Lab.start got an empty list of switches or fabrics; pass None to emulate every fabric")
+    if all(isinstance(s, SwitchState) for s in items):
         return spec_from_switches(items)
     if all(isinstance(s, str) for s in items):
         return build_from_db(items)

@@ -38,6 +38,7 @@ from fabric_ops.errors import FabricOpsError, LabError, LabUnavailable
 logger = logging.getLogger(__name__)
 
 MAX_BODY = 64 * 1024
+REQUEST_TIMEOUT = 10.0  # seconds a client may take to send its request: a stalled client must not hold a thread
 
 
 def lab_dir() -> Path:
@@ -64,6 +65,7 @@ def write_private_json(path: Path, data: dict[str, Any]) -> None:
 class _Handler(BaseHTTPRequestHandler):
     server: ControlServer
     protocol_version = "HTTP/1.1"
+    timeout = REQUEST_TIMEOUT
 
     def log_message(self, format: str, *args: Any) -> None:
         logger.debug("control %s - " + format, self.address_string(), *args)
@@ -85,7 +87,13 @@ class _Handler(BaseHTTPRequestHandler):
         return False
 
     def _body(self) -> dict[str, Any]:
-        length = int(self.headers.get("Content-Length") or 0)
+        raw_length = self.headers.get("Content-Length") or "0"
+        try:
+            length = int(raw_length)
+        except ValueError:
+            raise LabError(f"Content-Length is not a number: {raw_length!r}") from None
+        if length < 0:
+            raise LabError(f"Content-Length is negative: {length}")
         if length > MAX_BODY:
             raise LabError(f"request body too large ({length} bytes)")
         raw = self.rfile.read(length) if length else b"{}"
@@ -192,6 +200,9 @@ class LabClient:
                 ) from None
             except (OSError, ValueError) as exc:
                 raise LabError(f"{path}: unreadable lab control file ({exc})") from exc
+            missing = [key for key in ("url", "token") if not isinstance(data, dict) or not data.get(key)]
+            if missing:
+                raise LabError(f"{path}: lab control file lacks {', '.join(missing)} (restart: `manage.py lab up`)")
             url, token = url or data["url"], token or data["token"]
         self.url = url.rstrip("/")
         self.token = token

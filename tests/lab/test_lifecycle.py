@@ -210,6 +210,45 @@ def test_control_channel_inject_status_clear_shutdown(controlled_lab):
     assert stopped == [True]
 
 
+@pytest.mark.timeout(30)
+def test_control_channel_refuses_bad_lengths_and_drops_stalled_clients(controlled_lab, monkeypatch):
+    import socket
+
+    _, server, _ = controlled_lab
+    host, port = server.server_address[:2]
+    for length in ("-5", "ten"):
+        with socket.create_connection((host, port), timeout=5) as conn:
+            conn.sendall(
+                f"POST /v1/faults HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {server.token}\r\n"
+                f"Content-Length: {length}\r\nConnection: close\r\n\r\n".encode()
+            )
+            reply = conn.recv(4096).decode()
+        assert reply.startswith("HTTP/1.1 400") and "Content-Length" in reply, reply
+    # a client that sends half a request is cut off after the handler's timeout instead of holding a thread
+    from fabric_ops.lab.control import REQUEST_TIMEOUT, _Handler
+
+    assert _Handler.timeout == REQUEST_TIMEOUT <= 30
+    monkeypatch.setattr("fabric_ops.lab.control._Handler.timeout", 0.5)
+    with socket.create_connection((host, port), timeout=5) as conn:
+        conn.sendall(b"GET /v1/status HTTP/1.1\r\n")
+        started = time.monotonic()
+        assert conn.recv(4096) == b""  # closed by the server
+        assert time.monotonic() - started < 4
+
+
+def test_lab_client_names_a_control_file_without_url_or_token(tmp_path, settings):
+    settings.VAR_DIR = tmp_path
+    (tmp_path / "lab").mkdir()
+    (tmp_path / "lab" / "control.json").write_text('{"url": "http://127.0.0.1:1"}')
+    with pytest.raises(LabError, match=r"control\.json: lab control file lacks token"):
+        LabClient()
+
+
+def test_lab_start_refuses_an_empty_selection():
+    with pytest.raises(LabError, match="empty list of switches or fabrics"):
+        Lab.start([], serve=False)
+
+
 # ------------------------------------------------------- `manage.py lab` itself
 def _manage(env: dict, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run(
