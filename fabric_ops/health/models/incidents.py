@@ -38,6 +38,11 @@ class Incident(models.Model):
     verified_at = models.DateTimeField(null=True, blank=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
     last_alarm_at = models.DateTimeField(null=True, blank=True)
+    # Acknowledgement: a person owns it now. One notion with the alerting app: acknowledging the incident (page,
+    # API) acknowledges its alert groups (escalation stops), and acknowledging a group (signed link, alerting
+    # API) acknowledges the incidents whose alerts it holds (fabric_ops.alerting.acknowledgement).
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.CharField(max_length=150, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -27,6 +27,9 @@ class RemediationRun(models.Model):
     guardrail = models.JSONField(default=dict, blank=True, help_text="The guardrail verdict and its figures")
     verification = models.JSONField(default=dict, blank=True)
     approved_by = models.CharField(max_length=150, blank=True)
+    # A person declined a run waiting for approval: status ``refused`` with these set (not a guardrail refusal).
+    rejected_by = models.CharField(max_length=150, blank=True)
+    rejected_at = models.DateTimeField(null=True, blank=True)
     restore_after = models.DateTimeField(null=True, blank=True, help_text="Earliest automatic restore")
     restore_mode = models.CharField(max_length=10, choices=Mode.choices, default=Mode.AUTO)
     restored_at = models.DateTimeField(null=True, blank=True)

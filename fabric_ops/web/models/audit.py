@@ -15,6 +15,7 @@ class AuditEntry(models.Model):
 
     class Source(models.TextChoices):
         API = "api", "REST API"
+        WEB = "web", "Web page"
         ADMIN = "admin", "Django admin"
         PLAYBOOK = "playbook", "Playbook"
         CLI = "cli", "Command line"
