@@ -4,30 +4,29 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('health', '0002_remediationrun_heartbeat_at'),
+        ("health", "0002_remediationrun_heartbeat_at"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='incident',
-            name='acknowledged_at',
+            model_name="incident",
+            name="acknowledged_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='incident',
-            name='acknowledged_by',
+            model_name="incident",
+            name="acknowledged_by",
             field=models.CharField(blank=True, max_length=150),
         ),
         migrations.AddField(
-            model_name='remediationrun',
-            name='rejected_at',
+            model_name="remediationrun",
+            name="rejected_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='remediationrun',
-            name='rejected_by',
+            model_name="remediationrun",
+            name="rejected_by",
             field=models.CharField(blank=True, max_length=150),
         ),
     ]

@@ -4,15 +4,25 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('web', '0002_roles'),
+        ("web", "0002_roles"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='auditentry',
-            name='source',
-            field=models.CharField(choices=[('api', 'REST API'), ('web', 'Web page'), ('admin', 'Django admin'), ('playbook', 'Playbook'), ('cli', 'Command line'), ('system', 'System')], default='system', max_length=10),
+            model_name="auditentry",
+            name="source",
+            field=models.CharField(
+                choices=[
+                    ("api", "REST API"),
+                    ("web", "Web page"),
+                    ("admin", "Django admin"),
+                    ("playbook", "Playbook"),
+                    ("cli", "Command line"),
+                    ("system", "System"),
+                ],
+                default="system",
+                max_length=10,
+            ),
         ),
     ]
