@@ -124,10 +124,13 @@ def commit(switch: SwitchState, ops: list[Op], user: str, trial_seconds: int | N
                 f"Info: The system will roll back to the configuration before the trial in {trial_seconds} "
                 "seconds unless the configuration is committed."
             )
+        if changed:
+            # Under the platform lock, like EOS: two commits (or a commit and a trial revert) racing each other
+            # reach the data plane in the order they changed the running configuration.
+            _apply_effects(switch, after)
     if changed:
         trial = " (trial)" if trial_seconds else ""
         logger.info("%s: %s committed %d change(s)%s", switch.hostname, user, len(ops), trial)
-        _apply_effects(switch, after)
     return message
 
 
@@ -143,8 +146,8 @@ def _trial_expired(switch: SwitchState) -> None:
         # An unconfirmed trial leaves no rollback point behind, as if it had never been committed.
         state.commits = [r for r in state.commits if r.commit_id != trial_commit]
         state.updated_at, state.updated_by = time.time(), "SYSTEM"
+        _apply_effects(switch, before)
     logger.info("%s: commit trial not confirmed in time, configuration rolled back", switch.hostname)
-    _apply_effects(switch, before)
 
 
 def abort_trial(switch: SwitchState) -> None:
@@ -153,7 +156,7 @@ def abort_trial(switch: SwitchState) -> None:
         if state.trial is None:
             raise VrpError("Error: No trial configuration exists.")
         state.trial.timer.cancel()
-    _trial_expired(switch)
+        _trial_expired(switch)  # the lock is re-entrant: nothing can confirm the trial between cancel and revert
 
 
 def rollback(switch: SwitchState, user: str, last: int | None = None, commit_id: int | None = None) -> None:
@@ -175,8 +178,7 @@ def rollback(switch: SwitchState, user: str, last: int | None = None, commit_id:
         before = state.running
         state.running = target.copy()
         state._record(user, before, state.running, "rollback")
-        after = state.running
-    _apply_effects(switch, after)
+        _apply_effects(switch, state.running)
 
 
 def save(switch: SwitchState) -> None:
@@ -197,9 +199,8 @@ def reboot(switch: SwitchState) -> None:
             session.drop_candidate()
         state.running = state.startup.copy()
         state.updated_at, state.updated_by = time.time(), "SYSTEM"
-        tree = state.running
-    switch.boot_time = time.time()
-    _apply_effects(switch, tree)
+        switch.boot_time = time.time()
+        _apply_effects(switch, state.running)
 
 
 def _netmask_len(address: str) -> tuple[str, int] | None:
