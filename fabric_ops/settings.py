@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 # Runtime state (SQLite file, lab state, spools, logs) lives under var/, never in the source tree.
@@ -185,6 +186,15 @@ FABRIC_OPS_ALERTING_LINK_MAX_AGE_S = float(os.environ.get("FABRIC_OPS_ALERTING_L
 FABRIC_OPS_INFLUX_URL = os.environ.get("FABRIC_OPS_INFLUX_URL", "http://127.0.0.1:8086")
 # 2.x/3.x: an API token; 1.x with auth: "user:password"; empty when auth is off. Never logged.
 FABRIC_OPS_INFLUX_TOKEN = os.environ.get("FABRIC_OPS_INFLUX_TOKEN", "")
+# ... or a file holding it (docker/compose.yml mounts the bucket-scoped token there); the file wins when set.
+FABRIC_OPS_INFLUX_TOKEN_FILE = os.environ.get("FABRIC_OPS_INFLUX_TOKEN_FILE", "")
+if FABRIC_OPS_INFLUX_TOKEN_FILE:
+    try:
+        FABRIC_OPS_INFLUX_TOKEN = Path(FABRIC_OPS_INFLUX_TOKEN_FILE).read_text().strip()
+    except OSError as exc:
+        raise ImproperlyConfigured(f"FABRIC_OPS_INFLUX_TOKEN_FILE={FABRIC_OPS_INFLUX_TOKEN_FILE}: {exc}") from exc
+    if not FABRIC_OPS_INFLUX_TOKEN:
+        raise ImproperlyConfigured(f"FABRIC_OPS_INFLUX_TOKEN_FILE={FABRIC_OPS_INFLUX_TOKEN_FILE} is empty")
 FABRIC_OPS_INFLUX_ORG = os.environ.get("FABRIC_OPS_INFLUX_ORG", "fabric_ops")
 # "database/retention-policy": a 1.x database, or the 2.x bucket that a DBRP mapping of that name points at.
 FABRIC_OPS_INFLUX_BUCKET = os.environ.get("FABRIC_OPS_INFLUX_BUCKET", "fabric_ops/autogen")
