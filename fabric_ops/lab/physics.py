@@ -8,6 +8,8 @@ Each tick (default 200 ms) the engine
 3. offers every routed flow to the egress queues it crosses and settles each queue
    from the switch's *running* QoS settings (:func:`queue_outcome`): DCQCN (ECN)
    slows senders, PFC pauses the upstream ports, and without either the queue drops;
+   a port with PFC disabled for the class (``pfc_disabled``) ignores a storm's pauses and drops instead
+   of pausing, and a BGP cost-out (``bgp_prepend``) re-routes flows off its link (``routing.Router``);
 4. adds the carried bytes to both ends of every link (so tx on one end is exactly
    rx on the other), and every second refreshes optics, FEC and CPU/memory gauges.
 
@@ -180,6 +182,7 @@ class PhysicsEngine:
         self.busy_seconds = 0.0
         self._routing_dirty = True
         self._links_dirty = True
+        self._prepend_seen: dict[str, dict[str, int]] = {}  # per switch: the BGP cost-outs routing last saw
         self._next_optics = 0.0
         self._last: float | None = None
         self._stop = threading.Event()
@@ -230,6 +233,11 @@ class PhysicsEngine:
         engine lock may be rebooting that platform (switch-reboot fault) — waiting here would deadlock both.
         When the engine is busy, the next tick settles the links instead.
         """
+        prepend = dict(switch.qos.bgp_prepend)
+        if self._prepend_seen.get(switch.hostname, {}) != prepend:  # a BGP cost-out moved: re-route
+            self._prepend_seen[switch.hostname] = prepend
+            self._routing_dirty = True
+            self._wake.set()
         if changed_admin:
             self._links_dirty = True
             if self.lock.acquire(blocking=False):
@@ -382,7 +390,10 @@ class PhysicsEngine:
                 ch.depth = ROCE_FRAME_BYTES * BURST_FACTOR * u / (1.0 - u)
                 ch.mark, ch.throttle, ch.survive, ch.pause, ch.bg = 0.0, 1.0, 1.0, 0.0, bg
                 continue
-            lossless = tc in qos.pfc_priorities
+            # PFC disabled on this port for the class (a storming port): it neither honours pauses nor is lossless.
+            lossless = tc in qos.pfc_priorities and not (
+                qos.pfc_disabled and tc in qos.pfc_disabled.get(ch.tx_if.name, ())
+            )
             storm = storms.get((ch.tx_sw.hostname, ch.tx_if.name)) if storms else None
             if storm is not None and storm[0] == tc and lossless:
                 blocked = self._storm_blocks(ch.tx_sw, ch.tx_if, now - storm[1])

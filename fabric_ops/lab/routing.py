@@ -1,13 +1,17 @@
 """The lab's own forwarding: directed channels per link, GPU job flows, and per-hop ECMP hashing.
 
-Routing is recomputed only when a link's oper state or the set of flows changes,
-never per tick. Each switch hashes each queue pair independently over its
-equal-cost next hops (like a real ASIC hashing the RoCE UDP source port), so a
-failed link moves exactly the flows that hashed onto it.
+Routing is recomputed only when a link's oper state, a BGP cost-out or the set of flows changes,
+never per tick. A BGP cost-out (a switch prepending its AS to what it advertises over one session) makes the
+channel *towards* that switch longer by the prepended AS numbers: the peer's best paths avoid the link while an
+shorter path exists elsewhere, and the link stays oper-up, carrying only background traffic (the only path
+still carries: prepending is no shutdown). Each switch hashes each queue pair independently over its
+equal-cost next hops (like a real ASIC hashing the RoCE UDP source port), so a failed link moves exactly the
+flows that hashed onto it.
 """
 
 from __future__ import annotations
 
+import heapq
 import logging
 from collections import deque
 from dataclasses import dataclass, field
@@ -217,34 +221,73 @@ class Router:
         self.index: dict[str, int] = {}
         self._dist: dict[str, dict[str, int]] = {}
         self._adj: dict[str, list[Channel]] = {}
+        self._cost: dict[Channel, int] = {}  # channels longer than one hop (BGP cost-out of the receiver)
+
+    @staticmethod
+    def prepends(link: LabLink) -> tuple[int, int]:
+        """AS numbers each end prepends towards the other (a end, b end), from their running configuration."""
+        a = link.a_sw.qos.bgp_prepend.get(link.a_if.name, 0) if link.a_sw.alive else 0
+        b = link.b_sw.qos.bgp_prepend.get(link.b_if.name, 0) if link.b_sw is not None and link.b_sw.alive else 0
+        return a, b
 
     def rebuild(self) -> None:
         adj: dict[str, list[Channel]] = {}
+        cost: dict[Channel, int] = {}
         for link in self.links:
             if link.spec.is_host or link.b_sw is None or not link.up:
                 continue
             adj.setdefault(link.a_sw.hostname, []).append(link.ab)
             adj.setdefault(link.b_sw.hostname, []).append(link.ba)
+            a, b = self.prepends(link)
+            if b:  # b advertises longer paths to a: a's traffic towards b avoids the link
+                cost[link.ab] = 1 + b
+            if a:
+                cost[link.ba] = 1 + a
         for name in adj:
             self.index.setdefault(name, len(self.index))
         self._adj = adj
+        self._cost = cost
         self._dist = {}
 
     def _distances(self, dst: str) -> dict[str, int]:
         dist = self._dist.get(dst)
         if dist is None:
-            dist = {dst: 0}
-            todo = deque([dst])
-            while todo:
-                node = todo.popleft()
-                step = dist[node] + 1
-                for ch in self._adj.get(node, ()):
-                    peer = ch.rx_sw.hostname
-                    if peer not in dist:
-                        dist[peer] = step
-                        todo.append(peer)
+            dist = self._weighted(dst) if self._cost else self._hops(dst)
             self._dist[dst] = dist
         return dist
+
+    def _hops(self, dst: str) -> dict[str, int]:
+        dist = {dst: 0}
+        todo = deque([dst])
+        while todo:
+            node = todo.popleft()
+            step = dist[node] + 1
+            for ch in self._adj.get(node, ()):
+                peer = ch.rx_sw.hostname
+                if peer not in dist:
+                    dist[peer] = step
+                    todo.append(peer)
+        return dist
+
+    def _weighted(self, dst: str) -> dict[str, int]:
+        """AS-path length to ``dst`` from every switch (links are symmetric: walk the reverse channels)."""
+        dist = {dst: 0}
+        todo = [(0, dst)]
+        while todo:
+            d, node = heapq.heappop(todo)
+            if d > dist.get(node, d):
+                continue
+            for out in self._adj.get(node, ()):
+                back = out.link.ba if out is out.link.ab else out.link.ab  # peer -> node
+                peer = out.rx_sw.hostname
+                step = d + self._cost.get(back, 1)
+                if step < dist.get(peer, step + 1):
+                    dist[peer] = step
+                    heapq.heappush(todo, (step, peer))
+        return dist
+
+    def hop_cost(self, ch: Channel) -> int:
+        return self._cost.get(ch, 1)
 
     def route(self, flow: Flow, qp: int) -> list[Channel]:
         """The channels a flow crosses, or [] when either NIC's link is down or no path exists."""
@@ -260,7 +303,8 @@ class Router:
                 return []
             while node != dst:
                 here = dist[node]
-                hops = [ch for ch in self._adj[node] if dist.get(ch.rx_sw.hostname, here) == here - 1]
+                cost = self._cost
+                hops = [ch for ch in self._adj[node] if dist.get(ch.rx_sw.hostname, here) == here - cost.get(ch, 1)]
                 ch = hops[_mix(flow.id, qp, self.index[node]) % len(hops)]
                 path.append(ch)
                 node = ch.rx_sw.hostname

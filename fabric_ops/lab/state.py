@@ -48,6 +48,10 @@ class QosSettings:
     pfc_watchdog_timeout_ms: int = 0
     pfc_watchdog_action: str = "drop"  # "drop" or "no-drop"; what EOS/VRP call the recovery action
     strict_priority_tcs: frozenset[int] = frozenset()
+    # Per port: lossless priorities the port does not run lossless (per-port PFC disable on a storming port).
+    pfc_disabled: dict[str, frozenset[int]] = field(default_factory=dict)
+    # Per port: AS-path prepends this switch adds to what it advertises over the port's BGP session (cost-out).
+    bgp_prepend: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass

@@ -301,3 +301,113 @@ def test_same_rail_traffic_stays_on_the_leaf_cross_rail_crosses_spines(cross_rai
         assert leaf1.interfaces["Ethernet1/1"].out_utilisation == pytest.approx(0.6, abs=0.05)
         uplink_load = sum(leaf1.interfaces[n].out_utilisation for n in ("Ethernet3/1", "Ethernet4/1"))
         assert (uplink_load > 0.5) == uplinks_busy, uplink_load
+
+
+def _uplink_out(lab: Lab, seconds: float, ports: tuple[tuple[str, str], ...]) -> list[int]:
+    before = [snapshot(lab, h, p) for h, p in ports]
+    lab.advance(seconds)
+    return [delta(b, snapshot(lab, h, p))["out"] + delta(b, snapshot(lab, h, p))["in"] for b, (h, p) in
+            zip(before, ports, strict=True)]  # fmt: skip
+
+
+def test_bgp_cost_out_moves_traffic_off_a_link_that_stays_up_and_undoing_it_brings_it_back():
+    from dataclasses import replace
+
+    with make_lab() as lab:
+        leaf, spine = lab.switches["leaf1"], lab.switches["spine1"]
+        up1, up2, spine_port = "Ethernet3/1", "Ethernet4/1", "Ethernet1/1"  # leaf1 -> spine1, spine2
+        lab.advance(1.0)
+        idle = 2 * 2.0 * 400e9 * 0.002 / 8 * 1.5  # both directions' background for 2 s, with margin
+        before = _uplink_out(lab, 2.0, (("leaf1", up1), ("leaf1", up2)))
+        assert before[0] > 10 * idle and before[1] > 10 * idle
+
+        # Both ends prepend towards each other (what the cost-out action configures).
+        leaf.apply_config_effects(replace(leaf.qos, bgp_prepend={up1: 3}), {})
+        spine.apply_config_effects(replace(spine.qos, bgp_prepend={spine_port: 3}), {})
+        lab.advance(0.4)
+        after = _uplink_out(lab, 2.0, (("leaf1", up1), ("leaf1", up2)))
+        assert leaf.interfaces[up1].oper_up and spine.interfaces[spine_port].oper_up
+        assert leaf.interfaces[up1].carrier_transitions == 0  # drained without a flap
+        assert 0 < after[0] < idle  # only background (BGP, LLDP) still crosses it
+        assert after[1] == pytest.approx(before[0] + before[1], rel=0.1)
+
+        leaf.apply_config_effects(replace(leaf.qos, bgp_prepend={}), {})
+        spine.apply_config_effects(replace(spine.qos, bgp_prepend={}), {})
+        lab.advance(0.4)
+        restored = _uplink_out(lab, 2.0, (("leaf1", up1), ("leaf1", up2)))
+        assert restored[0] == pytest.approx(before[0], rel=0.1)
+
+
+def test_one_end_cost_out_moves_only_the_traffic_towards_it():
+    from dataclasses import replace
+
+    with make_lab() as lab:
+        leaf = lab.switches["leaf1"]
+        up1 = "Ethernet3/1"
+        lab.advance(1.0)
+        leaf.apply_config_effects(replace(leaf.qos, bgp_prepend={up1: 2}), {})  # leaf1 prepends towards spine1
+        lab.advance(0.4)
+        b = snapshot(lab, "leaf1", up1)
+        lab.advance(2.0)
+        d = delta(b, snapshot(lab, "leaf1", up1))
+        # Other leaves avoid spine1 to reach leaf1: nothing comes in but background; leaf1 still sends on it.
+        assert d["in"] < 2.0 * 400e9 * 0.002 / 8 * 1.5 < d["out"] / 10
+
+
+def test_cost_out_of_the_only_path_keeps_carrying():
+    from dataclasses import replace
+
+    with make_lab(shape={"spines": 1}) as lab:
+        leaf, spine = lab.switches["leaf1"], lab.switches["spine1"]
+        leaf.apply_config_effects(replace(leaf.qos, bgp_prepend={"Ethernet3/1": 3}), {})
+        spine.apply_config_effects(replace(spine.qos, bgp_prepend={"Ethernet1/1": 3}), {})
+        lab.advance(0.4)
+        b = snapshot(lab, "leaf1", "Ethernet3/1")
+        lab.advance(2.0)
+        assert delta(b, snapshot(lab, "leaf1", "Ethernet3/1"))["out"] > 2.0 * 400e9 * 0.1 / 8  # prepending is no drain
+
+
+def test_pfc_disabled_on_a_storming_port_ignores_the_storm_and_stops_the_spreading():
+    from dataclasses import replace
+
+    qos = QosSettings(pfc_priorities=frozenset({3}), dscp_to_tc={26: 3})
+    with make_lab() as lab:
+        set_qos(lab, qos)
+        leaf = lab.switches["leaf1"]
+        host_port, uplink = leaf.interfaces["Ethernet1/1"], leaf.interfaces["Ethernet3/1"]
+        lab.inject("pfc-storm", "leaf1:Ethernet1/1")
+        lab.advance(1.0)
+        out = host_port.out_octets
+        lab.advance(1.0)
+        assert host_port.out_octets - out < 0.01 * 400e9 / 8  # paused: only background leaves
+        assert uplink.pfc_tx_pause[3] > 0  # and the pause spreads to the uplinks
+
+        leaf.apply_config_effects(replace(qos, pfc_disabled={"Ethernet1/1": frozenset({3})}), {})
+        lab.advance(0.4)
+        out, spread, received = host_port.out_octets, uplink.pfc_tx_pause[3], host_port.pfc_rx_pause[3]
+        lab.advance(1.0)
+        assert host_port.out_octets - out > 0.2 * 400e9 / 8  # the port sends again, ignoring the pauses
+        assert uplink.pfc_tx_pause[3] == spread  # nothing spreads any more
+        assert host_port.pfc_rx_pause[3] > received  # the NIC still storms; the frames are still counted
+
+        leaf.apply_config_effects(qos, {})  # PFC back on the port while the storm lasts: paused again
+        lab.advance(0.4)
+        out = host_port.out_octets
+        lab.advance(1.0)
+        assert host_port.out_octets - out < 0.01 * 400e9 / 8
+
+
+def test_pfc_disabled_port_drops_where_it_used_to_pause():
+    from dataclasses import replace
+
+    qos = QosSettings(pfc_priorities=frozenset({3}), dscp_to_tc={26: 3})
+    with make_lab() as lab:
+        set_qos(lab, qos)
+        leaf2 = lab.switches["leaf2"]
+        target = leaf2.interfaces["Ethernet1/1"]
+        lab.inject("incast", "leaf2:Ethernet1/1", fan_in=3)
+        lab.advance(1.0)
+        assert target.queues[3].dropped_pkts == 0  # lossless: it pauses instead
+        leaf2.apply_config_effects(replace(qos, pfc_disabled={"Ethernet1/1": frozenset({3})}), {})
+        lab.advance(1.0)
+        assert target.queues[3].dropped_pkts > 0

@@ -141,6 +141,9 @@ _LB_FIELDS = (
     "src-ip|dst-ip|ip-proto|l4-src-port|l4-dst-port)+"
 )
 
+# "set as-path prepend" takes up to 16 AS numbers (the lab's limit; EOS also takes "auto" for the local AS).
+_PREPEND = " ".join(["<as-or-auto>"] + ["[<as-or-auto>]"] * 15)
+
 RULE_BY_NAME: dict[str, Rule] = {
     "qos-map": _r("qos map dscp (" + "|".join(str(i) for i in range(64)) + ")+ to traffic-class <int:0-7>", 3, 51),
 }
@@ -183,6 +186,7 @@ RULES: dict[str, list[Rule]] = {
         _r("ip routing vrf <word>", 4, 65, no_stored=True),
         _r("ip route <prefix> <word> [<int:1-255>]", 4, 66),
         _r("router bfd", 2, 70, mode="router-bfd"),
+        _r("route-map <word> permit|deny <int:1-16777215>", 4, 72, mode="route-map"),
         _r("router bgp <asn>", 2, 75, mode="router-bgp"),
         _r("management api http-commands", 3, 85, mode="mgmt-api-http"),
         _r("management api gnmi", 3, 86, mode="mgmt-api-gnmi"),
@@ -250,6 +254,7 @@ RULES: dict[str, list[Rule]] = {
         _r("neighbor <word> ebgp-multihop [<int:1-255>]", 3, 22),
         _r("neighbor <word> password [0|7] <word>", 3, 22),
         _r("neighbor <word> shutdown", 3, 22),
+        _r("neighbor <word> route-map <word> out", 3, 23),
         _r("network <prefix>", 2, 30),
         _r("redistribute connected [route-map <word>]", 2, 31),
         _r("address-family ipv4|ipv6", 2, 40, mode="router-bgp-af"),
@@ -258,6 +263,11 @@ RULES: dict[str, list[Rule]] = {
         _r("neighbor <word> activate", 3, 10, no_stored=True),
         _r("network <prefix>", 2, 20),
         _r("redistribute connected [route-map <word>]", 2, 21),
+    ],
+    "route-map": [
+        _r("description <rest>", 1, 10),
+        _r("set as-path prepend " + _PREPEND, 3, 20),
+        _r("set metric <int:0-4294967295>", 2, 21),
     ],
     "router-bfd": [
         _r("interval <int:50-60000> min-rx <int:50-60000> multiplier <int:3-50> default", 1, 10),

@@ -3,11 +3,14 @@
 This is where pushing RoCE configuration changes the physics: ``qos map dscp``, per-port
 ``priority-flow-control`` and ``tx-queue N / random-detect ecn`` become a :class:`QosSettings`.
 The switch-wide settings are the union over ports because the lab's physics models one QoS profile
-per switch (a fabric is configured uniformly; mixed per-port profiles are not modelled).
+per switch (a fabric is configured uniformly), with two per-port exceptions a remediation makes: a port whose
+lossless priority is ``priority-flow-control priority N drop`` (PFC disabled on a storming port), and the
+AS-path prepend of ``neighbor X route-map M out`` (BGP cost-out of the link on X's subnet).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import itertools
 from dataclasses import dataclass
 
@@ -60,6 +63,8 @@ def compute_effects(tree: ConfigTree) -> Effects:
             watchdog_action = "drop" if tokens[-1] in ("drop", "errdisable") else "no-drop"
 
     pfc: set[int] = set()
+    port_pfc: dict[str, set[int]] = {}
+    addresses: dict[str, ipaddress.IPv4Interface] = {}
     ecn: dict[int, EcnProfile] = {}
     strict: set[int] = set()
     watchdog = False
@@ -77,6 +82,9 @@ def compute_effects(tree: ConfigTree) -> Effects:
             tokens = child.line.split()
             if port_pfc_on and child.key.startswith("priority-flow-control priority ") and tokens[-1] == "no-drop":
                 pfc.add(int(tokens[2]))
+                port_pfc.setdefault(name, set()).add(int(tokens[2]))
+            elif child.key == "ip address":
+                addresses[name] = ipaddress.IPv4Interface(tokens[2])
             elif port_pfc_on and child.key == "priority-flow-control pause watchdog":
                 watchdog = True
             elif child.key == "priority-flow-control pause watchdog port timer":
@@ -94,6 +102,13 @@ def compute_effects(tree: ConfigTree) -> Effects:
         pfc_watchdog_timeout_ms=watchdog_timeout_ms if watchdog else 0,
         pfc_watchdog_action=watchdog_action,
         strict_priority_tcs=frozenset(strict),
+        # A port configured for RoCE whose lossless priority is "drop" (or missing) no longer runs PFC on it.
+        pfc_disabled={
+            name: frozenset(pfc - port_pfc.get(name, set()))
+            for name in tree.physical
+            if _has_pfc_lines(tree, name) and pfc - port_pfc.get(name, set())
+        },
+        bgp_prepend=_bgp_prepend(tree, addresses),
     )
     return Effects(qos=qos, admin_up=admin_up, mtu=mtu, descriptions=descriptions)
 
@@ -105,3 +120,51 @@ def _read_tx_queue(node: Node, ecn: dict[int, EcnProfile], strict: set[int]) -> 
             ecn[tc] = _ecn_profile(child.line)
         elif child.key == "priority":
             strict.add(tc)
+
+
+def _has_pfc_lines(tree: ConfigTree, name: str) -> bool:
+    node = tree.root.find(f"interface {name}")
+    return bool(node) and any(c.key.startswith("priority-flow-control") for c in node.children)
+
+
+# A deny entry withdraws every route from the session: no path over it at all unless it is the only one.
+DENY_PREPEND = 64
+
+
+def _route_map_prepends(tree: ConfigTree) -> dict[str, int]:
+    """Route-map name -> AS numbers its first entry prepends (DENY_PREPEND for a deny entry).
+
+    The lab's route-maps have no match clauses, so the lowest sequence number decides for every route.
+    """
+    entries: dict[str, list[tuple[int, int]]] = {}
+    for node in tree.root.children:
+        tokens = node.line.split()
+        if tokens[0] != "route-map":
+            continue
+        prepend = DENY_PREPEND if tokens[2] == "deny" else 0
+        for child in node.children:
+            if child.key == "set as-path prepend" and tokens[2] == "permit":
+                prepend = len(child.line.split()) - 3
+        entries.setdefault(tokens[1], []).append((int(tokens[3]), prepend))
+    return {name: min(seqs)[1] for name, seqs in entries.items()}
+
+
+def _bgp_prepend(tree: ConfigTree, addresses: dict[str, ipaddress.IPv4Interface]) -> dict[str, int]:
+    """Port -> AS-path prepends of what the switch advertises to the BGP neighbour on that port's subnet."""
+    bgp = tree.root.find("router bgp")
+    if bgp is None:
+        return {}
+    maps = _route_map_prepends(tree)
+    out: dict[str, int] = {}
+    for child in bgp.children:
+        tokens = child.line.split()
+        if child.key.endswith(" route-map") and tokens[0] == "neighbor" and tokens[-1] == "out":
+            try:
+                peer = ipaddress.IPv4Address(tokens[1])
+            except ValueError:
+                continue  # a peer group: not modelled
+            port = next((n for n, a in addresses.items() if peer in a.network and peer != a.ip), None)
+            count = maps.get(tokens[3], 0)  # EOS: a route-map that does not exist yet permits unchanged
+            if port is not None and count:
+                out[port] = count
+    return out

@@ -78,6 +78,8 @@ def _valid(kind: str, arg: str | None, token: str) -> bool:
             hi, lo = (int(x) for x in token.split("."))
             return hi <= 65535 and lo <= 65535
         return token.isdigit() and 1 <= int(token) <= 4294967295
+    if kind == "as-or-auto":  # "set as-path prepend": an AS number, or "auto" for the local AS
+        return token.lower() == "auto" or _valid("asn", None, token)
     if kind == "hostname":
         return bool(re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", token))
     if kind == "hhmmss":

@@ -26,6 +26,7 @@ _SECTION_RANK = [
     ("aaa", 30),
     ("interface", 40),
     ("bgp", 50),
+    ("route-policy", 52),
     ("bfd", 48),
     ("stelnet", 60),
     ("ssh", 62),

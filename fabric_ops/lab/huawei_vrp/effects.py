@@ -16,6 +16,9 @@ configuration guides:
 * DSCP: with ``trust dscp`` on an interface, DSCP maps to a PHB through the
   ``default`` DiffServ domain and the PHB to its queue (BE 0 ... CS7 7).
 * ``qos pq A [to B]`` makes queues strict priority.
+* Per port: a RoCE port (``trust dscp``) without ``dcb pfc enable`` (``undo dcb pfc enable``: PFC disabled on a
+  storming port) runs its lossless priorities lossy; ``peer X route-policy P export`` whose policy's first node
+  ``apply as-path A B C additive`` costs the link on X's subnet out of ECMP (BGP cost-out).
 * AI ECN (``ai-service`` / ``ai-ecn`` / ``ai-ecn enable`` + ``assign queue N``) marks on lossless queue N
   where no static ECN is configured. The device tunes its thresholds with a model; the lab uses the fixed
   :data:`AI_ECN_PROFILE` instead.
@@ -23,6 +26,7 @@ configuration guides:
 
 from __future__ import annotations
 
+import ipaddress
 import itertools
 from dataclasses import dataclass
 
@@ -112,6 +116,8 @@ def compute(root: Node, interface_names: list[str]) -> Effects:
     descriptions: dict[str, str] = {}
     pfc: set[int] = set()
     pfc_profile_used: set[str] = set()
+    port_pfc: dict[str, set[int] | None] = {}  # None: a RoCE port (trust dscp) without "dcb pfc enable"
+    addresses: dict[str, ipaddress.IPv4Interface] = {}
     ecn: dict[int, EcnProfile] = {}
     trust_dscp = False
     strict: set[int] = set()
@@ -129,8 +135,12 @@ def compute(root: Node, interface_names: list[str]) -> Effects:
                 profile = line[3] if len(line) > 3 and line[3] != "mode" else "default"
                 pfc_profile_used.add(profile)
                 pfc |= pfc_profiles.get(profile, set())
+                port_pfc[name] = set(pfc_profiles.get(profile, set()))
             elif line[:2] == ["trust", "dscp"]:
                 trust_dscp = True
+                port_pfc.setdefault(name, None)
+            elif line[:2] == ["ip", "address"] and len(line) == 4:
+                addresses[name] = ipaddress.IPv4Interface(f"{line[2]}/{line[3]}")
             elif line[:2] == ["qos", "queue"] and line[3:] == ["ecn"]:
                 ecn_queues.add(int(line[2]))
             elif line[:2] == ["qos", "queue"] and line[3] == "wred":
@@ -172,5 +182,46 @@ def compute(root: Node, interface_names: list[str]) -> Effects:
         pfc_watchdog_timeout_ms=timeout if pfc else 0,
         pfc_watchdog_action="no-drop" if behavior == "forwarding" else "drop",
         strict_priority_tcs=frozenset(strict),
+        pfc_disabled={name: frozenset(pfc - (on or set())) for name, on in port_pfc.items() if pfc - (on or set())},
+        bgp_prepend=_bgp_prepend(blocks, addresses),
     )
     return Effects(qos=qos, admin_up=admin_up, mtu=mtu, descriptions=descriptions)
+
+
+# A deny node withdraws every route from the session: no path over it at all unless it is the only one.
+DENY_PREPEND = 64
+
+
+def _policy_prepends(blocks: dict[str, Node]) -> dict[str, int]:
+    """Route-policy name -> AS numbers its first node prepends (``apply as-path ... additive``; deny: DENY_PREPEND).
+
+    The lab's policies have no if-match clauses, so the lowest node number decides for every route.
+    """
+    nodes: dict[str, list[tuple[int, int]]] = {}
+    for text, node in blocks.items():
+        words = text.split()
+        if words[0] != "route-policy" or len(words) != 5:
+            continue
+        prepend = DENY_PREPEND if words[2] == "deny" else 0
+        for line in _lines(node):
+            if line[:2] == ["apply", "as-path"] and line[-1] == "additive" and words[2] == "permit":
+                prepend = len(line) - 3
+        nodes.setdefault(words[1], []).append((int(words[4]), prepend))
+    return {name: min(entries)[1] for name, entries in nodes.items()}
+
+
+def _bgp_prepend(blocks: dict[str, Node], addresses: dict[str, ipaddress.IPv4Interface]) -> dict[str, int]:
+    """Port -> AS-path prepends of what the switch exports to the BGP peer on that port's subnet."""
+    bgp = next((node for text, node in blocks.items() if text.split()[0] == "bgp"), None)
+    family = bgp.find("ipv4-family unicast") if bgp else None
+    policies = _policy_prepends(blocks)
+    out: dict[str, int] = {}
+    for line in [*_lines(bgp), *_lines(family)]:
+        if line[0] != "peer" or len(line) != 5 or line[2] != "route-policy" or line[4] != "export":
+            continue
+        peer = ipaddress.IPv4Address(line[1])
+        port = next((n for n, a in addresses.items() if peer in a.network and peer != a.ip), None)
+        count = policies.get(line[3], 0)  # a policy that does not exist yet: routes go out unchanged
+        if port is not None and count:
+            out[port] = count
+    return out

@@ -369,6 +369,12 @@ VIEWS: dict[str, list[Spec]] = {
         ("ssh authentication-type default password", {}),
         ("user-interface vty <int:0-63> <int:0-63>", {"enters": "vty"}),
         ("ai-service", {"enters": "ai-service"}),
+        ("route-policy <word> {permit|deny} node <int:0-65535>", {"enters": "route-policy"}),
+    ),
+    # "apply as-path AS... additive" prepends (cost-out); up to 10 AS numbers in the lab.
+    "route-policy": _table(
+        *[("apply as-path" + " <int:1-4294967295>" * n + " {additive|overwrite}", {"key": 2}) for n in range(1, 11)],
+        ("apply cost <int:0-4294967295>", {"key": 2}),
     ),
     "ai-service": _table(("ai-ecn", {"enters": "ai-ecn"})),
     "ai-ecn": _table(
@@ -410,6 +416,7 @@ VIEWS: dict[str, list[Spec]] = {
         ("maximum load-balancing <int:1-128>", {"key": 2}),
         ("maximum load-balancing {ebgp|ibgp} <int:1-128>", {"key": 3}),
         ("peer <ipv4> enable", {}),
+        ("peer <ipv4> route-policy <word> {import|export}", {}),
         ("network <ipv4> <mask>", {}),
         ("import-route direct", {}),
     ),
@@ -462,6 +469,8 @@ def view_suffix(kind: str, words: list[str]) -> str:
         return f"-dsdomain-{words[2]}"
     if kind == "lb":
         return f"-load-balance-profile-{words[2]}"
+    if kind == "route-policy":
+        return "-route-policy"
     if kind == "ai-ecn":
         return "-ai-service-ai-ecn"
     if kind == "vty":
