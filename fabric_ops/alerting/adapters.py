@@ -111,7 +111,14 @@ def sync_incident(incident: Any) -> Alert | None:
     }
     for rule in rules:
         annotations.update({str(k): str(v) for k, v in rule.annotations.items()})
-    return raise_alert(labels, annotations, starts_at=incident.detected_at, source=source)
+    if getattr(incident, "acknowledged_at", None):
+        annotations["acknowledged_by"] = incident.acknowledged_by
+    alert = raise_alert(labels, annotations, starts_at=incident.detected_at, source=source)
+    if getattr(incident, "acknowledged_at", None):  # acknowledged before this alert reached a group
+        from .acknowledgement import acknowledge_incident_groups
+
+        acknowledge_incident_groups(incident, incident.acknowledged_by or "incident acknowledged")
+    return alert
 
 
 def _on_incident_saved(sender: Any, instance: Any, **kwargs: Any) -> None:

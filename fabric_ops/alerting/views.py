@@ -20,6 +20,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from . import engine
+from .acknowledgement import acknowledge_group
 from .links import LinkError, read_token
 from .models import AlertGroup
 
@@ -38,8 +39,8 @@ def _audit(actor: Any, action: str, obj: Any, request: Any, source: str, changes
 
 
 def _act(group_id: int, action: str, actor: str) -> AlertGroup:
-    if action == "ack":
-        return engine.acknowledge(group_id, actor)
+    if action == "ack":  # the incidents behind the group's alerts are acknowledged with it (one notion of ack)
+        return acknowledge_group(group_id, actor)
     return engine.resolve_group(group_id, actor)
 
 

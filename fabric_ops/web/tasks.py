@@ -17,3 +17,18 @@ def approve_remediation(run_id: int, username: str) -> str:
 
     run = approve(run_id, username)
     return run.status if run else "no-action"
+
+
+@shared_task(name="web.rollback_remediation", acks_late=True, reject_on_worker_lost=True)
+def rollback_remediation(run_id: int, username: str) -> str:
+    """Undo a verified drain for a person through ``fabric_ops.health.remediation.restore`` (links back up, push,
+    verify; the incident is resolved, or failed when the link does not come up). Restoring twice is harmless: a
+    run already restored is returned as it is."""
+    from fabric_ops.errors import FabricOpsError
+    from fabric_ops.health.remediation import restore
+
+    try:
+        return restore(run_id, approved_by=username).status
+    except FabricOpsError as exc:
+        logger.warning("rollback of remediation %s for %s failed: %s", run_id, username, exc)
+        return f"failed: {exc}"

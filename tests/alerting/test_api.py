@@ -57,3 +57,106 @@ def test_groups_list_needs_permission(client, root_route, outbox, manual_clock) 
     listed = client.get("/alerting/api/groups/").json()
     rows = listed["results"] if isinstance(listed, dict) else listed
     assert [g["group_labels"] for g in rows] == [{"alertname": "LinkDown", "site": "sjc"}]
+
+
+# One notion of acknowledgement: incidents (fabric_ops.health) and the alert groups that page for them.
+
+
+def _paging(root_route, http_capture):
+    from fabric_ops.alerting.models import EscalationPolicy, EscalationStep, Receiver, Route
+
+    primary = Receiver.objects.create(name="primary", kind="webhook", url=f"{http_capture.url}/primary")
+    secondary = Receiver.objects.create(name="secondary", kind="webhook", url=f"{http_capture.url}/secondary")
+    policy = EscalationPolicy.objects.create(name="network-oncall", repeat=True)
+    EscalationStep.objects.create(policy=policy, order=0, after_s=0, receiver=primary)
+    EscalationStep.objects.create(policy=policy, order=1, after_s=600, receiver=secondary)
+    Route.objects.create(name="paging", parent=root_route, matchers=["severity=critical"], escalation=policy)
+
+
+def _incident(key: str, status: str = "needs-human", severity: str = "critical"):
+    from fabric_ops.health.models import Incident
+
+    return Incident.objects.create(kind="link-down", root_key=key, status=status, severity=severity,
+                                   summary=f"{key} down", scope_kind="link")  # fmt: skip
+
+
+def _operator(client) -> User:
+    from fabric_ops.web.roles import assign_role
+
+    user = User.objects.create_user("olga", password="pw-123456789")
+    assign_role(user, "operator")
+    client.force_login(user)
+    return user
+
+
+def test_incident_acknowledgement_stops_escalation_once_every_incident_of_the_page_is_owned(
+    root_route, http_capture, outbox, manual_clock, client, django_capture_on_commit_callbacks
+) -> None:
+    from fabric_ops.alerting import engine
+    from fabric_ops.alerting.models import AlertGroup
+    from fabric_ops.web.models import AuditEntry
+
+    _paging(root_route, http_capture)
+    with django_capture_on_commit_callbacks(execute=True):
+        first, second = _incident("link:1"), _incident("link:2")
+    manual_clock.advance(30)
+    pump(manual_clock)
+    group = AlertGroup.objects.get(route__name="paging")
+    assert group.alerts.count() == 2 and len(http_capture.to("/primary")) == 1
+    _operator(client)
+    with django_capture_on_commit_callbacks(execute=True):
+        answer = client.post(f"/api/incidents/{first.pk}/acknowledge/")
+    assert answer.status_code == 200, answer.content
+    assert answer.json()["acknowledged_by"] == "olga" and answer.json()["acknowledged_at"]
+    group.refresh_from_db()
+    assert group.state == "active", "the page also carries an incident nobody owns yet"
+    manual_clock.advance(600)
+    assert [n.receiver.name for n in engine.escalate_due()] == ["secondary"]
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client.post(f"/api/incidents/{second.pk}/acknowledge/").status_code == 200
+    group.refresh_from_db()
+    assert (group.state, group.acknowledged_by) == ("acknowledged", "olga")
+    manual_clock.advance(6000)
+    assert engine.escalate_due() == [], "acknowledged: the repeating policy stops"
+    entry = AuditEntry.objects.filter(action="acknowledge", object_id=str(second.pk)).get()
+    assert entry.source == "api" and entry.changes["alert_groups_acknowledged"] == [[], [group.pk]]
+    assert client.post(f"/api/incidents/{second.pk}/acknowledge/").status_code == 409, "already acknowledged"
+
+
+def test_group_acknowledgement_acknowledges_its_incidents(
+    root_route, http_capture, outbox, manual_clock, client, django_capture_on_commit_callbacks
+) -> None:
+    from fabric_ops.alerting.models import AlertGroup
+
+    with django_capture_on_commit_callbacks(execute=True):
+        incident = _incident("link:7")
+        other = _incident("link:8", status="mitigating", severity="major")  # automation acts: no alert
+    manual_clock.advance(30)
+    pump(manual_clock)
+    group = AlertGroup.objects.get()
+    user = _operator(client)
+    assert client.post(f"/alerting/api/groups/{group.pk}/acknowledge/").status_code == 200
+    incident.refresh_from_db()
+    other.refresh_from_db()
+    assert incident.acknowledged_by == user.username and incident.acknowledged_at is not None
+    assert other.acknowledged_at is None
+
+
+def test_incident_acknowledged_before_it_pages_gets_its_group_acknowledged(
+    root_route, http_capture, outbox, manual_clock, client, django_capture_on_commit_callbacks
+) -> None:
+    from fabric_ops.alerting.models import AlertGroup
+
+    _paging(root_route, http_capture)
+    with django_capture_on_commit_callbacks(execute=True):
+        incident = _incident("link:9", status="open", severity="major")  # no rule matches: no alert yet
+    _operator(client)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client.post(f"/api/incidents/{incident.pk}/acknowledge/").status_code == 200
+    assert not AlertGroup.objects.exists()
+    incident.refresh_from_db()
+    incident.severity = "critical"  # now it pages (incident-critical) ...
+    with django_capture_on_commit_callbacks(execute=True):
+        incident.save()
+    group = AlertGroup.objects.get(route__name="paging")
+    assert (group.state, group.acknowledged_by) == ("acknowledged", "olga"), "... already owned: no escalation"

@@ -59,6 +59,18 @@ def run(status: str = "succeeded") -> RemediationRun:
     return made
 
 
+def drained_run() -> RemediationRun:
+    """A verified drain still in place (what a rollback brings back up)."""
+    found = RemediationRun.objects.filter(status="succeeded", playbook="link-down").first()
+    if found is not None:
+        return found
+    made = RemediationRun.objects.create(incident=incident(), playbook="link-down", idempotency_key="i1-link-down-0",
+                                         target_key="link:2", status="succeeded")  # fmt: skip
+    made.actions.create(sequence=0, action="drain-link", target="link:2", status="done",
+                        params={"undo": {"links": [2], "state": "up"}})  # fmt: skip
+    return made
+
+
 def user_pk(username: str) -> int:
     return get_user_model().objects.get(username=username).pk
 
@@ -142,6 +154,14 @@ ROWS = [
         setup=lambda b: run()),
     Row("remediation-runs-approve", "post", lambda b: f"/api/remediation-runs/{run('awaiting-approval').pk}/approve/",
         "operator", 202, audit="approve", uses=["broker"]),
+    Row("remediation-runs-reject", "post", lambda b: f"/api/remediation-runs/{run('awaiting-approval').pk}/reject/",
+        "operator", 200, body=lambda b: {"note": "not during the training run"}, audit="reject"),
+    Row("remediation-runs-rollback", "post", lambda b: f"/api/remediation-runs/{drained_run().pk}/rollback/",
+        "operator", 202, audit="rollback", uses=["broker"]),
+    Row("incidents-acknowledge", "post", lambda b: f"/api/incidents/{incident().pk}/acknowledge/", "operator", 200,
+        audit="acknowledge"),
+    Row("incidents-resolve", "post", lambda b: f"/api/incidents/{incident().pk}/resolve/", "operator", 200,
+        body=lambda b: {"note": "optic replaced"}, audit="resolve"),
     Row("remediation-actions-list", "get", lambda b: "/api/remediation-actions/?phase=act", "viewer", 200,
         setup=lambda b: run()),
     Row("topology-graph", "get", lambda b: "/api/topology/dx-fab-a/graph/", "viewer", 200),

@@ -1,11 +1,14 @@
-"""Incidents, their alarms, remediation runs and their actions (fabric_ops.health): read, plus approving a run
-that waits for a person (operators: ``health.change_remediationrun``). Approval executes the remediation, so it
-is queued to a worker (``web.approve_remediation``) and the answer is 202.
+"""Incidents, their alarms, remediation runs and their actions (fabric_ops.health): read, plus what a person
+does about them (``fabric_ops.web.incident_actions``): acknowledge / resolve an incident
+(``health.change_incident``), approve / reject / roll back a run (``health.change_remediationrun``). Approval and
+rollback push configuration, so they are queued to a worker and the answer is 202.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import Any
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status, viewsets
@@ -14,9 +17,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from fabric_ops.config.redaction import redact
-from fabric_ops.health.choices import RunStatus
 from fabric_ops.health.models import ActionRecord, Alarm, Incident, RemediationRun
-from fabric_ops.web import audit
+from fabric_ops.web import incident_actions
+from fabric_ops.web.models.audit import AuditEntry
+
+API = AuditEntry.Source.API
 
 logger = logging.getLogger(__name__)
 
@@ -58,11 +63,60 @@ class ActionRecordSerializer(serializers.ModelSerializer):
         return data
 
 
+class NoteSerializer(serializers.Serializer):
+    note = serializers.CharField(required=False, allow_blank=True, max_length=1000)
+
+
+class ResolveSerializer(serializers.Serializer):
+    note = serializers.CharField(max_length=1000, help_text="How it was resolved (required)")
+
+
+def _act(serializer: type, call: Callable[[], Any], code: int = 200) -> Response:
+    """Run one incident action for the API: 409 when the state does not allow it, 503 when not queued."""
+    try:
+        obj = call()
+    except incident_actions.ActionRefused as exc:
+        return Response({"detail": str(exc)}, status=409)
+    except incident_actions.NotQueued as exc:
+        return Response({"detail": str(exc)}, status=503)
+    except ValueError as exc:
+        return Response({"note": [str(exc)]}, status=400)
+    return Response(serializer(obj).data, status=code)
+
+
 class IncidentViewSet(viewsets.ReadOnlyModelViewSet):
     queryset = Incident.objects.all()
     serializer_class = IncidentSerializer
     filterset_fields = ["status", "kind", "severity", "scope_kind", "fabric", "device", "span", "link_id"]
     ordering_fields = ["detected_at", "severity", "status"]
+    action_permissions = {
+        "acknowledge": ["health.view_incident", "health.change_incident"],
+        "resolve": ["health.view_incident", "health.change_incident"],
+    }
+
+    @extend_schema(request=None, responses={200: IncidentSerializer})
+    @action(detail=True, methods=["post"])
+    def acknowledge(self, request: Request, pk: str | None = None) -> Response:
+        """Take ownership: who and when; the incident's alert groups stop escalating. 409 if resolved or
+        already acknowledged."""
+        incident = self.get_object()
+        return _act(
+            IncidentSerializer, lambda: incident_actions.acknowledge(incident.pk, request.user, request, source=API)
+        )
+
+    @extend_schema(request=ResolveSerializer, responses={200: IncidentSerializer})
+    @action(detail=True, methods=["post"])
+    def resolve(self, request: Request, pk: str | None = None) -> Response:
+        """Resolve by hand with a note. 409 while a run acts on it or a drain it made is still in place; runs
+        waiting for approval are rejected with it."""
+        incident = self.get_object()
+        body = ResolveSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        note = body.validated_data["note"]
+        return _act(
+            IncidentSerializer,
+            lambda: incident_actions.resolve(incident.pk, request.user, note, request, source=API),
+        )
 
 
 class AlarmViewSet(viewsets.ReadOnlyModelViewSet):
@@ -72,32 +126,51 @@ class AlarmViewSet(viewsets.ReadOnlyModelViewSet):
     ordering_fields = ["raised_at", "last_seen_at"]
 
 
+RUN_ACTION_PERMS = ["health.view_remediationrun", "health.change_remediationrun"]
+
+
 class RemediationRunViewSet(viewsets.ReadOnlyModelViewSet):
     queryset = RemediationRun.objects.all()
     serializer_class = RemediationRunSerializer
     filterset_fields = ["incident", "status", "playbook", "mode", "target_key"]
     ordering_fields = ["created_at", "finished_at"]
-    action_permissions = {"approve": ["health.change_remediationrun"]}
+    action_permissions = {"approve": RUN_ACTION_PERMS, "reject": RUN_ACTION_PERMS, "rollback": RUN_ACTION_PERMS}
 
     @extend_schema(request=None, responses={202: RemediationRunSerializer})
     @action(detail=True, methods=["post"])
     def approve(self, request: Request, pk: str | None = None) -> Response:
         """Approve a run awaiting approval; a worker executes it. 409 when it is not waiting."""
-        from fabric_ops.web.tasks import approve_remediation
-
         run = self.get_object()
-        if run.status != RunStatus.AWAITING_APPROVAL:
-            return Response({"detail": f"{run} is {run.status}, not awaiting approval"}, status=409)
-        username = request.user.get_username()
-        # Nothing the worker reads is written here, so the task can go out at once (no on_commit needed); the
-        # audit row is written only once the broker took it.
-        try:
-            approve_remediation.apply_async(args=[run.pk, username], retry=False)
-        except Exception as exc:  # the broker's errors vary by transport
-            logger.error("remediation %s approval could not be queued: %s", run.pk, exc)
-            return Response({"detail": f"not queued: broker unreachable ({exc})"}, status=503)
-        audit.record(request.user, "approve", run, {"approved_by": [None, username]}, request)
-        return Response(self.get_serializer(run).data, status=status.HTTP_202_ACCEPTED)
+        return _act(
+            RemediationRunSerializer,
+            lambda: incident_actions.approve(run.pk, request.user, request, source=API),
+            status.HTTP_202_ACCEPTED,
+        )
+
+    @extend_schema(request=NoteSerializer, responses={200: RemediationRunSerializer})
+    @action(detail=True, methods=["post"])
+    def reject(self, request: Request, pk: str | None = None) -> Response:
+        """Decline a run awaiting approval (status refused, rejected_by); the playbook cools down on the target."""
+        run = self.get_object()
+        body = NoteSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        note = body.validated_data.get("note", "")
+        return _act(
+            RemediationRunSerializer,
+            lambda: incident_actions.reject(run.pk, request.user, note, request, source=API),
+        )
+
+    @extend_schema(request=None, responses={202: RemediationRunSerializer})
+    @action(detail=True, methods=["post"])
+    def rollback(self, request: Request, pk: str | None = None) -> Response:
+        """Undo a verified drain through the restore path on a worker (links up, push, verify). 409 unless a
+        drain of this run is in place."""
+        run = self.get_object()
+        return _act(
+            RemediationRunSerializer,
+            lambda: incident_actions.rollback(run.pk, request.user, request, source=API),
+            status.HTTP_202_ACCEPTED,
+        )
 
 
 class ActionRecordViewSet(viewsets.ReadOnlyModelViewSet):

@@ -1,0 +1,78 @@
+"""One notion of acknowledgement between health incidents and alert groups.
+
+An incident (fabric_ops.health) is one alert here (``source="incident:<id>"``); alerts are paged in groups. A
+person acknowledges either side and the other follows:
+
+* acknowledging an **alert group** (signed link in a notification, ``/alerting/api/groups/<id>/acknowledge/``)
+  stops its escalation (:func:`fabric_ops.alerting.engine.acknowledge`) and marks every incident whose alert the
+  group holds as acknowledged by the same person;
+* acknowledging an **incident** (incident page, ``/api/incidents/<id>/acknowledge/``) acknowledges each open group
+  holding its firing alert in which every firing alert now belongs to an acknowledged incident: a page that also
+  carries someone else's unacknowledged incident keeps escalating for that one;
+* an acknowledged incident whose alert reaches a group later (a rule that starts matching, a new route) gets that
+  group acknowledged when it is synchronised (``adapters.sync_incident``).
+
+The engine itself (grouping, timing, escalation) is unchanged: it already stops escalating acknowledged groups.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.apps import apps
+from django.utils import timezone
+
+from . import engine
+from .choices import AlertStatus, GroupState
+from .models import Alert, AlertGroup
+
+logger = logging.getLogger(__name__)
+
+PREFIX = "incident:"
+
+
+def _incident_model() -> Any:
+    return apps.get_model("health", "Incident") if apps.is_installed("fabric_ops.health") else None
+
+
+def incident_ids_of(group: AlertGroup) -> list[int]:
+    """Ids of the incidents whose alerts the group holds (any status)."""
+    sources = group.alerts.filter(source__startswith=PREFIX).values_list("source", flat=True)
+    return sorted({int(s[len(PREFIX) :]) for s in sources if s[len(PREFIX) :].isdigit()})
+
+
+def acknowledge_group(group_id: int, actor: str) -> AlertGroup:
+    """Acknowledge a group (escalation stops) and the incidents behind its alerts."""
+    group = engine.acknowledge(group_id, actor)
+    incident_model = _incident_model()
+    if incident_model is not None:
+        ids = incident_ids_of(group)
+        marked = incident_model.objects.filter(pk__in=ids, acknowledged_at__isnull=True).update(
+            acknowledged_at=timezone.now(), acknowledged_by=actor[:150], updated_at=timezone.now()
+        )
+        if marked:
+            logger.info("group %s acknowledged by %s: %d incident(s) acknowledged", group_id, actor, marked)
+    return group
+
+
+def acknowledge_incident_groups(incident: Any, actor: str) -> list[int]:
+    """Acknowledge the open groups of an acknowledged incident's alert whose firing alerts are all acknowledged
+    incidents; returns the ids of the groups acknowledged now."""
+    incident_model = _incident_model()
+    alerts = Alert.objects.filter(source=f"{PREFIX}{incident.pk}", status=AlertStatus.FIRING)
+    groups = AlertGroup.objects.filter(alerts__in=alerts, state=GroupState.ACTIVE).distinct()
+    done: list[int] = []
+    for group in groups:
+        others = group.alerts.filter(status=AlertStatus.FIRING).exclude(source=f"{PREFIX}{incident.pk}")
+        sources = list(others.values_list("source", flat=True))
+        ids = {int(s[len(PREFIX) :]) for s in sources if s.startswith(PREFIX) and s[len(PREFIX) :].isdigit()}
+        if len(ids) != len(sources):  # a telemetry or API alert: nobody acknowledged it
+            continue
+        if ids and incident_model.objects.filter(pk__in=ids, acknowledged_at__isnull=True).exists():
+            continue  # another incident on this page is still unowned: keep escalating for it
+        engine.acknowledge(group.pk, actor)
+        done.append(group.pk)
+    if done:
+        logger.info("incident %s acknowledged by %s: groups %s acknowledged", incident.pk, actor, done)
+    return done

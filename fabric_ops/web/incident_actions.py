@@ -1,0 +1,215 @@
+"""What a person may do about an incident, shared by the incident page and the REST API.
+
+Every function checks the state it needs (``ActionRefused``, answered 409 by the API and shown as a message on
+the page), changes it in one transaction and writes one audit row with the person and the source (``web`` for
+a page, ``api`` for the REST API). Permissions are checked by the callers (``health.change_incident`` for the
+incident, ``health.change_remediationrun`` for its runs).
+
+* ``acknowledge`` — the incident is owned by a person; its alert groups stop escalating (one notion with the
+  alerting app: :mod:`fabric_ops.alerting.acknowledgement`).
+* ``resolve`` — closed by hand with a note; refused while a run acts on it or a drain it made is still in place
+  (roll that back first); a run still waiting for approval is rejected with it.
+* ``approve`` — a run waiting for approval is executed by a worker (Celery ``web.approve_remediation``, which
+  calls ``fabric_ops.health.remediation.approve``): nothing is pushed inside the request.
+* ``reject`` — a run waiting for approval is declined (status ``refused``, ``rejected_by``); its playbook
+  cools down on the target so the re-evaluation does not ask again at once.
+* ``rollback`` — undo a verified drain through the restore path (Celery ``web.rollback_remediation`` calling
+  ``fabric_ops.health.remediation.restore``): links back up, push, verify, incident resolved.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from fabric_ops.errors import FabricOpsError
+from fabric_ops.health.choices import IncidentStatus, RunStatus
+from fabric_ops.health.models import Cooldown, Incident, RemediationRun
+
+from . import audit
+
+logger = logging.getLogger(__name__)
+
+BUSY_RUN_STATUSES = (RunStatus.PENDING, RunStatus.RUNNING, RunStatus.VERIFYING)
+DEFAULT_REJECT_COOLDOWN_S = 900.0
+
+
+class ActionRefused(FabricOpsError):
+    """The object is not in a state that allows the action (HTTP 409)."""
+
+
+class NotQueued(FabricOpsError):
+    """The broker did not take the task (HTTP 503); nothing was changed or audited."""
+
+
+def drained_links(run: RemediationRun) -> list[int]:
+    """Links a run drained and has not given back (what a rollback through the restore path would bring up)."""
+    if run.status != RunStatus.SUCCEEDED or run.restored_at:
+        return []
+    return sorted(
+        {
+            lid
+            for undo in run.actions.filter(phase="act", status="done").values_list("params", flat=True)
+            for lid in ((undo or {}).get("undo") or {}).get("links", [])
+        }
+    )
+
+
+def can_roll_back(run: RemediationRun) -> bool:
+    return bool(drained_links(run)) and run.incident.status != IncidentStatus.MITIGATING
+
+
+def acknowledge(incident_id: int, user: Any, request: Any = None, *, source: str) -> Incident:
+    name = user.get_username()
+    with transaction.atomic():
+        incident = Incident.objects.select_for_update().get(pk=incident_id)
+        if incident.status == IncidentStatus.RESOLVED:
+            raise ActionRefused(f"incident {incident.pk} is resolved")
+        if incident.acknowledged_at:
+            raise ActionRefused(
+                f"incident {incident.pk} was acknowledged by {incident.acknowledged_by} at "
+                f"{incident.acknowledged_at:%Y-%m-%d %H:%M:%S}"
+            )
+        incident.acknowledged_at, incident.acknowledged_by = timezone.now(), name[:150]
+        incident.save(update_fields=["acknowledged_at", "acknowledged_by", "updated_at"])
+    groups = _acknowledge_alerts(incident, name)
+    changes = {
+        "acknowledged_by": ["", name],
+        "acknowledged_at": [None, incident.acknowledged_at],
+        "alert_groups_acknowledged": [[], groups],
+    }
+    audit.record(user, "acknowledge", incident, changes, request, source=source)
+    return incident
+
+
+def _acknowledge_alerts(incident: Incident, name: str) -> list[int]:
+    try:
+        from fabric_ops.alerting.acknowledgement import acknowledge_incident_groups
+    except ImportError:  # pragma: no cover - alerting is part of the product
+        return []
+    try:
+        return acknowledge_incident_groups(incident, name)
+    except Exception:  # the acknowledgement stands; the adapter acknowledges the groups at the next sync
+        logger.exception("incident %s: alert groups not acknowledged now", incident.pk)
+        return []
+
+
+def resolve(incident_id: int, user: Any, note: str, request: Any = None, *, source: str) -> Incident:
+    from fabric_ops.health.incidents import transition
+
+    name, note = user.get_username(), (note or "").strip()
+    if not note:
+        raise ValueError("say how it was resolved (note)")
+    with transaction.atomic():
+        incident = Incident.objects.select_for_update().get(pk=incident_id)
+        before = incident.status
+        if before == IncidentStatus.RESOLVED:
+            raise ActionRefused(f"incident {incident.pk} is already resolved")
+        busy = incident.runs.filter(status__in=BUSY_RUN_STATUSES).first()
+        if busy is not None:
+            raise ActionRefused(f"{busy} is still acting on it; wait for it to finish")
+        drains = [run.pk for run in incident.runs.filter(status=RunStatus.SUCCEEDED) if drained_links(run)]
+        if drains:
+            raise ActionRefused(
+                f"remediation run(s) {', '.join(map(str, drains))} drained links that are still drained: "
+                "roll back first (or let the scheduled restore do it)"
+            )
+        rejected = []
+        for run in incident.runs.select_for_update().filter(status=RunStatus.AWAITING_APPROVAL):
+            _reject(run, name, f"incident resolved by {name}")
+            rejected.append(run.pk)
+        try:
+            transition(incident, IncidentStatus.RESOLVED, reason=f"resolved by {name}: {note}"[:2000])
+        except ValueError as exc:
+            raise ActionRefused(str(exc)) from exc
+        changes = {"status": [before, incident.status], "note": [None, note]}
+        if rejected:
+            changes["runs_rejected"] = [[], rejected]
+        audit.record(user, "resolve", incident, changes, request, source=source)
+    return incident
+
+
+def _reject(run: RemediationRun, name: str, note: str) -> None:
+    now = timezone.now()
+    run.status, run.rejected_by, run.rejected_at, run.finished_at = RunStatus.REFUSED, name[:150], now, now
+    run.reason = f"rejected by {name}" + (f": {note}" if note else "")
+    run.save(update_fields=["status", "rejected_by", "rejected_at", "finished_at", "reason"])
+
+
+def _cooldown_s(playbook_name: str) -> float:
+    try:
+        from fabric_ops.health.playbooks import load_playbooks
+
+        book = next((b for b in load_playbooks() if b.name == playbook_name), None)
+    except FabricOpsError:
+        book = None
+    return float(book.cooldown) if book is not None else DEFAULT_REJECT_COOLDOWN_S
+
+
+def reject(run_id: int, user: Any, note: str = "", request: Any = None, *, source: str) -> RemediationRun:
+    name, note = user.get_username(), (note or "").strip()
+    cooldown = None
+    with transaction.atomic():
+        run = RemediationRun.objects.select_for_update().select_related("incident").get(pk=run_id)
+        if run.status != RunStatus.AWAITING_APPROVAL:
+            raise ActionRefused(f"{run} is {run.status}, not awaiting approval")
+        cooldown = _cooldown_s(run.playbook)
+        _reject(run, name, note)
+        # Re-evaluation would otherwise propose the same run again within minutes: the playbook cools down.
+        until = timezone.now() + timedelta(seconds=cooldown)
+        Cooldown.objects.update_or_create(playbook=run.playbook, target_key=run.target_key, defaults={"until": until})
+        incident = run.incident
+        incident.reason = f"remediation {run.pk} ({run.playbook}) {run.reason}"[:2000]
+        incident.save(update_fields=["reason", "updated_at"])
+        changes = {
+            "status": [RunStatus.AWAITING_APPROVAL, run.status],
+            "rejected_by": ["", name],
+            "note": [None, note],
+            "cooldown_until": [None, until],
+        }
+        audit.record(user, "reject", run, changes, request, source=source)
+    return run
+
+
+def _queue(task: Any, run: RemediationRun, name: str) -> None:
+    try:
+        task.apply_async(args=[run.pk, name], retry=False)
+    except Exception as exc:  # the broker's errors vary by transport
+        logger.error("remediation %s: %s could not be queued: %s", run.pk, task.name, exc)
+        raise NotQueued(f"not queued: broker unreachable ({exc})") from exc
+
+
+def approve(run_id: int, user: Any, request: Any = None, *, source: str) -> RemediationRun:
+    """Queue the approval to a worker. Nothing the worker reads is written here, so the task goes out at once;
+    the audit row is written only once the broker took it. A rejection that lands before the worker starts wins
+    (the worker finds the run no longer waiting)."""
+    from .tasks import approve_remediation
+
+    run = RemediationRun.objects.get(pk=run_id)
+    if run.status != RunStatus.AWAITING_APPROVAL:
+        raise ActionRefused(f"{run} is {run.status}, not awaiting approval")
+    name = user.get_username()
+    _queue(approve_remediation, run, name)
+    audit.record(user, "approve", run, {"approved_by": [None, name]}, request, source=source)
+    return run
+
+
+def rollback(run_id: int, user: Any, request: Any = None, *, source: str) -> RemediationRun:
+    """Queue the restore of a verified drain (links back up, push, verify) to a worker."""
+    from .tasks import rollback_remediation
+
+    run = RemediationRun.objects.select_related("incident").get(pk=run_id)
+    links = drained_links(run)
+    if not links:
+        raise ActionRefused(f"{run} is {run.status}: no drain of it is in place to roll back")
+    if run.incident.status == IncidentStatus.MITIGATING:
+        raise ActionRefused(f"incident {run.incident_id} is being mitigated by another run; wait for it")
+    name = user.get_username()
+    _queue(rollback_remediation, run, name)
+    changes = {"links": [links, links], "state": ["drained", "up"]}
+    audit.record(user, "rollback", run, changes, request, source=source)
+    return run
