@@ -13,6 +13,11 @@ from fabric_ops.topology.models import Device, GpuNic, Interface, Link
 
 from .intents import resolve_intent
 
+# The route-map / route-policy a BGP cost-out attaches outbound to a session, and how many times it prepends the
+# local AS: 3 makes every path over the link longer than any detour in a 3-stage Clos (leaf-spine-leaf is 2).
+COST_OUT_POLICY = "FABRICOPS-COST-OUT"
+COST_OUT_PREPEND = 3
+
 
 def _host_address(cidr: str) -> str:
     return str(ipaddress.ip_interface(cidr).ip) if cidr else ""
@@ -48,6 +53,8 @@ def device_context(device: Device) -> dict[str, Any]:
     }
     interfaces = []
     neighbors = []
+    cost_out = set(intent.ports.get("bgp_cost_out", ()))
+    pfc_off = set(intent.ports.get("pfc_disabled_ports", ()))
     for iface in device.interfaces.all().order_by("id"):
         entry: dict[str, Any] = {
             "name": iface.name,
@@ -59,6 +66,8 @@ def device_context(device: Device) -> dict[str, Any]:
             "netmask": _netmask(iface.address),
             "description": iface.description,
             "kind": "unused",
+            "cost_out": iface.name in cost_out,  # its BGP session advertises a prepended AS path (drained)
+            "pfc_disabled": iface.name in pfc_off,  # PFC off for the lossless priorities (storming NIC)
         }
         if iface.id in peers:
             link, far = peers[iface.id]
@@ -72,6 +81,7 @@ def device_context(device: Device) -> dict[str, Any]:
                         "asn": far.device.asn,
                         "description": f"{far.device.hostname} {far.name}",
                         "interface": iface.name,
+                        "cost_out": iface.name in cost_out,
                     }
                 )
         elif iface.id in nics:
@@ -90,6 +100,8 @@ def device_context(device: Device) -> dict[str, Any]:
         "asn": device.asn,
         "interfaces": interfaces,
         "bgp_neighbors": neighbors,
+        "cost_out_policy": COST_OUT_POLICY,
+        "cost_out_prepend": COST_OUT_PREPEND,
         "roce": intent.roce,
         "underlay": intent.underlay,
         "intent_sources": intent.sources,

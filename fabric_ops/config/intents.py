@@ -12,7 +12,7 @@ from fabric_ops.errors import ConfigurationError
 from fabric_ops.topology.models import Device
 
 from .models import IntentAssignment, RoceProfile, UnderlayProfile
-from .models.intents import profile_fields
+from .models.intents import PORT_OVERRIDE_FIELDS, profile_fields
 
 
 def _defaults(model: type) -> dict[str, Any]:
@@ -35,6 +35,9 @@ class DeviceIntent:
     roce: dict[str, Any]
     underlay: dict[str, Any]
     sources: list[str] = field(default_factory=list)
+    # Per-port overrides (models.intents.PORT_OVERRIDE_FIELDS): field -> interface names, from the device's own
+    # assignment; e.g. {"bgp_cost_out": ["Ethernet3/1"]} while a remediation drains that uplink by BGP.
+    ports: dict[str, list[str]] = field(default_factory=dict)
 
 
 def matching_assignments(device: Device) -> list[IntentAssignment]:
@@ -53,6 +56,7 @@ def resolve_intent(device: Device) -> DeviceIntent:
     roce = _defaults(RoceProfile)
     underlay = _defaults(UnderlayProfile)
     sources = []
+    ports: dict[str, list[str]] = {}
     for assignment in matching_assignments(device):
         if assignment.roce_profile:
             roce.update(_values(assignment.roce_profile))
@@ -63,11 +67,20 @@ def resolve_intent(device: Device) -> DeviceIntent:
                 roce[key] = value
             elif key in underlay:
                 underlay[key] = value
+            elif key in PORT_OVERRIDE_FIELDS and assignment.device_id == device.id:
+                if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                    raise ConfigurationError(f"intent assignment {assignment}: {key} must be a list of interface names")
+                ports[key] = sorted(set(value))
             else:
                 raise ConfigurationError(f"intent assignment {assignment}: override {key!r} is not an intent field")
         sources.append(str(assignment))
     _validate(device, roce, underlay, sources)
-    return DeviceIntent(roce=roce, underlay=underlay, sources=sources)
+    known = set(device.interfaces.values_list("name", flat=True)) if ports else set()
+    for key, names in ports.items():
+        missing = sorted(set(names) - known)
+        if missing:
+            raise ConfigurationError(f"{device.hostname}: {key} names unknown interface(s) {', '.join(missing)}")
+    return DeviceIntent(roce=roce, underlay=underlay, sources=sources, ports=ports)
 
 
 def _validate(device: Device, roce: dict[str, Any], underlay: dict[str, Any], sources: list[str]) -> None:

@@ -38,3 +38,96 @@ def test_sandbox_blocks_python_internals(templates):
 def test_unknown_template(templates):
     with pytest.raises(TemplateRenderError, match="template not found"):
         render_template("t/nope.j2", {}, templates)
+
+
+# --- per-port remediation overrides rendered by the platform templates -------------------------------------------
+@pytest.fixture
+def lab_devices(db):
+    from django.conf import settings
+
+    from fabric_ops.topology.inventory import import_inventory
+
+    import_inventory(settings.INVENTORY_DIR / "lab.yml")
+
+
+def _port_overrides(hostname: str, **ports):
+    from fabric_ops.config.models import IntentAssignment
+    from fabric_ops.topology.models import Device
+
+    device = Device.objects.select_related("fabric").get(hostname=hostname)
+    assignment, _ = IntentAssignment.objects.get_or_create(fabric=device.fabric, role="", device=device)
+    assignment.overrides = {**assignment.overrides, **ports}
+    assignment.full_clean()
+    assignment.save()
+    return device
+
+
+def _leaf_uplink():
+    """sjc-leaf1's first uplink: (leaf port, spine hostname, spine port, leaf address, spine address)."""
+    from fabric_ops.config.context import device_context
+    from fabric_ops.topology.models import Device
+
+    ctx = device_context(Device.objects.get(hostname="sjc-leaf1"))
+    up = next(i for i in ctx["interfaces"] if i["kind"] == "fabric")
+    peer = next(n for n in ctx["bgp_neighbors"] if n["interface"] == up["name"])
+    spine = device_context(Device.objects.get(hostname=up["peer_device"]))
+    back = next(n for n in spine["bgp_neighbors"] if n["interface"] == up["peer_interface"])
+    return up["name"], up["peer_device"], up["peer_interface"], back["address"], peer["address"]
+
+
+def test_cost_out_renders_the_policy_on_that_session_only_on_both_platforms(lab_devices):
+    from fabric_ops.config.rendering import render_device
+    from fabric_ops.topology.models import Device
+
+    leaf_port, spine, spine_port, leaf_addr, spine_addr = _leaf_uplink()
+    plain = render_device(_port_overrides("sjc-leaf1"))
+    assert f"   no neighbor {spine_addr} route-map FABRICOPS-COST-OUT out\n" in plain
+    asn = Device.objects.get(hostname="sjc-leaf1").asn
+    assert f"route-map FABRICOPS-COST-OUT permit 10\n   set as-path prepend {asn} {asn} {asn}\n" in plain
+    leaf = render_device(_port_overrides("sjc-leaf1", bgp_cost_out=[leaf_port]))
+    assert f"\n   neighbor {spine_addr} route-map FABRICOPS-COST-OUT out\n" in leaf
+    assert sum(1 for line in leaf.splitlines() if line.startswith("   neighbor ") and line.endswith(" out")) == 1
+
+    vrp = render_device(_port_overrides(spine, bgp_cost_out=[spine_port]))
+    assert f"\n  peer {leaf_addr} route-policy FABRICOPS-COST-OUT export\n" in vrp
+    assert sum(1 for line in vrp.splitlines() if line.startswith("  peer ") and line.endswith(" export")) == 1
+    assert "route-policy FABRICOPS-COST-OUT permit node 10\n apply as-path" in vrp
+    assert vrp.count("  undo peer ") >= 1  # the other sessions say so explicitly: merge never removes a line
+
+
+def test_pfc_disabled_port_renders_drop_on_eos_and_undo_enable_on_vrp(lab_devices):
+    from fabric_ops.config.rendering import render_device
+
+    leaf = render_device(_port_overrides("sjc-leaf1", pfc_disabled_ports=["Ethernet1/1"]))
+    block = leaf.split("interface Ethernet1/1\n", 1)[1].split("!\n", 1)[0]
+    assert "   priority-flow-control priority 3 drop\n" in block and "priority 3 no-drop" not in block
+    other = leaf.split("interface Ethernet2/1\n", 1)[1].split("!\n", 1)[0]
+    assert "   priority-flow-control priority 3 no-drop\n" in other
+
+    _, spine, spine_port, _, _ = _leaf_uplink()
+    vrp = render_device(_port_overrides(spine, pfc_disabled_ports=[spine_port]))
+    block = vrp.split(f"interface {spine_port}\n", 1)[1].split("#\n", 1)[0]
+    assert " undo dcb pfc enable\n" in block
+    assert vrp.count(" dcb pfc enable mode manual\n") >= 1  # the other ports keep PFC
+
+
+@pytest.mark.parametrize(
+    ("scope", "ports", "message"),
+    [
+        ("device", ["Ethernet99/1"], "has no interface"),
+        ("device", "Ethernet1/1", "list of interface names"),
+        ("device", [""], "list of interface names"),
+        ("fabric", ["Ethernet1/1"], "only a device's own assignment"),
+    ],
+)
+def test_port_overrides_are_validated(lab_devices, scope, ports, message):
+    from django.core.exceptions import ValidationError
+
+    from fabric_ops.config.models import IntentAssignment
+    from fabric_ops.topology.models import Device
+
+    device = Device.objects.select_related("fabric").get(hostname="sjc-leaf1")
+    assignment = IntentAssignment(fabric=device.fabric, role="", device=device if scope == "device" else None,
+                                  overrides={"bgp_cost_out": ports})  # fmt: skip
+    with pytest.raises(ValidationError, match=message):
+        assignment.full_clean()

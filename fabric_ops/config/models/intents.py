@@ -137,6 +137,14 @@ def overridable_fields() -> set[str]:
     return set(profile_fields(RoceProfile)) | set(profile_fields(UnderlayProfile))
 
 
+# Per-port overrides a device's own assignment may carry (remediation actions): a list of the device's interface
+# names each. Not profile fields: they name ports, so they make sense on one device only.
+PORT_OVERRIDE_FIELDS = {
+    "bgp_cost_out": "BGP sessions on these ports advertise with a prepended AS path (link drained, still up)",
+    "pfc_disabled_ports": "PFC is off for the lossless priorities on these ports (a storming NIC is ignored)",
+}
+
+
 class IntentAssignment(models.Model):
     """Binds profiles to a fabric, optionally narrowed to a role or one device.
 
@@ -171,6 +179,16 @@ class IntentAssignment(models.Model):
     def clean(self) -> None:
         if self.device_id and self.device.fabric_id != self.fabric_id:
             raise ValidationError({"device": f"{self.device.hostname} is not in fabric {self.fabric.name}"})
-        unknown = sorted(set(self.overrides or {}) - overridable_fields())
+        unknown = sorted(set(self.overrides or {}) - overridable_fields() - set(PORT_OVERRIDE_FIELDS))
         if not isinstance(self.overrides, dict) or unknown:
             raise ValidationError({"overrides": f"unknown intent field(s): {', '.join(unknown)}"})
+        for key in set(self.overrides) & set(PORT_OVERRIDE_FIELDS):
+            ports = self.overrides[key]
+            if not self.device_id:
+                raise ValidationError({"overrides": f"{key} names ports: only a device's own assignment can carry it"})
+            if not isinstance(ports, list) or not all(isinstance(p, str) and p.strip() for p in ports):
+                raise ValidationError({"overrides": f"{key} must be a list of interface names"})
+            missing = sorted(set(ports) - set(self.device.interfaces.values_list("name", flat=True)))
+            if missing:
+                raise ValidationError({"overrides": f"{key}: {self.device.hostname} has no interface(s) "
+                                       f"{', '.join(missing)}"})  # fmt: skip
