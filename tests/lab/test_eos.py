@@ -777,3 +777,86 @@ def test_no_form_of_one_priority_keeps_pfc_on_the_port(eos_device, eos_switch):
     assert "   priority-flow-control on\n" in running
     assert "priority 3 no-drop" in running and "priority 4 no-drop" not in running
     assert eos_switch.qos.pfc_priorities == {3}
+
+
+# --- shared configuration trees (copy-on-write) -------------------------------------------------------------
+
+
+def _terminal(switch, *lines: str) -> None:
+    node = pyeapi.client.Node(
+        pyeapi.client.make_connection(
+            "https", host=switch.mgmt_address, port=EOS_PORT, username="admin", password=EOS_CRED.password
+        )
+    )
+    node.config(list(lines))
+
+
+def test_configure_terminal_after_write_memory_leaves_startup_alone(eos_device, eos_switch):
+    """write memory shares the running tree with the startup-config; a later terminal edit must not reach it."""
+    eos_device.cli(["write memory"])
+    _terminal(eos_switch, "interface Ethernet3/1", "description after-save")
+    assert "description after-save" in eos_device.get_config(retrieve="running")["running"]
+    assert "description after-save" not in eos_device.get_config(retrieve="startup")["startup"]
+    diffs = eos_device.cli(["show running-config diffs"])["show running-config diffs"]
+    assert "+      description after-save" in diffs or "+   description after-save" in diffs
+
+
+def test_terminal_edit_during_commit_timer_is_undone_by_abort(eos_device, eos_switch):
+    """The commit checkpoint is the old running tree itself: edits made meanwhile go to a copy, not to it."""
+    eos_device.load_merge_candidate(config="interface Ethernet3/1\n   description committed\n")
+    eos_device.commit_config(revert_in=300)
+    _terminal(eos_switch, "interface Ethernet4/1", "description meanwhile")
+    assert "description meanwhile" in eos_running(eos_switch)
+    eos_device.rollback()  # aborts the pending session: back to the checkpoint, as EOS does
+    running = eos_running(eos_switch)
+    assert "description committed" not in running and "description meanwhile" not in running
+    assert eos_switch.interfaces["Ethernet4/1"].description != "meanwhile"
+
+
+def test_session_opened_mid_terminal_request_does_not_catch_its_lines(eos_switch):
+    """A session opened between two lines of a configure-terminal request shares the running tree; the next
+    line must land in the (copied) running-config at the same place, not in the session's base."""
+    from fabric_ops.lab.eos.cli import CliSession
+
+    platform = eos.platform_of(eos_switch)
+    cli = CliSession(platform, "admin")
+    for command in ("enable", "configure", "interface Ethernet3/1"):
+        cli.execute(command, "json")
+    session = platform.open_session("other", "admin")
+    cli.execute("description typed-later", "json")
+    cli.finish()
+    assert "   description typed-later" in platform.running.text().splitlines()
+    assert "description typed-later" not in session.base.text()
+    assert "description typed-later" not in session.config.text()
+    assert eos_switch.interfaces["Ethernet3/1"].description == "typed-later"
+
+
+def test_committed_session_takes_no_more_lines(eos_switch):
+    """A committed session's tree is the running-config: a client still in that session cannot edit it."""
+    from fabric_ops.lab.eos.cli import CliSession
+    from fabric_ops.lab.eos.grammar import CliError
+
+    platform = eos.platform_of(eos_switch)
+    cli = CliSession(platform, "admin")
+    for command in ("enable", "configure session late", "interface Ethernet3/1", "description first"):
+        cli.execute(command, "json")
+    platform.commit("late", timer_seconds=300)
+    with pytest.raises(CliError, match="already been committed"):
+        cli.execute("description second", "json")
+    cli.finish()
+    assert "description first" in platform.running.text() and "description second" not in platform.running.text()
+    platform.stop_timers()
+
+
+def test_cached_rendering_follows_every_edit(eos_device, eos_switch):
+    """Rendered configurations are cached per tree; each edit (session lines, terminal lines) shows at once."""
+    eos_device.load_merge_candidate(config="interface Ethernet3/1\n   description one\n")
+    assert "+   description one" in eos_device.compare_config()
+    eos_device.load_merge_candidate(config="interface Ethernet4/1\n   description two\n")  # same session, more lines
+    diff = eos_device.compare_config()
+    assert "+   description one" in diff and "+   description two" in diff
+    eos_device.commit_config()
+    assert "description two" in eos_device.get_config(retrieve="running")["running"]
+    _terminal(eos_switch, "interface Ethernet4/1", "description three")
+    running = eos_device.get_config(retrieve="running")["running"]
+    assert "description three" in running and "description two" not in running

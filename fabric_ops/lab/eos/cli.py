@@ -8,6 +8,7 @@ before it in ``data``.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 from dataclasses import dataclass
@@ -102,6 +103,15 @@ SESSION_COMMANDS: list[_Cmd] = [
     _c("rollback clean-config", "clean_config"),
     _c("end", "end"),
 ]
+_SESSION_FIRST_WORDS = ("commit", "abort", "rollback", "end")
+
+
+def _may_be_session_command(first: str, autocomplete: bool) -> bool:
+    """Cheap pre-check so that the ~1,000 configuration lines of a push skip the session-command grammar."""
+    lowered = first.lower()
+    if autocomplete:
+        return any(word.startswith(lowered) for word in _SESSION_FIRST_WORDS)
+    return lowered in _SESSION_FIRST_WORDS
 
 
 def _seconds(hhmmss: str) -> int:
@@ -121,6 +131,7 @@ class CliSession:
         self.session_name: str | None = None
         self.cursor: Cursor | None = None
         self.running_dirty = False
+        self.fmt = "json"  # of the command being run (handlers skip the form that will not be returned)
 
     # --- dispatch ---------------------------------------------------------------------------------------------
 
@@ -131,6 +142,7 @@ class CliSession:
             return {} if fmt == "json" else {"output": ""}
         if tokens[0].lower() == "comment" or text.strip().startswith("!"):
             return {} if fmt == "json" else {"output": ""}
+        self.fmt = fmt
         if self.cursor is not None:
             return self._config_mode(text, tokens, fmt, heredoc, pipe)
         return self._exec(text, tokens, fmt, pipe)
@@ -186,7 +198,7 @@ class CliSession:
         if lowered == ["end"] or (lowered == ["exit"] and len(self.cursor.stack) == 1):
             self._leave_config()
             return empty
-        if self.session_name is not None:
+        if self.session_name is not None and _may_be_session_command(tokens[0], self.autocomplete):
             cmd, _, tokens = self._match(SESSION_COMMANDS, tokens)
             if cmd is not None and cmd.name == "commit":
                 name = self.session_name
@@ -200,16 +212,55 @@ class CliSession:
                 return empty
             if cmd is not None and cmd.name == "clean_config":
                 with self.platform.lock:
-                    session = self.platform.sessions[self.session_name]
+                    session = self._editable_session()
                     session.config = self.platform.clean_config()
                     self.tree = session.config
                     self.cursor = self.tree.cursor()
                 return empty
         with self.platform.lock:
-            self.tree.apply(self.cursor, text, heredoc, self.autocomplete)
+            if self.session_name is not None:
+                self._editable_session()
+            else:
+                self._follow_running()
+            try:
+                self.tree.apply(self.cursor, text, heredoc, self.autocomplete)
+            finally:
+                self.platform.edited(self.tree)
         if self.session_name is None:
             self.running_dirty = True
         return empty
+
+    def _editable_session(self):
+        """The session this CLI edits; once committed (or gone) it takes no more lines: its tree may be running."""
+        session = self.platform.sessions.get(self.session_name)
+        if session is None:
+            raise CliError(f"Session {self.session_name} does not exist")
+        if session.state != "pending":
+            raise CliError(f"Cannot enter session {self.session_name} (session has already been committed)")
+        return session
+
+    def _follow_running(self) -> None:
+        """``configure terminal`` edits the running tree in place: make sure it is ours alone (copy-on-write).
+
+        If the running tree was copied (or replaced) since the previous line, the cursor's open sections are
+        found again in the new tree by their positions, so the next line lands where it would have.
+        """
+        tree = self.platform.writable_running()
+        if tree is self.tree:
+            return
+        old_stack = self.cursor.stack
+        node = tree.root
+        stack = [node]
+        for parent, child in itertools.pairwise(old_stack):
+            try:
+                index = next(i for i, c in enumerate(parent.children) if c is child)
+                node = node.children[index]
+            except (StopIteration, IndexError):
+                break  # the section is gone (a replace or revert meanwhile): continue at the top level
+            stack.append(node)
+        self.tree = tree
+        self.cursor = tree.cursor()
+        self.cursor.stack[:] = stack
 
     def _leave_config(self) -> None:
         self.cursor = None
@@ -303,15 +354,17 @@ class CliSession:
 
     def _do_running(self, tokens):
         lowered = [t.lower() for t in tokens]
+        if self.fmt == "json":  # the structured form only: rendering the text too would be thrown away
+            with self.platform.lock:
+                return self.platform.running.as_json(), None
         with self.platform.lock:
             if "all" in lowered:
                 text = shows.running_all_text(self.platform)
             else:
                 text = shows.running_text(self.platform, " ".join(tokens))
-            json_form = self.platform.running.as_json()
         if "sanitized" in lowered:
             text = shows.sanitize(text)
-        return json_form, lambda _d: text
+        return None, lambda _d: text
 
     def _do_running_diffs(self, tokens):
         with self.platform.lock:
@@ -324,7 +377,8 @@ class CliSession:
     def _do_running_interface(self, tokens):
         name = self._interface_arg(tokens, 3)
         with self.platform.lock:
-            return _pipe(self.platform.running.text(), f"section interface {name}$")
+            lines = self.platform.lines_of(self.platform.running)
+        return _pipe("\n".join(lines) + "\n", f"section interface {name}$")
 
     def _do_startup(self, tokens):
         with self.platform.lock:
@@ -361,7 +415,7 @@ class CliSession:
             return shows.session_diff(self.platform, name)
 
     def _do_configure(self, tokens):
-        self.tree = self.platform.running
+        self.tree = self.platform.writable_running()
         self.cursor = self.tree.cursor()
 
     def _do_configure_session(self, tokens):

@@ -3,6 +3,16 @@
 Stored in ``SwitchState.platform_state``. Every change that reaches the running configuration ends in
 :meth:`EosPlatform.apply_effects`, so commits, rollbacks and automatic commit-timer reverts all move the
 lab's data plane the same way.
+
+Configuration trees are shared, not copied, wherever nobody edits them: a committed session's tree becomes
+the running-config as it is, the running-config is the session's base, the commit checkpoint and (after
+``write memory``) the startup-config by reference. The only things that edit a tree in place are a pending
+session's own lines (its private copy, taken when it opens) and ``configure terminal`` / ``copy ...
+running-config``, which go through :meth:`EosPlatform.writable_running`: it copies the running tree first when
+anything else still holds it (copy-on-write at the tree level). Rendered lines are cached per tree
+(:meth:`EosPlatform.lines_of`) and dropped whenever a tree is edited (:meth:`EosPlatform.edited`), so the
+diff, ``show running-config``, ``copy startup-config`` and the verification reads of one push render each
+distinct configuration once.
 """
 
 from __future__ import annotations
@@ -10,6 +20,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from fabric_ops.lab.eos.config import ConfigTree
@@ -24,13 +35,14 @@ logger = logging.getLogger(__name__)
 
 MAX_OPEN_SESSIONS = 5  # EOS defaults ("show configuration sessions" maxOpenSessions / maxSavedSessions)
 MAX_SAVED_SESSIONS = 1
+_LINES_CACHED = 6  # rendered trees kept per switch: running, startup, a few sessions
 
 
 @dataclass
 class ConfigSession:
     name: str
     config: ConfigTree
-    base: ConfigTree  # running-config when the session was opened: the "---" side of its diff
+    base: ConfigTree  # running-config when the session was opened (shared, never edited)
     user: str = ""
     state: str = "pending"  # pending | pendingCommitTimer | completed
     created: float = field(default_factory=time.time)
@@ -47,11 +59,46 @@ class EosPlatform:
         self.switch = switch
         self.lock = threading.RLock()
         self.running = running
-        self.startup = running.copy()
+        self.startup = running  # shared until one of them is edited or replaced
+        self._running_shared = True  # something besides self.running holds the running tree
+        self._lines: OrderedDict[int, tuple[ConfigTree, list[str]]] = OrderedDict()
         self.startup_modified = time.time()
         self.files: dict[str, str] = {}
         self.sessions: dict[str, ConfigSession] = {}
         self.generation = 0  # bumped on reboot so timers armed before it do nothing
+
+    # --- sharing trees ----------------------------------------------------------------------------------------
+
+    def _set_running(self, tree: ConfigTree, shared: bool = True) -> None:
+        """Make ``tree`` the running-config; ``shared``: it is also held elsewhere (never edit it in place)."""
+        self.running = tree
+        self._running_shared = shared
+
+    def writable_running(self) -> ConfigTree:
+        """The running tree, safe to edit in place: copied first if a session, checkpoint or startup shares it."""
+        with self.lock:
+            if self._running_shared:
+                self.running = self.running.copy()
+                self._running_shared = False
+            return self.running
+
+    def lines_of(self, tree: ConfigTree) -> list[str]:
+        """``tree.lines()``, rendered once per tree until :meth:`edited` says it changed (do not mutate the list)."""
+        with self.lock:
+            cached = self._lines.get(id(tree))
+            if cached is not None and cached[0] is tree:
+                self._lines.move_to_end(id(tree))
+                return cached[1]
+            lines = tree.lines()
+            self._lines[id(tree)] = (tree, lines)
+            while len(self._lines) > _LINES_CACHED:
+                self._lines.popitem(last=False)
+            return lines
+
+    def edited(self, tree: ConfigTree) -> None:
+        """Forget what ``tree`` rendered to: called after every in-place edit."""
+        with self.lock:
+            self._lines.pop(id(tree), None)
 
     # --- effects ----------------------------------------------------------------------------------------------
 
@@ -77,7 +124,9 @@ class EosPlatform:
             pending = [s for s in self.sessions.values() if s.state == "pending"]
             if len(pending) >= MAX_OPEN_SESSIONS:
                 raise CliError("Maximum number of pending sessions has been reached")
-            session = ConfigSession(name=name, config=self.running.copy(), base=self.running.copy(), user=user)
+            # the session edits its own copy; the base is the running tree itself, which is never edited in place
+            session = ConfigSession(name=name, config=self.running.copy(), base=self.running, user=user)
+            self._running_shared = True
             self.sessions[name] = session
             return session
 
@@ -90,8 +139,9 @@ class EosPlatform:
             if session.state == "completed":
                 raise CliError(f"Session {name} has already been committed")
             if session.state == "pending":
-                checkpoint = self.running.copy()
-                self.running = session.config.copy()
+                checkpoint = self.running  # the running tree is never edited in place while shared
+                # The session's tree becomes the running-config as it is: a committed session takes no more lines.
+                self._set_running(session.config)
                 if timer_seconds is None:
                     self._complete(session)
                 else:
@@ -115,7 +165,7 @@ class EosPlatform:
                 return
             self._cancel(session)
             if session.state == "pendingCommitTimer" and session.checkpoint is not None:
-                self.running = session.checkpoint
+                self._set_running(session.checkpoint)
                 logger.info(
                     "%s: session %s aborted under commit timer, running-config restored", self.switch.hostname, name
                 )
@@ -151,7 +201,7 @@ class EosPlatform:
                 return
             if session.state != "pendingCommitTimer" or session.checkpoint is None:
                 return
-            self.running = session.checkpoint
+            self._set_running(session.checkpoint)
             del self.sessions[name]
             logger.warning("%s: commit timer of session %s expired, configuration reverted", self.switch.hostname, name)
             self.apply_effects()
@@ -161,9 +211,9 @@ class EosPlatform:
     def read_file(self, url: str) -> str:
         with self.lock:
             if url in ("running-config", "system:running-config", "system:/running-config"):
-                return self.running.text()
+                return _text(self.lines_of(self.running))
             if url in ("startup-config", "flash:startup-config", "flash:/startup-config"):
-                return self.startup.text()
+                return _text(self.lines_of(self.startup))
             key = _flash(url)
             if key not in self.files:
                 raise CliError(f"Error opening {url} (No such file or directory)")
@@ -178,7 +228,11 @@ class EosPlatform:
                 self.startup = tree
                 self.startup_modified = time.time()
             elif destination in ("running-config", "system:running-config"):
-                self.running.load_text(text)  # copy to running merges, as on EOS
+                running = self.writable_running()
+                try:
+                    running.load_text(text)  # copy to running merges, as on EOS
+                finally:
+                    self.edited(running)
                 self.apply_effects()
             elif destination.startswith("flash:"):
                 self.files[_flash(destination)] = text
@@ -187,7 +241,8 @@ class EosPlatform:
 
     def write_memory(self) -> None:
         with self.lock:
-            self.startup = self.running.copy()
+            self.startup = self.running
+            self._running_shared = True
             self.startup_modified = time.time()
 
     def replace(self, source: str) -> None:
@@ -199,7 +254,7 @@ class EosPlatform:
                 tree.load_text(text)
             except CliError as exc:
                 raise CliError(f"Configuration replace failed: {exc.message}") from exc
-            self.running = tree
+            self._set_running(tree, shared=False)
             self.apply_effects()
 
     # --- power cycle ------------------------------------------------------------------------------------------
@@ -210,7 +265,7 @@ class EosPlatform:
             for session in self.sessions.values():
                 self._cancel(session)
             self.sessions.clear()
-            self.running = self.startup.copy()
+            self._set_running(self.startup)
             with self.switch.lock:
                 self.switch.boot_time = time.time()
             self.apply_effects()
@@ -220,6 +275,10 @@ class EosPlatform:
             self.generation += 1
             for session in self.sessions.values():
                 self._cancel(session)
+
+
+def _text(lines: list[str]) -> str:
+    return "\n".join(lines) + "\n"  # ConfigTree.text() from already rendered lines
 
 
 def _flash(url: str) -> str:

@@ -613,8 +613,11 @@ def config_header(platform: EosPlatform, command: str) -> list[str]:
 
 
 def running_text(platform: EosPlatform, command: str = "show running-config", tree: ConfigTree | None = None) -> str:
-    tree = tree or platform.running
-    return "\n".join(config_header(platform, command) + tree.lines()) + "\n"
+    if tree is None or tree is platform.running or any(s.config is tree for s in platform.sessions.values()):
+        lines = platform.lines_of(tree or platform.running)  # rendered once per configuration
+    else:
+        lines = tree.lines()  # a throw-away tree (show running-config all)
+    return "\n".join(config_header(platform, command) + lines) + "\n"
 
 
 def startup_text(platform: EosPlatform) -> str:
@@ -626,7 +629,7 @@ def startup_text(platform: EosPlatform) -> str:
         "!",
         "! boot system flash:/EOS.swi",
     ]
-    return "\n".join(header + platform.startup.lines()) + "\n"
+    return "\n".join(header + platform.lines_of(platform.startup)) + "\n"
 
 
 def sanitize(text: str) -> str:
@@ -666,8 +669,8 @@ def session_diff(platform: EosPlatform, name: str) -> str:
     if session is None:
         return ""
     return unified_diff(
-        platform.running.lines(),
-        session.config.lines(),
+        platform.lines_of(platform.running),
+        platform.lines_of(session.config),
         "system:/running-config",
         f"session:/{name}-session-config",
     )
@@ -676,7 +679,10 @@ def session_diff(platform: EosPlatform, name: str) -> str:
 def running_diffs(platform: EosPlatform) -> str:
     """``show running-config diffs``: what differs from the startup-config."""
     return unified_diff(
-        platform.startup.lines(), platform.running.lines(), "flash:/startup-config", "system:/running-config"
+        platform.lines_of(platform.startup),
+        platform.lines_of(platform.running),
+        "flash:/startup-config",
+        "system:/running-config",
     )
 
 
