@@ -114,8 +114,20 @@ class DetectionLoop:
         return out
 
     def handle(self, result: Result) -> None:
-        if result.cleared:
-            self.stats["cleared"] += incidents.clear(result.cleared)
+        """Record a round's findings in the database, applying the last word per key.
+
+        A key cleared and raised again within the round is cleared first, then re-recorded (fresh, whatever the
+        refresh throttle says: the database must not keep it cleared while the engine holds it). A key whose last
+        word is "cleared" is cleared *after* the raises are recorded: a lagging stream can hand the engine an old
+        flap that the same round's scan then ages out, and recording the raise after the clear would leave an
+        alarm open in the database that the engine no longer holds, so nothing would ever clear it.
+        """
+        final = result.final
+        reopened = [key for key in dict.fromkeys(result.cleared) if final.get(key)]
+        if reopened:
+            self.stats["cleared"] += incidents.clear(reopened)
+            for key in reopened:
+                self._recorded.pop(key, None)
         # An active finding is re-reported with every sample; the incident needs it once, then every few seconds.
         now = time.monotonic()
         fresh = []
@@ -123,15 +135,17 @@ class DetectionLoop:
             if now - self._recorded.get(finding.key, -1e9) >= self.refresh_s:
                 self._recorded[finding.key] = now
                 fresh.append(finding)
-        for key in result.cleared:
-            self._recorded.pop(key, None)
-        if not fresh:
-            return
-        self.stats["raised"] += len(fresh)
-        for incident, new in incidents.record(fresh, self.index):
-            if new and incident.status == IncidentStatus.OPEN:
-                self.stats["incidents"] += 1
-                self.dispatch(incident.pk, HOLD_KINDS.get(incident.kind, 0.0))
+        if fresh:
+            self.stats["raised"] += len(fresh)
+            for incident, new in incidents.record(fresh, self.index):
+                if new and incident.status == IncidentStatus.OPEN:
+                    self.stats["incidents"] += 1
+                    self.dispatch(incident.pk, HOLD_KINDS.get(incident.kind, 0.0))
+        gone = [key for key, up in final.items() if not up]
+        if gone:
+            self.stats["cleared"] += incidents.clear(gone)
+            for key in gone:
+                self._recorded.pop(key, None)
 
     def run(self, stop: threading.Event) -> None:
         logger.info("health detection: reading %s:events from %s", self.prefix, self.last_id)

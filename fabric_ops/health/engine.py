@@ -48,12 +48,35 @@ def thresholds() -> tuple[cg.CongestionThresholds, lk.LinkThresholds, dv.DeviceT
 
 @dataclass
 class Result:
+    """What one round found. ``raised`` and ``cleared`` lose the order between them; ``final`` keeps it.
+
+    A round can raise and then clear the same key (a lagging stream delivers an old flap, and the scan that follows
+    sees it has aged out), or clear and then raise it again. Whoever records the result must apply the last word
+    per key, not "clears, then raises": :attr:`final` maps every key this round touched to True (active at the
+    end of the round) or False (cleared at the end).
+    """
+
     raised: list[Finding] = field(default_factory=list)  # new, or still active with fresher evidence
     cleared: list[tuple[str, str, str]] = field(default_factory=list)
+    final: dict[tuple[str, str, str], bool] = field(default_factory=dict)
+
+    def raise_(self, finding: Finding) -> None:
+        self.raised.append(finding)
+        self.final.pop(finding.key, None)  # re-insert: dict order is the order of last change
+        self.final[finding.key] = True
+
+    def clear(self, key: tuple[str, str, str]) -> None:
+        self.cleared.append(key)
+        self.final.pop(key, None)
+        self.final[key] = False
 
     def extend(self, other: Result) -> None:
+        """Append ``other`` as having happened after everything already in this result."""
         self.raised.extend(other.raised)
         self.cleared.extend(other.cleared)
+        for key, up in other.final.items():
+            self.final.pop(key, None)
+            self.final[key] = up
 
 
 class DetectionEngine:
@@ -80,11 +103,11 @@ class DetectionEngine:
             self.active[finding.key] = finding
             if src is not None:
                 self.source[finding.key] = src
-            result.raised.append(finding)
+            result.raise_(finding)
         elif key in self.active and key[0] == kind:
             del self.active[key]
             self.source.pop(key, None)
-            result.cleared.append(key)
+            result.clear(key)
 
     def _history(self, key: tuple, sample: Sample) -> deque[Sample]:
         hist = self.series[key]
