@@ -32,4 +32,10 @@ urlpatterns = [
     path("lab/clear/", lab.lab_clear, name="lab-clear"),
     path("incidents/", incidents.incident_list, name="incidents"),
     path("incidents/<int:pk>/", incidents.incident_detail, name="incident"),
+    path("incidents/<int:pk>/live/", incidents.incident_live, name="incident-live"),
+    path("incidents/<int:pk>/acknowledge/", incidents.incident_acknowledge, name="incident-acknowledge"),
+    path("incidents/<int:pk>/resolve/", incidents.incident_resolve, name="incident-resolve"),
+    path("remediation-runs/<int:pk>/approve/", incidents.run_approve, name="run-approve"),
+    path("remediation-runs/<int:pk>/reject/", incidents.run_reject, name="run-reject"),
+    path("remediation-runs/<int:pk>/rollback/", incidents.run_rollback, name="run-rollback"),
 ]

@@ -78,6 +78,7 @@ def pages(fabric) -> dict[str, str]:
         "lab-faults": reverse("web:lab-faults"),
         "incidents": reverse("web:incidents"),
         "incident": reverse("web:incident", args=[incident.pk]),
+        "incident-live": reverse("web:incident-live", args=[incident.pk]),
     }
 
 

@@ -23,6 +23,9 @@ JOBS_APPROVE = ("fabricconfig.approve_pushjob",)
 LAB_READ = ("web.view_lab",)
 LAB_CONTROL = ("web.view_lab", "web.inject_fault")
 INCIDENTS_READ = ("health.view_incident",)
+# Acknowledge / resolve an incident; approve / reject / roll back its remediation runs (operators).
+INCIDENT_CHANGE = ("health.view_incident", "health.change_incident")
+RUN_CHANGE = ("health.view_incident", "health.view_remediationrun", "health.change_remediationrun")
 # Drain / undrain: the only changes the UI makes to the source of truth (as the API allows operators).
 LINK_CHANGE = ("topology.view_link", "topology.change_link")
 DEVICE_CHANGE = ("topology.view_device", "topology.change_device")
