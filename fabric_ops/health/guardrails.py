@@ -11,6 +11,8 @@ reasons. Defaults (settings ``FABRIC_OPS_HEALTH_GUARDRAILS``, a playbook's ``gua
 * no partition of a fabric, no site split, no isolated GPU host (``max_host_lost_fraction`` 0.5 on any host);
 * ``max_drained_per_pod`` 4 — links drained by automation at once in one pod/plane: past that, the faults are
   probably one common cause (a bad batch of optics, a power feed) that needs a human;
+* a BGP cost-out counts exactly like a shutdown: the costed-out link's capacity is lost (the remediation passes
+  the links already costed out to the blast radius and to the per-pod count, as it does with drained ones);
 * ``max_actions_per_window`` 20 per ``window_s`` 600 s fabric-wide — a detector gone mad must not drain the fabric.
 
 An empty or wildcard target is refused outright: "drain nothing" must never become "drain everything".
@@ -57,9 +59,13 @@ class Verdict:
         return {"allowed": self.allowed, "reasons": list(self.reasons), "figures": dict(self.figures)}
 
 
-def target_problem(links: Iterable[Any] = (), devices: Iterable[Any] = (), spans: Iterable[Any] = ()) -> str | None:
-    """Why a target is unacceptable (empty, or a wildcard), or None."""
-    named = [*links, *devices, *spans]
+def target_problem(
+    links: Iterable[Any] = (), devices: Iterable[Any] = (), spans: Iterable[Any] = (), ports: Iterable[Any] = ()
+) -> str | None:
+    """Why a target is unacceptable (empty, or a wildcard), or None. ``ports`` are interface names an action
+    names on its devices (disable-pfc): an empty or wildcard one is refused too, never read as "every port"."""
+    ports = list(ports)
+    named = [*links, *devices, *spans, *ports]
     if not named:
         return "the action names no target; an empty target is never read as 'all'"
     bad = [str(n) for n in named if n is None or str(n).strip().lower() in WILDCARDS or "*" in str(n)]

@@ -13,6 +13,8 @@ A playbook says which incidents it handles (``match``), what to do (``actions``)
       roles: [leaf, spine]               # optional: role of the incident's device
       conditions:                        # optional: all must hold on the incident's evidence
         - {field: transitions, op: ">=", value: 3}
+      after: [pfc-storm]                 # optional: an escalation step, only for a deliberate retry (re-evaluation)
+                                         # of an incident one of these playbooks already acted on
     mode: auto                           # auto | approve | dry-run
     actions:
       - {action: drain-link}
@@ -31,7 +33,7 @@ from __future__ import annotations
 
 import logging
 import operator
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,10 +51,12 @@ logger = logging.getLogger(__name__)
 ACTIONS: dict[str, set[str]] = {
     # action -> allowed parameters
     "drain-link": set(),
+    "cost-out-link": set(),  # drain by BGP: prepend towards the peer at both ends; the link stays up
     "restore-link": set(),
     "bounce-port": {"down_seconds"},
     "apply-intent": {"overrides"},
     "pfc-watchdog": {"detection_ms", "restoration_ms", "watchdog_action"},
+    "disable-pfc": set(),  # PFC off for the lossless priorities on the incident's (storming) port only
     "move-dci": set(),
     "notify": {"message", "severity"},
 }
@@ -60,6 +64,7 @@ METRICS = {
     # metric -> what it measures on the incident's object (fabric_ops.health.verification)
     "link-carrying-bps": "traffic still carried by the incident's link (both directions, both ends)",
     "link-oper-up": "1 when the incident's link is operationally up at both ends, else 0",
+    "link-utilisation": "busiest direction of the incident's link at either end, as a fraction of its speed",
     "port-pause-rx-ps": "PFC pause frames/s received on the incident's port at its priority",
     "device-pause-tx-ps": "PFC pause frames/s the incident's switch sends on its other ports (a storm spreading)",
     "queue-drops-pps": "drops/s of the incident's queue",
@@ -72,6 +77,9 @@ TOP_KEYS = {
     "name", "description", "priority", "match", "mode", "actions", "verification", "rollback", "cooldown", "restore",
     "guardrails",
 }  # fmt: skip
+RESTORABLE = ("drain-link", "move-dci", "cost-out-link", "disable-pfc")  # undone by the scheduled restore
+# Actions that each need their own object: two of them in one playbook would share one undo and one restore.
+LINK_ACTIONS = {"drain-link", "cost-out-link", "bounce-port", "move-dci"}
 GUARDRAIL_KEYS = {"min_uplink_fraction", "max_drained_per_pod", "max_host_lost_fraction", "max_actions_per_window"}
 
 
@@ -127,6 +135,7 @@ class Playbook:
     scopes: tuple[str, ...] = ()
     roles: tuple[str, ...] = ()
     conditions: tuple[Condition, ...] = ()
+    after: tuple[str, ...] = ()  # escalation: matches only once one of these playbooks acted on the incident
     mode: str = Mode.AUTO
     verification: Verification | None = None
     rollback: bool = True
@@ -135,8 +144,13 @@ class Playbook:
     restore_mode: str = Mode.AUTO
     guardrails: Mapping[str, float] = field(default_factory=dict)
 
-    def matches(self, kind: str, scope: str, role: str, evidence: Mapping[str, Any]) -> bool:
+    def matches(
+        self, kind: str, scope: str, role: str, evidence: Mapping[str, Any], ran: Collection[str] | None = None
+    ) -> bool:
+        """``ran``: playbooks that already acted on the incident, when this is a deliberate retry (else None)."""
         if kind not in self.kinds:
+            return False
+        if self.after and not (ran and set(self.after) & set(ran)):
             return False
         if self.scopes and scope not in self.scopes:
             return False
@@ -233,10 +247,11 @@ def _parse(reader: _Reader, node: yaml.Node) -> Playbook | None:
     scopes: tuple[str, ...] = ()
     roles: tuple[str, ...] = ()
     conditions: list[Condition] = []
+    after: tuple[str, ...] = ()
     if "match" in top:
         match = reader.mapping(top["match"][1], "match")
         if match is not None:
-            reader.unknown(match, {"kind", "scope", "roles", "conditions"}, "match")
+            reader.unknown(match, {"kind", "scope", "roles", "conditions", "after"}, "match")
             if "kind" not in match:
                 reader.problem(top["match"][1], "match: missing required key 'kind'")
             else:
@@ -247,6 +262,10 @@ def _parse(reader: _Reader, node: yaml.Node) -> Playbook | None:
                 roles = reader.string_list(match["roles"][1], "match.roles", ())
             if "conditions" in match:
                 conditions = _conditions(reader, match["conditions"][1])
+            if "after" in match:
+                after = reader.string_list(match["after"][1], "match.after", ())
+                if name is not None and name in after:
+                    reader.problem(match["after"][1], f"match.after: {name!r} cannot escalate from itself")
     actions = _actions(reader, top["actions"][1]) if "actions" in top else []
     mode = Mode.AUTO
     if "mode" in top:
@@ -277,8 +296,8 @@ def _parse(reader: _Reader, node: yaml.Node) -> Playbook | None:
                 if restore_mode not in Mode.values:
                     reader.problem(restore["mode"][1], f"restore.mode: {restore_mode!r} is not one of "
                                    f"{', '.join(Mode.values)}")  # fmt: skip
-            if not any(a.action in ("drain-link", "move-dci") for a in actions):
-                reader.problem(top["restore"][1], "restore: only drain-link or move-dci can be restored")
+            if not any(a.action in RESTORABLE for a in actions):
+                reader.problem(top["restore"][1], f"restore: only {', '.join(RESTORABLE)} can be restored")
     guardrails: dict[str, float] = {}
     if "guardrails" in top:
         gmap = reader.mapping(top["guardrails"][1], "guardrails")
@@ -289,6 +308,7 @@ def _parse(reader: _Reader, node: yaml.Node) -> Playbook | None:
                     number = reader.scalar(value, (float, int), f"guardrails.{key}")
                     if number is not None:
                         guardrails[key] = float(number)
+    _check_action_scopes(reader, top, actions, scopes)
     if reader.problems or name is None:
         return None
     return Playbook(
@@ -301,6 +321,7 @@ def _parse(reader: _Reader, node: yaml.Node) -> Playbook | None:
         scopes=scopes,
         roles=roles,
         conditions=tuple(conditions),
+        after=after,
         mode=mode,
         verification=verification,
         rollback=True if numbers.get("rollback") is None else numbers["rollback"],
@@ -309,6 +330,21 @@ def _parse(reader: _Reader, node: yaml.Node) -> Playbook | None:
         restore_mode=restore_mode,
         guardrails=guardrails,
     )
+
+
+def _check_action_scopes(
+    reader: _Reader, top: dict[str, tuple[yaml.Node, yaml.Node]], actions: list[Action], scopes: tuple[str, ...]
+) -> None:
+    """The new per-object actions need an object of their kind: a link to cost out, a port to turn PFC off on."""
+    names = [a.action for a in actions]
+    where = top["actions"][1] if "actions" in top else None
+    draining = sorted(set(names) & {"drain-link", "cost-out-link", "move-dci"})
+    if len(draining) > 1:
+        reader.problem(where, f"actions: {' and '.join(draining)} both take the link out; pick one")
+    if "cost-out-link" in names and scopes and "link" not in scopes:
+        reader.problem(top["match"][1], "action cost-out-link acts on a link: match.scope must include 'link'")
+    if "disable-pfc" in names and scopes and not set(scopes) & {"interface"}:
+        reader.problem(top["match"][1], "action disable-pfc acts on a port: match.scope must include 'interface'")
 
 
 def _conditions(reader: _Reader, node: yaml.Node) -> list[Condition]:
@@ -447,10 +483,26 @@ def validate(directory: Path | str | None = None) -> tuple[list[Playbook], list[
                 continue
             seen[book.name] = book.source
             books.append(book)
+    for book in books:
+        unknown = [name for name in book.after if name not in seen]
+        if unknown:
+            problems.append(f"{book.source}: match.after names unknown playbook(s) {', '.join(unknown)}")
     return books, problems
 
 
-def select(books: list[Playbook], kind: str, scope: str, role: str, evidence: Mapping[str, Any]) -> Playbook | None:
-    """The matching playbook with the lowest priority number (then name), or None."""
-    matching = [b for b in books if b.matches(kind, scope, role, evidence)]
+def select(
+    books: list[Playbook],
+    kind: str,
+    scope: str,
+    role: str,
+    evidence: Mapping[str, Any],
+    ran: Collection[str] | None = None,
+) -> Playbook | None:
+    """The matching playbook with the lowest priority number (then name), or None.
+
+    ``ran`` (the playbooks that already acted on the incident) is passed for a deliberate retry only; then an
+    escalation step (``match.after``) of one of them can match. A re-delivered task passes None and never
+    escalates.
+    """
+    matching = [b for b in books if b.matches(kind, scope, role, evidence, ran)]
     return min(matching, key=lambda b: (b.priority, b.name)) if matching else None

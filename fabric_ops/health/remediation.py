@@ -52,7 +52,9 @@ logger = logging.getLogger(__name__)
 
 GUARDRAIL_LOCK = "fabric_ops-health-guardrails"  # a device-lock key that is no device: serialises guardrail checks
 RETRYABLE_RUN_STATUSES = (RunStatus.REFUSED, RunStatus.FAILED, RunStatus.ROLLED_BACK, RunStatus.DRY_RUN)
-DRAINING_ACTIONS = ("drain-link", "move-dci")
+DRAINING_ACTIONS = ("drain-link", "move-dci")  # shut the links (Link.state drained)
+CAPACITY_ACTIONS = (*DRAINING_ACTIONS, "cost-out-link")  # take the links' capacity away: guardrails, drain caps
+RESTORABLE_ACTIONS = (*CAPACITY_ACTIONS, "disable-pfc")  # undone by the scheduled restore
 
 
 @dataclass
@@ -75,7 +77,7 @@ def plan(incident: Incident, playbook: Playbook, index: TopologyIndex) -> Plan:
     links: list[int] = []
     devices: list[str] = []
     names = {a.action for a in playbook.actions}
-    if names & {"drain-link", "bounce-port"} and incident.link_id is not None:
+    if names & {"drain-link", "bounce-port", "cost-out-link"} and incident.link_id is not None:
         links = [incident.link_id]
     if "move-dci" in names:
         if incident.scope_kind == ScopeKind.SPAN and incident.span:
@@ -89,16 +91,23 @@ def plan(incident: Incident, playbook: Playbook, index: TopologyIndex) -> Plan:
         devices += [a[0], b[0]]
     if names & {"apply-intent", "pfc-watchdog"} and incident.device:
         devices.append(incident.device)
+    pfc_port = "disable-pfc" in names and bool(incident.device and incident.interface)
+    if pfc_port:
+        devices.append(incident.device)
     devices = sorted(set(devices))
     if links:
         key = f"links:{','.join(map(str, sorted(links)))}" if len(links) > 1 else f"link:{links[0]}"
+    elif pfc_port and devices == [incident.device]:
+        key = f"port:{incident.device}:{incident.interface}"
     elif devices:
         key = f"device:{','.join(devices)}"
     else:
         key = f"incident:{incident.pk}"
     priority = "3"
     port = (incident.device, incident.interface) if incident.device and incident.interface else None
-    subject = Subject(ports=tuple(ports), port=port, priority=priority, devices=tuple(devices))
+    speeds = {f"{d}:{i}": index.port_speed.get((d, i), 0) for d, i in ports}
+    subject = Subject(ports=tuple(ports), port=port, priority=priority, devices=tuple(devices),
+                      extra={"port_speed_gbps": speeds})  # fmt: skip
     return Plan(key, links, devices, ports, subject)
 
 
@@ -119,7 +128,8 @@ def _guardrail_verdict(incident: Incident, playbook: Playbook, p: Plan, index: T
     acting = [a for a in playbook.actions if a.action != "notify"]
     if not acting:
         return guardrails.Verdict(True)
-    problem = guardrails.target_problem(p.links, p.devices)
+    ports = [incident.interface] if any(a.action == "disable-pfc" for a in acting) else []
+    problem = guardrails.target_problem(p.links, p.devices, ports=ports)
     if problem:
         return guardrails.Verdict(False, (problem,))
     since = timezone.now() - timedelta(seconds=limits.window_s)
@@ -127,15 +137,19 @@ def _guardrail_verdict(incident: Incident, playbook: Playbook, p: Plan, index: T
         ActionRecord.objects.filter(phase="act", started_at__gte=since).exclude(action="notify")
         .values("run").distinct().count()
     )  # fmt: skip
-    if not p.links:  # intent changes remove no capacity: only the rate limit applies
+    if not p.links or not any(a.action in (*CAPACITY_ACTIONS, "bounce-port") for a in acting):
+        # intent changes and per-port PFC remove no capacity: only the rate limit applies
         reasons = tuple(guardrails.check_rate(recent, limits))
         return guardrails.Verdict(not reasons, reasons, {"recent_actions": recent})
+    # A costed-out link carries nothing either, though the graph still sees it up: count it as removed, exactly
+    # like a shut one (for the capacity left to every leaf and for the per-pod cap).
+    costed = sorted(costed_out_links(index) - set(p.links))
     try:
-        br = FabricGraph.load(max_age=1.0).blast_radius(links=p.links)
+        br = FabricGraph.load(max_age=1.0).blast_radius(links=[*p.links, *costed])
     except TopologyError as exc:
         return guardrails.Verdict(False, (str(exc),))
     drained: dict[str, int] = {}
-    for lid in Link.objects.filter(state="drained").values_list("id", flat=True):
+    for lid in [*Link.objects.filter(state="drained").values_list("id", flat=True), *costed]:
         if lid in index.link_ends:
             pod = index.link_pod(lid)
             drained[pod] = drained.get(pod, 0) + 1
@@ -196,6 +210,49 @@ def _push(devices: list[str], playbook: Playbook, incident: Incident, why: str, 
         pause = min(2.0, pause * 2)
 
 
+def costed_out_links(index: TopologyIndex) -> set[int]:
+    """Links with a BGP cost-out in force at either end (the ``bgp_cost_out`` port overrides of the devices)."""
+    out: set[int] = set()
+    rows = IntentAssignment.objects.filter(device__isnull=False, overrides__has_key="bgp_cost_out")
+    for hostname, overrides in rows.values_list("device__hostname", "overrides"):
+        for ifname in overrides.get("bgp_cost_out") or ():
+            link = index.port_link.get((hostname, ifname))
+            if link is not None:
+                out.add(link)
+    return out
+
+
+def _port_overrides(changes: dict[str, dict[str, list[str]]], *, add: bool) -> None:
+    """Add (or remove) ports to/from each device's per-port override lists, e.g. ``{"leaf1": {"bgp_cost_out":
+    ["Ethernet5/1"]}}``. Only the named ports change, so concurrent remediations on one device never undo each
+    other (restoring a whole previous overrides dict would)."""
+    for hostname, fields in changes.items():
+        with transaction.atomic():
+            dev = Device.objects.select_related("fabric").get(hostname=hostname)
+            assignment, _ = IntentAssignment.objects.select_for_update().get_or_create(
+                fabric=dev.fabric, role="", device=dev
+            )
+            overrides = dict(assignment.overrides or {})
+            for key, ports in fields.items():
+                current = set(overrides.get(key) or ())
+                current = current | set(ports) if add else current - set(ports)
+                if current:
+                    overrides[key] = sorted(current)
+                else:
+                    overrides.pop(key, None)
+            assignment.overrides = overrides
+            assignment.full_clean()
+            assignment.save()
+
+
+def _cost_out_changes(ports: list[Port]) -> dict[str, dict[str, list[str]]]:
+    """The port overrides that cost out the links whose ends are ``ports`` (both ends of each)."""
+    changes: dict[str, dict[str, list[str]]] = {}
+    for hostname, ifname in ports:
+        changes.setdefault(hostname, {}).setdefault("bgp_cost_out", []).append(ifname)
+    return changes
+
+
 def _set_links(links: list[int], state: str) -> None:
     Link.objects.filter(pk__in=links).update(state=state)
     FabricGraph.invalidate()
@@ -232,6 +289,18 @@ def _apply(action: Action, record: ActionRecord, run: RemediationRun, p: Plan, p
         finally:
             _set_links(p.links, "up")
         devices = p.devices
+    elif action.action == "cost-out-link":
+        changes = _cost_out_changes(p.ports)
+        _port_overrides(changes, add=True)
+        undo = {"ports": changes, "links": p.links, "state": None}
+        devices = p.devices
+    elif action.action == "disable-pfc":
+        if not (incident.device and incident.interface):
+            raise FabricOpsError(f"incident {incident.pk}: disable-pfc needs the storming port; none is named")
+        changes = {incident.device: {"pfc_disabled_ports": [incident.interface]}}
+        _port_overrides(changes, add=True)
+        undo = {"ports": changes}
+        devices = [incident.device]
     elif action.action in ("apply-intent", "pfc-watchdog"):
         if action.action == "apply-intent":
             overrides = dict(params["overrides"])
@@ -258,7 +327,9 @@ def _apply(action: Action, record: ActionRecord, run: RemediationRun, p: Plan, p
 
 
 def _undo_source_of_truth(undo: dict[str, Any]) -> None:
-    if "links" in undo:
+    if "ports" in undo:
+        _port_overrides(undo["ports"], add=False)
+    if "links" in undo and undo.get("state"):  # a cost-out names its links (restore, verification) but never shut them
         _set_links(undo["links"], undo["state"])
     if "overrides" in undo:
         dev = Device.objects.select_related("fabric").get(hostname=undo["device"])
@@ -274,7 +345,7 @@ def _rollback(run: RemediationRun, playbook: Playbook, p: Plan, incident: Incide
         if not undo:
             continue
         _undo_source_of_truth(undo)
-        devices = sorted({*p.devices, *([undo["device"]] if "device" in undo else [])})
+        devices = sorted({*p.devices, *([undo["device"]] if "device" in undo else []), *undo.get("ports", {})})
         step = ActionRecord.objects.create(run=run, sequence=record.sequence, phase="rollback", action=record.action,
                                            target=record.target, started_at=timezone.now())  # fmt: skip
         try:
@@ -302,7 +373,13 @@ def remediate(incident_id: int, *, playbooks: list[Playbook] | None = None, read
     books = playbooks if playbooks is not None else load_playbooks()
     index = index or load_index()
     role = index.device_role.get(incident.device, "")
-    playbook = select(books, incident.kind, incident.scope_kind, role, _evidence(incident))
+    # A deliberate retry (re-evaluation passes the next attempt) may escalate: playbooks that already acted on
+    # the incident let their escalation steps (match.after) match. A re-delivery (attempt None) never escalates.
+    ran = None
+    if attempt is not None or approved_by:  # an approval is deliberate too (it may approve an escalation step)
+        acted = (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.ROLLED_BACK, RunStatus.RESTORED)
+        ran = set(incident.runs.filter(status__in=acted).values_list("playbook", flat=True))
+    playbook = select(books, incident.kind, incident.scope_kind, role, _evidence(incident), ran)
     if playbook is None:
         if incident.status == IncidentStatus.OPEN:
             transition(incident, IncidentStatus.NEEDS_HUMAN, reason=f"no playbook matches {incident.kind}")
@@ -341,10 +418,13 @@ def remediate(incident_id: int, *, playbooks: list[Playbook] | None = None, read
         # Guardrails see what concurrent remediations already took: check and reserve (mark the links drained)
         # under one fabric-wide lock, so two drains on one leaf cannot both pass against the same state.
         reserve = playbook.mode == Mode.AUTO and any(a.action in DRAINING_ACTIONS for a in playbook.actions)
+        reserve_cost_out = playbook.mode == Mode.AUTO and any(a.action == "cost-out-link" for a in playbook.actions)
         with device_lock(GUARDRAIL_LOCK, f"remediation {run.pk}", ttl_seconds=60, wait_seconds=30):
             verdict = _guardrail_verdict(incident, playbook, p, index)
             if verdict.allowed and reserve and p.links:
                 _set_links(p.links, "drained")
+            if verdict.allowed and reserve_cost_out and p.links:  # the next check counts these as removed
+                _port_overrides(_cost_out_changes(p.ports), add=True)
         run.guardrail = verdict.as_dict()
         if not verdict.allowed:
             reason = "guardrail refused: " + "; ".join(verdict.reasons)
@@ -465,7 +545,7 @@ def _execute(run: RemediationRun, incident: Incident, playbook: Playbook, p: Pla
     done = timezone.now()
     if outcome["ok"]:
         run.status, run.verified_at, run.finished_at = RunStatus.SUCCEEDED, done, done
-        if playbook.restore_after is not None and any(a.action in DRAINING_ACTIONS for a in playbook.actions):
+        if playbook.restore_after is not None and any(a.action in RESTORABLE_ACTIONS for a in playbook.actions):
             run.restore_after = done + timedelta(seconds=playbook.restore_after)
         run.save()
         target_status = IncidentStatus.MITIGATED if playbook.acts else incident.status
@@ -501,7 +581,12 @@ def approve(run_id: int, user: str, **kwargs: Any) -> RemediationRun | None:
 
 def restore(run_id: int, *, read: Latest | None = None, playbooks: list[Playbook] | None = None,
             index: TopologyIndex | None = None, approved_by: str = "") -> RemediationRun:  # fmt: skip
-    """Undo a verified drain once its fault stayed clean: links back up, push, verify they come up."""
+    """Undo a verified drain once its fault stayed clean: links back up, push, verify they come up.
+
+    A BGP cost-out or a per-port PFC disable is undone the same way (its ports leave the device's port overrides,
+    push); verified by the pushed devices' compliance (``intent-applied``): the link never went down, and whether
+    traffic comes back depends on the load.
+    """
     run = RemediationRun.objects.select_related("incident").get(pk=run_id)
     if run.status != RunStatus.SUCCEEDED or run.restored_at:
         return run
@@ -513,20 +598,31 @@ def restore(run_id: int, *, read: Latest | None = None, playbooks: list[Playbook
     if playbook is None:
         raise FabricOpsError(f"{run}: playbook {run.playbook!r} no longer exists")
     index = index or load_index()
-    links = sorted({lid for r in run.actions.filter(phase="act", status="done")
-                    for lid in ((r.params or {}).get("undo") or {}).get("links", [])})  # fmt: skip
-    if not links:
+    undos = [(r.params or {}).get("undo") or {} for r in run.actions.filter(phase="act", status="done")]
+    links = sorted({lid for u in undos if u.get("state") for lid in u.get("links", [])})  # shut: bring up
+    ports: dict[str, dict[str, list[str]]] = {}  # per-port overrides to take back (cost-out, PFC off)
+    for u in undos:
+        for hostname, fields in (u.get("ports") or {}).items():
+            for key, names in fields.items():
+                ports.setdefault(hostname, {}).setdefault(key, []).extend(names)
+    if not links and not ports:
         raise FabricOpsError(f"{run}: nothing was drained; nothing to restore")
     p = plan(incident, playbook, index)
-    p.links = links
+    if links:
+        p.links = links
+    devices = sorted({*p.devices, *ports})
     _set_links(links, "up")
-    record = ActionRecord.objects.create(run=run, sequence=0, phase="restore", action="restore-link",
-                                         target=p.target_key, started_at=timezone.now(),
-                                         params={"links": links, "approved_by": approved_by})  # fmt: skip
+    _port_overrides(ports, add=False)
+    first = run.actions.filter(phase="act").exclude(action="notify").values_list("action", flat=True).first()
+    action = "restore-link" if links else f"restore-{first}"[:30]
+    params = {"links": links, "ports": ports, "approved_by": approved_by}
+    record = ActionRecord.objects.create(run=run, sequence=0, phase="restore", action=action,
+                                         target=p.target_key, started_at=timezone.now(), params=params)  # fmt: skip
     try:
-        job, diff = _push(p.devices, playbook, incident, f"restore {p.target_key}", dry_run=False)
+        job, diff = _push(devices, playbook, incident, f"restore {p.target_key}", dry_run=False)
     except FabricOpsError as exc:
         _set_links(links, "drained")
+        _port_overrides(ports, add=True)
         record.status, record.result, record.finished_at = "failed", str(exc), timezone.now()
         record.save()
         raise
@@ -534,7 +630,9 @@ def restore(run_id: int, *, read: Latest | None = None, playbooks: list[Playbook
     from .playbooks import Verification
 
     since = int(timezone.now().timestamp() * 1e9)
-    outcome = verify(Verification("link-oper-up", "==", 1.0, 30.0), p.subject, since, read or redis_reader())
+    check = Verification("link-oper-up", "==", 1.0, 30.0) if links else Verification("intent-applied", "==", 1.0, 30.0)
+    subject = p.subject if links else Subject(devices=tuple(devices))
+    outcome = verify(check, subject, since, read or redis_reader())
     record.status = "done" if outcome["ok"] else "failed"
     record.finished_at = timezone.now()
     record.save()
@@ -543,7 +641,8 @@ def restore(run_id: int, *, read: Latest | None = None, playbooks: list[Playbook
         run.save()
         transition(incident, IncidentStatus.RESOLVED, reason=f"restored after staying clean ({approved_by or 'auto'})")
     else:
-        run.reason = f"restore pushed but the link did not come up: {outcome.get('why')}"
+        what = "the link did not come up" if links else "the devices do not run their intent"
+        run.reason = f"restore pushed but {what}: {outcome.get('why')}"
         run.save()
         transition(incident, IncidentStatus.FAILED, reason=run.reason)
     return run

@@ -22,8 +22,8 @@ logger = logging.getLogger(__name__)
 
 Latest = Callable[[str], Mapping[str, Mapping[str, Any]]]
 RATE_METRICS = frozenset(
-    {"link-carrying-bps", "dci-degraded-carrying-bps", "port-pause-rx-ps", "device-pause-tx-ps", "queue-drops-pps",
-     "queue-ecn-marks-pps"}
+    {"link-carrying-bps", "link-utilisation", "dci-degraded-carrying-bps", "port-pause-rx-ps", "device-pause-tx-ps",
+     "queue-drops-pps", "queue-ecn-marks-pps"}
 )  # fmt: skip
 
 
@@ -59,6 +59,19 @@ def measure(metric: str, subject: Subject, since_ns: int, read: Latest) -> float
     """The current value of ``metric`` on ``subject`` from values newer than ``since_ns``; None = not yet known."""
     if metric in ("link-carrying-bps", "dci-degraded-carrying-bps"):
         return _sum_ports(read, subject.ports, since_ns, ("out_bps", "in_bps"))
+    if metric == "link-utilisation":
+        # The busiest direction at either end, as a fraction of the port speed: a costed-out link stays up and
+        # keeps its background (BGP, LLDP) traffic, so "carries nothing" is a fraction, not zero bits.
+        speeds = subject.extra.get("port_speed_gbps", {})
+        worst = None
+        for device, ifname in subject.ports:
+            values = _fresh(read(device), f"interface|interface={ifname}", since_ns)
+            speed = float(speeds.get(f"{device}:{ifname}") or 0) * 1e9
+            if values is None or not speed or not any(f in values for f in ("out_bps", "in_bps")):
+                return None
+            busiest = max(float(values.get("out_bps") or 0.0), float(values.get("in_bps") or 0.0)) / speed
+            worst = busiest if worst is None else max(worst, busiest)
+        return worst
     if metric == "link-oper-up":
         for device, ifname in subject.ports:
             entry = read(device).get(f"interface|interface={ifname}")

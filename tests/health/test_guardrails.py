@@ -115,3 +115,66 @@ def test_fabric_wide_rate_limit(recent, allowed):
 def test_limits_layer_settings_then_playbook():
     limits = g.Limits.build({"min_uplink_fraction": 0.5, "max_drained_per_pod": "2"}, {"min_uplink_fraction": 0.6})
     assert (limits.min_uplink_fraction, limits.max_drained_per_pod) == (0.6, 2)
+
+
+# --- a BGP cost-out counts exactly like a shutdown --------------------------------------------------------------
+def _verdict_for(action: str, link: Link, limits: dict | None = None):
+    """What remediation's guardrail check says about ``action`` on ``link``, on the current source of truth."""
+    from fabric_ops.health import remediation
+    from fabric_ops.health.models import Incident
+    from fabric_ops.health.playbooks import Action, Playbook, Verification
+    from fabric_ops.health.topology import load_index
+
+    index = load_index(max_age=0)
+    book = Playbook("t", "t.yml:1", ("pre-fec-ber",), (Action(action),), guardrails=limits or {},
+                    verification=Verification("link-utilisation", "<=", 0.01, 30))  # fmt: skip
+    incident = Incident(kind="pre-fec-ber", scope_kind="link", link_id=link.pk)
+    return remediation._guardrail_verdict(incident, book, remediation.plan(incident, book, index), index)
+
+
+def _cost_out(link: Link) -> None:
+    from fabric_ops.health import remediation
+    from fabric_ops.health.topology import load_index
+
+    remediation._port_overrides(remediation._cost_out_changes(list(load_index(max_age=0).link_ends[link.pk])),
+                                 add=True)  # fmt: skip
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("first", ["drain-link", "cost-out-link"])
+@pytest.mark.parametrize("second", ["drain-link", "cost-out-link"])
+def test_cost_out_and_shutdown_count_the_same_against_the_leaf_minimum(first, second):
+    from fabric_ops.health.remediation import costed_out_links
+    from fabric_ops.health.topology import load_index
+
+    b = four_uplinks()
+    one, two = b.links["g4-leaf1-g4-spine1"], b.links["g4-leaf1-g4-spine2"]
+    FabricGraph.invalidate()
+    ok = _verdict_for(first, one)
+    assert ok.allowed, ok.reasons  # 3 of 4 uplinks left: exactly 75 %
+    assert ok.figures["min_remaining_uplink_fraction"] == 0.75 and ok.figures["capacity_lost_gbps"] == 400
+
+    if first == "drain-link":
+        Link.objects.filter(pk=one.pk).update(state="drained")
+        FabricGraph.invalidate()
+    else:
+        _cost_out(one)  # the link stays "up" in the source of truth: only the port overrides say it is drained
+        assert costed_out_links(load_index(max_age=0)) == {one.pk}
+        assert Link.objects.get(pk=one.pk).state == "up"
+    refused = _verdict_for(second, two)
+    assert not refused.allowed
+    assert refused.reasons == (
+        "g4-leaf1 would keep 50% of its uplink capacity (800 of 1600 Gbps), below the 75% minimum",
+    )
+    assert _verdict_for(second, b.links["g4-leaf2-g4-spine2"]).allowed  # another leaf is fine
+
+
+@pytest.mark.django_db
+def test_cost_outs_count_against_the_per_pod_cap():
+    b = four_uplinks()
+    cap = {"max_drained_per_pod": 1}
+    FabricGraph.invalidate()
+    assert _verdict_for("cost-out-link", b.links["g4-leaf2-g4-spine2"], cap).allowed
+    _cost_out(b.links["g4-leaf1-g4-spine1"])
+    refused = _verdict_for("cost-out-link", b.links["g4-leaf2-g4-spine2"], cap)
+    assert refused.reasons == ("pod g4/pod1 would have 2 drained links, above the cap of 1",)

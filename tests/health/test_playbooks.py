@@ -101,9 +101,83 @@ def test_command_validates_shipped_playbooks_and_reports_file_line(tmp_path):
 
     out = StringIO()
     call_command("health", "playbooks", "validate", stdout=out)
-    assert "17 playbooks valid" in out.getvalue()
+    assert f"{len(load_playbooks())} playbooks valid" in out.getvalue()
     (tmp_path / "bad.yml").write_text(GOOD.replace("drain-link", "drain-all"))
     err = StringIO()
     with pytest.raises(CommandError, match="1 problem"):
         call_command("health", "playbooks", "validate", "--dir", str(tmp_path), stderr=err)
     assert f"{tmp_path / 'bad.yml'}:3: action: unknown 'drain-all'" in err.getvalue()
+
+
+# --- the two remediation actions added later: BGP cost-out and per-port PFC disable -----------------------------
+COST_OUT = """\
+name: ok
+match: {kind: pre-fec-ber, scope: [link]}
+actions: [{action: cost-out-link}]
+verification: {metric: link-utilisation, op: "<=", value: 0.01, within: 30}
+restore: {after_clean: 60, mode: approve}
+"""
+PFC_OFF = """\
+name: ok
+match: {kind: pfc-storm, scope: [interface]}
+actions:
+  - {action: notify, message: storm}
+  - {action: disable-pfc}
+verification: {metric: device-pause-tx-ps, op: "<=", value: 100, within: 30}
+restore: {after_clean: 60}
+"""
+
+
+def test_new_actions_validate_and_are_restorable(tmp_path):
+    (tmp_path / "a.yml").write_text(COST_OUT)
+    (tmp_path / "b.yml").write_text(PFC_OFF.replace("name: ok", "name: pfc-off"))
+    books = {b.name: b for b in load_playbooks(tmp_path)}
+    assert [a.action for a in books["ok"].actions] == ["cost-out-link"]
+    assert books["ok"].restore_after == 60 and books["ok"].restore_mode == "approve"
+    assert books["ok"].verification.metric == "link-utilisation"
+    assert [a.action for a in books["pfc-off"].actions] == ["notify", "disable-pfc"]
+    assert books["pfc-off"].restore_after == 60
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "message"),
+    [
+        (COST_OUT.replace("cost-out-link}", "cost-out-link, prepend: 9}"), 3, "action cost-out-link: unknown key "
+         "'prepend'"),
+        (COST_OUT.replace("cost-out-link}", "cost-out-lnk}"), 3, "action: unknown 'cost-out-lnk'"),
+        (COST_OUT.replace("[{action: cost-out-link}]", "[{action: cost-out-link}, {action: drain-link}]"), 3,
+         "cost-out-link and drain-link both take the link out"),
+        (COST_OUT.replace("scope: [link]", "scope: [interface]"), 2, "cost-out-link acts on a link"),
+        (COST_OUT.replace("link-utilisation", "link-utilization"), 4, "verification.metric: unknown"),
+        (PFC_OFF.replace("disable-pfc}", "disable-pfc, priority: 3}"), 5, "action disable-pfc: unknown key"),
+        (PFC_OFF.replace("scope: [interface]", "scope: [link]"), 2, "disable-pfc acts on a port"),
+        (PFC_OFF.replace("disable-pfc", "pfc-watchdog"), 7, "restore: only drain-link, move-dci, cost-out-link, "
+         "disable-pfc can be restored"),
+        (PFC_OFF.replace("scope: [interface]}", "scope: [interface], after: ok}"), 2, "'ok' cannot escalate from "
+         "itself"),
+        (PFC_OFF.replace("scope: [interface]}", "scope: [interface], after: ['*']}"), 2, "is a wildcard"),
+    ],
+)  # fmt: skip
+def test_new_action_problems_name_file_and_line(tmp_path, text, line, message):
+    (tmp_path / "bad.yml").write_text(text)
+    books, problems = validate(tmp_path)
+    assert books == []
+    assert any(p.startswith(f"{tmp_path / 'bad.yml'}:{line}: ") and message in p for p in problems), problems
+
+
+def test_escalation_names_a_known_playbook(tmp_path):
+    (tmp_path / "a.yml").write_text(PFC_OFF.replace("scope: [interface]}", "scope: [interface], after: pfc-stom}"))
+    _, problems = validate(tmp_path)
+    assert problems == [f"{tmp_path / 'a.yml'}:1: match.after names unknown playbook(s) pfc-stom"]
+
+
+def test_escalation_matches_only_a_deliberate_retry_after_its_first_step():
+    books = load_playbooks()
+    first = select(books, "pfc-storm", "interface", "leaf", {"watchdog_storms": 3})
+    assert first.name == "pfc-storm"  # a first delivery (or a re-delivery: ran=None) never escalates
+    assert select(books, "pfc-storm", "interface", "leaf", {}, ran=set()).name == "pfc-storm"
+    escalated = select(books, "pfc-storm", "interface", "leaf", {}, ran={"pfc-storm"})
+    assert escalated.name == "pfc-storm-persistent"
+    assert escalated.actions[0].action == "disable-pfc" and escalated.restore_mode == "approve"
+    fec = select(books, "pre-fec-ber", "link", "leaf", {"pre_fec_ber": 1e-3})
+    assert [a.action for a in fec.actions] == ["cost-out-link"] and fec.guardrails == {"min_uplink_fraction": 0.75}
