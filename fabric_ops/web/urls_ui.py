@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from .views import devices, incidents, jobs, lab, overview, planner, topology
+from .views import alerting, devices, incidents, jobs, lab, overview, planner, topology
 
 app_name = "web"
 
@@ -38,4 +38,10 @@ urlpatterns = [
     path("remediation-runs/<int:pk>/approve/", incidents.run_approve, name="run-approve"),
     path("remediation-runs/<int:pk>/reject/", incidents.run_reject, name="run-reject"),
     path("remediation-runs/<int:pk>/rollback/", incidents.run_rollback, name="run-rollback"),
+    path("alerts/", alerting.rules, name="alerting-rules"),
+    path("alerts/routes/", alerting.routes, name="alerting-routes"),
+    path("alerts/receivers/", alerting.receivers, name="alerting-receivers"),
+    path("alerts/silences/", alerting.silences, name="alerting-silences"),
+    path("alerts/silences/<int:pk>/expire/", alerting.silence_expire, name="alerting-silence-expire"),
+    path("alerts/deliveries/", alerting.deliveries, name="alerting-deliveries"),
 ]

@@ -79,6 +79,11 @@ def pages(fabric) -> dict[str, str]:
         "incidents": reverse("web:incidents"),
         "incident": reverse("web:incident", args=[incident.pk]),
         "incident-live": reverse("web:incident-live", args=[incident.pk]),
+        "alerting-rules": reverse("web:alerting-rules"),
+        "alerting-routes": reverse("web:alerting-routes"),
+        "alerting-receivers": reverse("web:alerting-receivers"),
+        "alerting-silences": reverse("web:alerting-silences"),
+        "alerting-deliveries": reverse("web:alerting-deliveries") + "?status=sent",
     }
 
 

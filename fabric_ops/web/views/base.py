@@ -26,6 +26,11 @@ INCIDENTS_READ = ("health.view_incident",)
 # Acknowledge / resolve an incident; approve / reject / roll back its remediation runs (operators).
 INCIDENT_CHANGE = ("health.view_incident", "health.change_incident")
 RUN_CHANGE = ("health.view_incident", "health.view_remediationrun", "health.change_remediationrun")
+# Alerting pages: configuration and the delivery log are read by every role; silences are made by operators.
+ALERTING_READ = ("alerting.view_alertrule", "alerting.view_route", "alerting.view_receiver", "alerting.view_silence")
+DELIVERIES_READ = ("alerting.view_notification", "alerting.view_deliveryattempt")
+SILENCE_ADD = ("alerting.view_silence", "alerting.add_silence")
+SILENCE_EXPIRE = ("alerting.view_silence", "alerting.change_silence")
 # Drain / undrain: the only changes the UI makes to the source of truth (as the API allows operators).
 LINK_CHANGE = ("topology.view_link", "topology.change_link")
 DEVICE_CHANGE = ("topology.view_device", "topology.change_device")
@@ -62,6 +67,7 @@ def can(user: Any) -> dict[str, bool]:
         "lab": user.has_perms(LAB_READ),
         "jobs": user.has_perms(JOBS_READ),
         "incidents": user.has_perms(INCIDENTS_READ),
+        "alerting": user.has_perms(ALERTING_READ),
         "audit": user.has_perm("web.view_auditentry"),
         "drain_link": user.has_perms(LINK_CHANGE),
         "drain_device": user.has_perms(DEVICE_CHANGE),
