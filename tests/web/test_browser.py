@@ -235,3 +235,57 @@ def test_job_page_follows_progress_live_and_stops_polling_when_done(page, live_s
     assert "3 / 3 done" in page.inner_text("#job-progress")
     assert page.get_attribute("#job-progress", "hx-trigger") is None  # finished: no more polling
     shot(page, "job-done")
+
+
+@pytest.mark.timeout(120)
+def test_operator_acknowledges_an_incident_viewer_sees_no_action_button(browser, page, live_server, lab_fabric):
+    from fabric_ops.health.models import Alarm, Incident, RemediationRun
+    from fabric_ops.web.models import AuditEntry
+
+    link = Link.objects.filter(kind="fabric", a_interface__device__fabric__name="sjc-ai").order_by("id").first()
+    incident = Incident.objects.create(
+        kind="link-flap", root_key=f"link:{link.pk}", status="needs-human", summary="uplink flapping",
+        scope_kind="link", fabric="sjc-ai", device=link.a_interface.device.hostname, link_id=link.pk,
+        reason="playbook link-flap awaits approval", impact={"capacity_lost_gbps": 400, "removed_link_ids": [link.pk]},
+    )  # fmt: skip
+    Alarm.objects.create(incident=incident, kind="link-flap", device=incident.device, subject="Ethernet1/1",
+                         message="5 transitions in 60 s", seen_at=incident.detected_at)  # fmt: skip
+    RemediationRun.objects.create(incident=incident, playbook="link-flap", mode="approve", idempotency_key="b1",
+                                  target_key=incident.root_key, status="awaiting-approval")  # fmt: skip
+    url = f"{live_server.url}/incidents/{incident.pk}/"
+
+    log_in(page, live_server, "viewer")
+    page.goto(url)
+    page.wait_for_selector("#incident-live")
+    assert "5 transitions in 60 s" in page.inner_text("#evidence")
+    for selector in ("#ack", "#resolve-form", ".approve-run", ".reject-run", ".rollback-run"):
+        assert page.locator(selector).count() == 0, selector
+    shot(page, "incident-viewer")
+
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    operator = context.new_page()
+    operator.set_default_timeout(15000)
+    try:
+        log_in(operator, live_server, "operator")
+        operator.goto(url)
+        assert operator.locator(".approve-run").count() == 1 and operator.locator("#resolve-form").count() == 1
+        operator.click("#ack")
+        operator.wait_for_selector("#incident-ack:has-text('by operator')")
+        assert operator.locator("#ack").count() == 0
+        shot(operator, "incident-acknowledged")
+    finally:
+        context.close()
+    incident.refresh_from_db()
+    assert incident.acknowledged_by == "operator"
+    assert AuditEntry.objects.filter(action="acknowledge", actor="operator", source="web").count() == 1
+
+    # The viewer's page follows without a reload (htmx polling of the live fragment).
+    page.evaluate("() => { window.__noReload = 1; }")
+    page.wait_for_selector("#incident-ack:has-text('by operator')", timeout=15000)
+    Incident.objects.filter(pk=incident.pk).update(status="mitigating")
+    page.wait_for_selector("#incident-status:has-text('Mitigating')", timeout=15000)
+    assert page.evaluate("() => window.__noReload") == 1
+    shot(page, "incident-viewer-live")
+    page.goto(f"{live_server.url}/alerts/routes/")
+    page.wait_for_selector("#routes")
+    shot(page, "alerting-routes")
