@@ -10,6 +10,7 @@ import base64
 import http.client
 import itertools
 import json
+import socket
 import ssl
 import threading
 import time
@@ -860,3 +861,68 @@ def test_cached_rendering_follows_every_edit(eos_device, eos_switch):
     _terminal(eos_switch, "interface Ethernet4/1", "description three")
     running = eos_device.get_config(retrieve="running")["running"]
     assert "description three" in running and "description two" not in running
+
+
+# --- eAPI keep-alive -----------------------------------------------------------------------------------------
+
+
+def _keepalive_request(conn: http.client.HTTPConnection, command: str = "show hostname") -> dict:
+    token = base64.b64encode(f"{EOS_CRED.username}:{EOS_CRED.password}".encode()).decode()
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "runCmds", "params": {"version": 1, "cmds": [command]}})
+    conn.request("POST", "/command-api", body, {"Authorization": f"Basic {token}", "Content-Type": "application/json"})
+    response = conn.getresponse()
+    assert response.status == 200
+    return json.loads(response.read())
+
+
+def test_idle_keepalive_connections_do_not_hold_workers(eos_switch):
+    """More idle keep-alive clients than workers: each still gets its next answer at once, on its own connection."""
+    context = ssl._create_unverified_context()
+    conns = [
+        http.client.HTTPSConnection(eos_switch.mgmt_address, EOS_PORT, timeout=3, context=context) for _ in range(12)
+    ]
+    try:
+        for conn in conns:  # 12 connections opened and left idle: the server has 8 workers
+            assert _keepalive_request(conn)["result"][0]["hostname"] == "leaf1"
+        began = time.monotonic()
+        for _ in range(3):
+            for conn in conns:
+                assert _keepalive_request(conn)["result"][0]["hostname"] == "leaf1"
+        assert time.monotonic() - began < 2.5  # a worker blocked on an idle client would wait out its 5 s timeout
+        assert all(conn.sock is not None for conn in conns)  # the same connections were reused
+    finally:
+        for conn in conns:
+            conn.close()
+
+
+def test_pipelined_requests_on_one_connection_are_all_answered(eos_switch):
+    token = base64.b64encode(f"{EOS_CRED.username}:{EOS_CRED.password}".encode()).decode()
+    requests = b""
+    for n in (1, 2):
+        body = json.dumps({"jsonrpc": "2.0", "id": n, "method": "runCmds", "params": {"cmds": ["show hostname"]}})
+        requests += (
+            f"POST /command-api HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {token}\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n{body}"
+        ).encode()
+    with socket.create_connection((eos_switch.mgmt_address, EOS_PORT), timeout=3) as sock:
+        sock.sendall(requests)  # both at once: the second is already buffered when the first is answered
+        received = b""
+        while received.count(b'"hostname"') < 2:
+            chunk = sock.recv(65536)
+            assert chunk, f"connection closed after {received!r}"
+            received += chunk
+    assert b'"id": 1' in received and b'"id": 2' in received
+
+
+def test_idle_keepalive_connection_is_closed_after_the_timeout(eos_switch, monkeypatch):
+    from fabric_ops.lab.eos import server as eos_server
+
+    monkeypatch.setattr(eos_server._EapiHandler, "timeout", 1)
+    conn = http.client.HTTPSConnection(
+        eos_switch.mgmt_address, EOS_PORT, timeout=3, context=ssl._create_unverified_context()
+    )
+    _keepalive_request(conn)
+    time.sleep(3.0)  # idle past the timeout (the acceptor sweeps once a second)
+    with pytest.raises((http.client.RemoteDisconnected, ConnectionError, ssl.SSLError)):
+        _keepalive_request(conn)
+    conn.close()

@@ -4,6 +4,11 @@ One acceptor thread waits on every switch's listening socket with a selector; ac
 small worker pool that does the TLS handshake (or plain HTTP, detected from the first byte, so ``transport
 http`` and ``https`` both work on the same port) and answers JSON-RPC ``runCmds`` at ``/command-api``.
 Threads: 1 acceptor + at most ``workers`` (8), whatever the number of switches.
+
+HTTP/1.1 keep-alive, as on a switch: a worker answers the requests a connection has ready, then hands the idle
+connection back to the acceptor's selector instead of blocking on it, so a client that keeps its connection
+between requests never holds a worker while it is thinking; a connection idle for ``_EapiHandler.timeout``
+seconds is closed. Clients that open a connection per request (pyeapi's default) see no difference.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ import ssl
 import struct
 import tempfile
 import threading
+import time
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -206,6 +213,44 @@ class _EapiHandler(BaseHTTPRequestHandler):
         self._send(200, json.dumps(reply).encode())
 
 
+class _Connection:
+    """An accepted eAPI connection between requests: its handler (buffered reader/writer) and when it went idle."""
+
+    def __init__(self, sock: socket.socket, handler: _EapiHandler, context: _Context):
+        self.sock = sock
+        self.handler = handler
+        self.context = context
+        self.idle_since = time.monotonic()
+
+
+class _OneRequestHandler(_EapiHandler):
+    """The handler without its blocking request loop: the server calls ``handle_one_request`` per readiness."""
+
+    def __init__(self, request, client_address, server) -> None:  # no request is handled here
+        self.request, self.client_address, self.server = request, client_address, server
+        self.setup()
+        self.close_connection = False
+
+    def has_buffered_request(self) -> bool:
+        """Bytes of a next request already read (a pipelining client) or decrypted: serve them without waiting."""
+        sock = self.connection
+        if isinstance(sock, ssl.SSLSocket) and sock.pending():
+            return True
+        sock.settimeout(0.0)
+        try:
+            return bool(self.rfile.peek(1))
+        except (ssl.SSLWantReadError, BlockingIOError, InterruptedError):
+            return False
+        except OSError:
+            return True  # let the next read see the error and close
+        finally:
+            sock.settimeout(self.timeout)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self.finish()
+
+
 def _reset(sock: socket.socket) -> None:
     """Close with RST, as a switch that stopped answering would leave a client: no HTTP response at all."""
     with contextlib.suppress(OSError):
@@ -237,7 +282,10 @@ class LabServer:
         self._selector = selectors.DefaultSelector()
         self._listeners: list[socket.socket] = []
         self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
         self._selector.register(self._wake_r, selectors.EVENT_READ, None)
+        self._rearm: deque[_Connection] = deque()  # idle keep-alive connections for the acceptor to watch
+        self._idle: set[_Connection] = set()  # watched by the selector (acceptor thread only)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="eapi-worker")
         self._stopping = threading.Event()
         try:
@@ -262,10 +310,62 @@ class LabServer:
         self._selector.register(sock, selectors.EVENT_READ, _Context(switch, self._credential))
 
     def _loop(self) -> None:
+        try:
+            self._accept_loop()
+        finally:
+            for idle in list(self._idle):
+                self._unwatch(idle)
+                idle.handler.close()
+                _reset(idle.sock)
+            while self._rearm:
+                leftover = self._rearm.popleft()
+                leftover.handler.close()
+                _reset(leftover.sock)
+
+    def _unwatch(self, idle: _Connection) -> None:
+        self._idle.discard(idle)
+        with contextlib.suppress(KeyError, ValueError, OSError):
+            self._selector.unregister(idle.sock)
+
+    def _watch_returned(self) -> None:
+        with contextlib.suppress(OSError):
+            while self._wake_r.recv(4096):
+                pass
+        while self._rearm:
+            idle = self._rearm.popleft()
+            try:
+                self._selector.register(idle.sock, selectors.EVENT_READ, idle)
+            except (OSError, ValueError):
+                idle.handler.close()
+                continue
+            self._idle.add(idle)
+
+    def _close_stale(self) -> None:
+        limit = time.monotonic() - _EapiHandler.timeout
+        for idle in [c for c in self._idle if c.idle_since < limit or not c.context.switch.alive]:
+            self._unwatch(idle)
+            idle.handler.close()
+            if idle.context.switch.alive:
+                with contextlib.suppress(OSError):
+                    idle.sock.close()
+            else:
+                _reset(idle.sock)
+
+    def _accept_loop(self) -> None:
         while not self._stopping.is_set():
             for key, _ in self._selector.select(timeout=1.0):
                 if key.data is None:
-                    return
+                    if self._stopping.is_set():
+                        return
+                    self._watch_returned()
+                    continue
+                if isinstance(key.data, _Connection):  # an idle keep-alive connection has a request (or closed)
+                    self._unwatch(key.data)
+                    try:
+                        self._pool.submit(self._serve_requests, key.data)
+                    except RuntimeError:
+                        _reset(key.data.sock)
+                    continue
                 try:
                     conn, address = key.fileobj.accept()
                 except (BlockingIOError, InterruptedError, OSError):
@@ -282,23 +382,50 @@ class LabServer:
                 except RuntimeError:  # pool shut down while stopping
                     _reset(conn)
 
+            self._close_stale()
+
     def _serve(self, conn: socket.socket, address, context: _Context) -> None:
         try:
             conn.settimeout(_EapiHandler.timeout)
             first = conn.recv(1, socket.MSG_PEEK)
             if not first:
+                self._close(conn, context)
                 return
             if first[0] == 0x16:  # TLS handshake record: https; anything else is plain http
                 conn = self._tls.wrap_socket(conn, server_side=True)
-            _EapiHandler(conn, address, context)
+            handler = _OneRequestHandler(conn, address, context)
         except (OSError, ssl.SSLError) as exc:
             logger.debug("%s: eAPI connection from %s ended: %s", context.switch.hostname, address, exc)
-        finally:
-            if context.switch.alive:
-                with contextlib.suppress(OSError):
-                    conn.close()
-            else:
-                _reset(conn)
+            self._close(conn, context)
+            return
+        self._serve_requests(_Connection(conn, handler, context))
+
+    def _serve_requests(self, connection: _Connection) -> None:
+        """Answer the requests this connection has ready; then close it or give it back to the selector idle."""
+        handler, context = connection.handler, connection.context
+        try:
+            while True:
+                handler.handle_one_request()
+                if handler.close_connection or not context.switch.alive or self._stopping.is_set():
+                    break
+                if not handler.has_buffered_request():
+                    connection.idle_since = time.monotonic()
+                    self._rearm.append(connection)
+                    with contextlib.suppress(OSError):
+                        self._wake_w.send(b"r")
+                    return
+        except (OSError, ssl.SSLError) as exc:
+            logger.debug("%s: eAPI connection ended: %s", context.switch.hostname, exc)
+        handler.close()
+        self._close(connection.sock, context)
+
+    @staticmethod
+    def _close(conn: socket.socket, context: _Context) -> None:
+        if context.switch.alive:
+            with contextlib.suppress(OSError):
+                conn.close()
+        else:
+            _reset(conn)
 
     def _close_listeners(self) -> None:
         for sock in self._listeners:
