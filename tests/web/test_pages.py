@@ -183,6 +183,7 @@ def test_operator_creates_a_dry_run_push_and_it_is_audited_and_queued(
     assert set(job.devices.values_list("device__hostname", flat=True)) == leaves
     entry = AuditEntry.objects.get(action="create", object_type="fabricconfig.pushjob", object_id=str(job.pk))
     assert entry.user == users["operator"] and entry.changes["devices"][1] == sorted(leaves)
+    assert entry.source == "web", "made from a page"
     assert broker.llen("celery") == 1  # queued on the real broker, like the API does
     page = client.get(answer["Location"]).content.decode()
     assert 'id="job-progress"' in page and "hx-trigger" in page  # pending: the page polls for progress
@@ -210,6 +211,7 @@ def test_approval_by_another_operator_only(users, fabric, broker, django_capture
     assert job.status == JobStatus.PENDING and job.approved_by == "operator2"
     entry = AuditEntry.objects.get(action="approve", object_id=str(job.pk))
     assert entry.actor == "operator2" and entry.changes["status"] == ["awaiting-approval", "pending"]
+    assert entry.source == "web"
     assert broker.llen("celery") == 1
     again = login(users, "operator2").post(url, follow=True)
     assert "not awaiting approval" in again.content.decode()
@@ -381,6 +383,7 @@ def test_lab_page_inject_and_clear_are_audited(users, lab_running):
     assert [f["kind"] for f in active] == ["link-down"]  # the lab normalises the target to link:<id>
     entry = AuditEntry.objects.get(action="inject")
     assert entry.object_type == "lab.fault" and entry.object_id == active[0]["id"] and entry.actor == "operator"
+    assert entry.source == "web"
     fragment = operator.get(reverse("web:lab-faults")).content.decode()
     assert f'data-fault="{active[0]["id"]}"' in fragment
     bad = operator.post(
@@ -466,3 +469,4 @@ def test_drain_and_undrain_from_the_pages_are_operator_only_and_audited(users, f
     assert leaf.lifecycle == "drained"
     entry = AuditEntry.objects.get(object_type="topology.device", object_id=str(leaf.pk))
     assert entry.actor == "operator" and entry.changes == {"lifecycle": ["active", "drained"]}
+    assert set(AuditEntry.objects.values_list("source", flat=True)) == {"web"}, "page changes say so"

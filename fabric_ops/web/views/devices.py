@@ -138,7 +138,7 @@ def link_set_state(request: HttpRequest, pk: int) -> HttpResponse:
         if old != new:
             link.state = new
             link.save(update_fields=["state"])  # signals invalidate the graph cache
-            audit.record(request.user, "update", link, {"state": [old, new]}, request)
+            audit.record(request.user, "update", link, {"state": [old, new]}, request, source=audit.Source.WEB)
     messages.success(request, f"link {pk}: {old} -> {new}")
     return redirect("web:link", pk=pk)
 
@@ -157,6 +157,6 @@ def device_set_lifecycle(request: HttpRequest, hostname: str) -> HttpResponse:
         if old != new:
             device.lifecycle = new
             device.save(update_fields=["lifecycle"])
-            audit.record(request.user, "update", device, {"lifecycle": [old, new]}, request)
+            audit.record(request.user, "update", device, {"lifecycle": [old, new]}, request, source=audit.Source.WEB)
     messages.success(request, f"{hostname}: {old} -> {new}")
     return redirect("web:device", hostname=hostname)

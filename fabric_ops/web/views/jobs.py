@@ -2,7 +2,7 @@
 
 Creation and approval use the same validation (the API's PushJobCreateSerializer), the same domain functions
 (``fabric_ops.config.push.create_job`` / ``approve_job``) and the same queueing as ``/api/push-jobs/``, so a
-job made from a page is indistinguishable from one made through the API, audit record included.
+job made from a page is indistinguishable from one made through the API; its audit row says source ``web``.
 """
 
 from __future__ import annotations
@@ -101,6 +101,7 @@ def job_approve(request: HttpRequest, pk: int) -> HttpResponse:
         audit.record(
             request.user, "approve", job,
             {"status": [JobStatus.AWAITING_APPROVAL, job.status], "approved_by": [None, job.approved_by]}, request,
+            source=audit.Source.WEB,
         )  # fmt: skip
         enqueue_push(job.pk)
     messages.success(request, f"{job} approved and queued")
@@ -146,7 +147,7 @@ def job_create(request: HttpRequest) -> HttpResponse:
                 job.save(update_fields=["user"])
                 changes = {"devices": [None, sorted(d.hostname for d in devices)],
                            **{k: [None, v] for k, v in data.items()}, "status": [None, job.status]}  # fmt: skip
-                audit.record(request.user, "create", job, changes, request)
+                audit.record(request.user, "create", job, changes, request, source=audit.Source.WEB)
                 if job.status == JobStatus.PENDING:
                     enqueue_push(job.pk)
             logger.info("page: push job %s by %s: %d devices, %s", job.pk, job.requested_by, len(devices), job.status)

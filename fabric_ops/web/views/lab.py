@@ -97,6 +97,7 @@ def lab_inject(request: HttpRequest) -> HttpResponse:
     audit.record(
         request.user, "inject", None, {k: [None, v] for k, v in data.items()}, request,
         object_type="lab.fault", object_id=fault.get("id"), object_repr=f"{data['kind']} on {data['target']}",
+        source=audit.Source.WEB,
     )  # fmt: skip
     messages.success(request, f"fault {fault.get('id')} injected: {fault.get('kind')} on {fault.get('target')}")
     return redirect("web:lab")
@@ -120,6 +121,7 @@ def lab_clear(request: HttpRequest) -> HttpResponse:
         audit.record(
             request.user, "clear", None, {"active": [True, False]}, request, object_type="lab.fault",
             object_id=fault.get("id"), object_repr=f"{fault.get('kind')} on {fault.get('target')}",
+            source=audit.Source.WEB,
         )  # fmt: skip
     messages.success(request, f"cleared {len(cleared)} fault(s)")
     return redirect("web:lab")
