@@ -42,7 +42,7 @@ OPERATOR_PERMISSIONS = [
     "topology.change_opticalspan",  # ... and OpticalSpan.state
     "web.inject_fault",
     "health.change_incident",  # acknowledge / resolve incidents
-    "health.change_remediationrun",  # approve or stop a remediation waiting for a person
+    "health.change_remediationrun",  # approve / reject a run waiting for a person, roll back a drain
     "alerting.change_alertgroup",  # acknowledge / resolve alert groups (the alerting API checks exactly this)
     "alerting.add_silence",
     "alerting.change_silence",
