@@ -1,56 +1,161 @@
-"""The demo's fault scenario drives a real lab over its control channel and narrates incident changes."""
+"""The demo's fault scenario drives a real lab over its control channel, narrates incident changes, and judges
+each step by its incident's status and the alerts the receiver got."""
+
+import json
+import urllib.request
 
 from fabric_ops.lab.api import Lab
 from fabric_ops.lab.control import ControlServer, LabClient
-from fabric_ops.lab.scenario import Step, run_scenario
+from fabric_ops.lab.demo_alerts import AlertReceiver
+from fabric_ops.lab.scenario import IncidentRow, Step, demo_jobs, run_scenario
 from fabric_ops.lab.synthetic import clos
 
+FLAP = Step(
+    "flap", 0, "link-flap", "leaf1:Ethernet3/1", 30, "flap", incident_kinds=("link-flap",), params={"period": 4}
+)
 
-def test_scenario_injects_on_schedule_and_reports_each_incident_change_once():
+
+def _scripted(*polls):
+    """An incidents() callable that answers the given polls in turn, then repeats the last one."""
+    answers = list(polls)
+
+    def incidents():
+        return answers.pop(0) if len(answers) > 1 else answers[0]
+
+    return incidents
+
+
+def test_scenario_injects_on_schedule_matches_its_incident_and_reports_each_change_once():
     lab = Lab.start(clos(leaves=2, spines=2, base_address="127.13.200.1"), serve=False, thread=False)
     control = ControlServer(lab, on_shutdown=lambda: None).start()
     lines: list[str] = []
-    polls = iter([[], [(1, "link-flap", "open", "leaf1 Ethernet3/1")], [(1, "link-flap", "open", "leaf1 Ethernet3/1")]])
+    flap = IncidentRow(1, "link-flap", "open", "leaf1", "Ethernet3/1")
+    other = IncidentRow(2, "ecn-marking", "open", "spine1", "Ethernet1/1")
     try:
-        run_scenario(
+        outcomes = run_scenario(
             LabClient(control.url, control.token, timeout=5),
-            lambda: next(polls, [(1, "link-flap", "mitigated", "leaf1 Ethernet3/1")]),
+            _scripted(
+                [], [flap, other], [flap, other], [IncidentRow(1, "link-flap", "mitigated", "leaf1", "Ethernet3/1")]
+            ),
             lines.append,
-            steps=(Step(0, "link-flap", "leaf1:Ethernet3/1", 30, "flap", {"period": 4}),),
-            watch_s=0.5,
-            poll_s=0.05,
+            steps=(FLAP,),
+            watch_s=5,
+            poll_s=0.01,
         )
         faults = lab.status()["faults"]
     finally:
         control.stop()
         lab.stop()
     assert [f["kind"] for f in faults] == ["link-flap"] and faults[0]["params"]["period"] == 4
-    assert lines[0].startswith("scenario: injected link-flap on leaf1:Ethernet3/1 for 30 s (flap)")
-    assert [line for line in lines if "scenario: incident" in line] == [
-        "scenario: incident 1 link-flap on leaf1 Ethernet3/1: open",
-        "scenario: incident 1 link-flap on leaf1 Ethernet3/1: mitigated",
+    assert "flap: injected link-flap on leaf1:Ethernet3/1 for 30 s (flap)" in lines[0]
+    changes = [line.split(": ", 1)[1] for line in lines if ": incident " in line]
+    assert changes == [
+        "incident 1 link-flap on leaf1 Ethernet3/1: open [flap]",
+        "incident 2 ecn-marking on spine1 Ethernet1/1: open (not part of the scenario)",
+        "incident 1 link-flap on leaf1 Ethernet3/1: mitigated [flap]",
     ]
+    (out,) = outcomes
+    assert out.ok and out.incident == 1 and out.statuses == ["open", "mitigated"]
+    assert "done: 1/1 steps as expected" in lines[-1]
 
 
-def test_a_refused_step_is_reported_and_the_scenario_goes_on():
+def test_a_step_needs_its_alerts_and_misses_its_window_without_them():
+    lab = Lab.start(clos(leaves=2, spines=2, base_address="127.13.202.1"), serve=False, thread=False)
+    control = ControlServer(lab, on_shutdown=lambda: None).start()
+    lines: list[str] = []
+    step = Step("flap", 0, "link-flap", "leaf1:Ethernet3/1", 30, "flap", incident_kinds=("link-flap",), window_s=0.3)
+    refusal = Step(
+        "refusal", 0, "link-down", "leaf2:Ethernet3/1", 30, "down", expect="needs-human", incident_kinds=("link-down",)
+    )
+    got = {1: ["firing:open"], 2: ["firing:open", "firing:needs-human"]}
+    try:
+        outcomes = run_scenario(
+            LabClient(control.url, control.token, timeout=5),
+            _scripted(
+                [
+                    IncidentRow(1, "link-flap", "mitigated", "leaf1", "Ethernet3/1"),
+                    IncidentRow(2, "link-down", "needs-human", "leaf2", "Ethernet3/1", reason="would keep 50%"),
+                ]
+            ),
+            lines.append,
+            steps=(step, refusal),
+            alerts=lambda incident: got.get(incident, []),
+            watch_s=5,
+            poll_s=0.01,
+        )
+    finally:
+        control.stop()
+        lab.stop()
+    flap, refused = outcomes
+    assert (
+        not flap.ok and "not mitigated within 0.3 s (incident 1 is mitigated, alerts ['firing:open'])" in flap.problem
+    )
+    assert refused.ok and refused.reason == "would keep 50%"
+    assert any("incident 2 link-down on leaf2 Ethernet3/1: needs-human [refusal]: would keep 50%" in x for x in lines)
+    assert "done: 1/2 steps as expected; flap: not mitigated" in lines[-1]
+
+
+def test_a_refused_injection_is_reported_the_scenario_goes_on_and_a_dependent_step_is_skipped():
     lab = Lab.start(clos(leaves=2, spines=2, base_address="127.13.201.1"), serve=False, thread=False)
     control = ControlServer(lab, on_shutdown=lambda: None).start()
     lines: list[str] = []
     try:
-        run_scenario(
+        outcomes = run_scenario(
             LabClient(control.url, control.token, timeout=5),
             list,
             lines.append,
             steps=(
-                Step(0, "pfc-storm", "host:nobody:nic9", 30, "bad target"),
-                Step(0, "link-down", "leaf1:Ethernet3/1", 30, "good target"),
+                Step("bad", 0, "pfc-storm", "host:nobody:nic9", 30, "bad target"),
+                Step("good", 0, "link-down", "leaf1:Ethernet3/1", 30, "good target", window_s=0.2),
+                Step("later", 0, "link-down", "leaf2:Ethernet3/1", 30, "after bad", after="bad"),
             ),
-            watch_s=0.3,
-            poll_s=0.05,
+            watch_s=5,
+            poll_s=0.01,
         )
         kinds = [f["kind"] for f in lab.status()["faults"]]
     finally:
         control.stop()
         lab.stop()
-    assert lines[0].startswith("scenario: could not inject pfc-storm on host:nobody:nic9") and "nobody" in lines[0]
+    assert "bad: could not inject pfc-storm on host:nobody:nic9" in lines[0] and "nobody" in lines[0]
     assert kinds == ["link-down"]
+    assert [o.ok for o in outcomes] == [False, False, False]
+    assert "not injected: step 'bad' did not succeed" in outcomes[2].problem
+
+
+def test_demo_traffic_keeps_each_city_busy_and_the_dci_light():
+    jobs = demo_jobs({"sjc": ["sjc-gpu2", "sjc-gpu1"], "lax": ["lax-gpu1", "lax-gpu2"], "tiny": ["t1"]})
+    by_name = {j["name"]: j for j in jobs}
+    assert set(by_name) == {"lax-train", "lax-moe", "sjc-train", "sjc-moe", "geo-sync"}
+    assert by_name["sjc-train"]["hosts"] == ["sjc-gpu1", "sjc-gpu2"] and by_name["sjc-moe"]["cross_rail"]
+    assert set(by_name["geo-sync"]["hosts"]) == {"sjc-gpu1", "sjc-gpu2", "lax-gpu1", "lax-gpu2", "t1"}
+    # a NIC never offers more than its line rate
+    for host in ("sjc-gpu1", "lax-gpu2"):
+        assert sum(j["load"] for j in jobs if host in j["hosts"]) <= 1.0
+
+
+def test_alert_receiver_logs_and_narrates_each_alert(tmp_path):
+    lines: list[str] = []
+    receiver = AlertReceiver(tmp_path / "alerts.log", say=lines.append).start()
+    payload = {
+        "receiver": "demo-console",
+        "status": "firing",
+        "alerts": [
+            {
+                "status": "firing",
+                "labels": {"alertname": "LinkFlap", "incident": "7", "device": "leaf1", "interface": "Et5/1"},
+                "annotations": {"status": "needs-human", "reason": "would keep 50%", "summary": "flapping"},
+            }
+        ],
+    }
+    try:
+        request = urllib.request.Request(
+            receiver.url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=5) as response:
+            assert response.status == 200
+    finally:
+        receiver.stop()
+    logged = [json.loads(x) for x in (tmp_path / "alerts.log").read_text().splitlines()]
+    assert [(r["alertname"], r["incident"], r["incident_status"]) for r in logged] == [("LinkFlap", "7", "needs-human")]
+    assert receiver.for_incident(7) == ["firing:needs-human"] and receiver.for_incident(8) == []
+    assert lines == ["alert FIRING LinkFlap on leaf1 Et5/1 (incident 7, needs-human): would keep 50%"]

@@ -12,7 +12,10 @@ import secrets
 import signal
 import subprocess
 import sys
+import threading
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 from django.conf import settings
@@ -28,11 +31,16 @@ DEMO_INVENTORY = Path(os.environ.get("FABRIC_OPS_DEMO_INVENTORY", settings.INVEN
 DEMO_ADDRESS = os.environ.get("FABRIC_OPS_DEMO_ADDRESS", "127.0.0.1:8000")
 # A big lab on a busy machine takes a while to bind every switch's addresses.
 LAB_START_TIMEOUT = int(os.environ.get("FABRIC_OPS_DEMO_LAB_TIMEOUT", "120"))
+# Until every component of /api/health/ answers ok (the collector's first sync, the worker's first heartbeat).
+HEALTH_TIMEOUT = int(os.environ.get("FABRIC_OPS_DEMO_HEALTH_TIMEOUT", "180"))
+_say_lock = threading.Lock()
 
 
 def step(message: str) -> None:
-    sys.stdout.write(f"==> {message}\n")
-    sys.stdout.flush()
+    """One line of narration, stamped with UTC wall time (the alert receiver's thread narrates too)."""
+    with _say_lock:
+        sys.stdout.write(f"==> {time.strftime('%H:%M:%S', time.gmtime())} {message}\n")
+        sys.stdout.flush()
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -96,18 +104,33 @@ class Command(BaseCommand):
             default=int(os.environ.get("SCENARIO", "1")),
             help="1 (default): inject a few faults after start-up and narrate what happens; 0: skip",
         )
+        parser.add_argument(
+            "--scenario-pace",
+            type=float,
+            default=1.0,
+            help="scale the scenario's start times (tests use < 1 to run it sooner)",
+        )
+        parser.add_argument(
+            "--scenario-watch", type=float, default=600.0, help="seconds after which the scenario stops watching"
+        )
 
     def handle(self, *args, **options) -> None:
         step("migrating the database")
         call_command("migrate", interactive=False, verbosity=0)
-        username, password = self.ensure_admin()
+        username, password, token = self.ensure_admin()
         self.import_inventory(Path(options["inventory"]))
         if options["no_serve"]:
             return
         children = Children()
-        # SIGTERM (a service manager, `kill`) stops the demo as cleanly as Ctrl-C does.
+        receiver = None
+        # SIGTERM (a service manager, `kill`) stops the demo as cleanly as Ctrl-C does. SIGINT is set explicitly:
+        # a shell that starts the demo in the background hands it SIGINT ignored, and Python then never raises
+        # KeyboardInterrupt.
         signal.signal(signal.SIGTERM, _interrupt)
+        signal.signal(signal.SIGINT, _interrupt)
         try:
+            self.close_stale_incidents()
+            receiver = self.start_alert_receiver()
             self.start_influxdb(children)
             self.start_lab(children)
             self.push_roce()
@@ -120,9 +143,11 @@ class Command(BaseCommand):
             )
             children.start("web", ["runserver", options["address"], "--noreload"])
             step(f"FabricOps is up: http://{options['address']}/  login {username} / {password}")
+            step(f"API token {token} (curl -H 'Authorization: Token {token}' http://{options['address']}/api/health/)")
             step("press Ctrl-C to stop")
+            self.wait_healthy(children, options["address"], token)
             if options["scenario"]:
-                self.scenario(children)
+                self.scenario(children, receiver, pace=options["scenario_pace"], watch_s=options["scenario_watch"])
             while True:
                 exited = children.first_exited()
                 if exited:
@@ -132,6 +157,9 @@ class Command(BaseCommand):
             step("stopping")
         finally:
             children.stop()
+            if receiver is not None:
+                receiver.stop()
+                step("alert receiver stopped")
 
     def start_influxdb(self, children: Children) -> None:
         """Debian's InfluxDB under var/influxdb behind the write-path proxy, or the one already answering."""
@@ -160,9 +188,11 @@ class Command(BaseCommand):
         try:
             status = LabClient(timeout=5).status()
             step(f"reusing the running lab ({status['switches']} switches)")
+            self.set_traffic()
             return
         except FabricOpsError:
             pass
+        self.reset_handoff()
         step("starting the virtual lab (emulated EOS and CloudEngine switches with gNMI)")
         process = children.start("lab", ["lab", "up"])
         deadline = time.monotonic() + LAB_START_TIMEOUT
@@ -175,8 +205,95 @@ class Command(BaseCommand):
                 time.sleep(0.5)
                 continue
             step(f"lab up: {status['switches']} switches, {status['links']['total']} links")
+            self.set_traffic()
             return
         raise CommandError(f"the lab did not answer within {LAB_START_TIMEOUT} s; see var/log/lab.log")
+
+    def close_stale_incidents(self) -> None:
+        """Resolve the incidents an earlier demo left active: the detection loop that would clear their alarms is
+        gone, and an active incident holds its root cause, so a new fault there would join the stale incident
+        instead of opening its own. Faults still present in a reused lab are detected again."""
+        from fabric_ops.health.choices import ACTIVE_STATUSES, IncidentStatus
+        from fabric_ops.health.incidents import transition
+        from fabric_ops.health.models import Incident
+
+        reason = "closed by the demo at start-up: left active by an earlier run"
+        stale = list(Incident.objects.filter(status__in=ACTIVE_STATUSES).order_by("id"))
+        for incident in stale:
+            if incident.status == IncidentStatus.MITIGATING:  # the lifecycle ends a mitigation only by failing it
+                transition(incident, IncidentStatus.FAILED, reason=reason)
+            transition(incident, IncidentStatus.RESOLVED, reason=reason)
+        if stale:
+            step(f"resolved {len(stale)} incident(s) left active by an earlier run")
+
+    def reset_handoff(self) -> None:
+        """A new lab starts with an empty telemetry handoff in Redis (events, latest values, detection state).
+
+        What an earlier demo left there describes the switches of a lab that is gone: the detection loop restores
+        its checkpointed findings and reads the stale latest values, and re-raises faults (a degraded DCI span,
+        congestion) that this lab does not have.
+        """
+        import redis
+
+        from fabric_ops.telemetry.handoff import redis_prefix, redis_url
+
+        client = redis.Redis.from_url(redis_url())
+        keys = list(client.scan_iter(match=f"{redis_prefix()}:*", count=1000))
+        if keys:
+            client.delete(*keys)
+            step(f"cleared {len(keys)} telemetry handoff key(s) an earlier run left in Redis ({redis_prefix()}:*)")
+        client.close()
+
+    def set_traffic(self) -> None:
+        """The demo's GPU jobs (fabric_ops.lab.scenario.demo_jobs): busy, and congested nowhere while healthy."""
+        from fabric_ops.lab.control import LabClient
+        from fabric_ops.lab.scenario import demo_jobs
+        from fabric_ops.topology.models import GpuHost
+
+        hosts: dict[str, list[str]] = {}
+        for name, site in GpuHost.objects.values_list("name", "fabric__site__name"):
+            hosts.setdefault(site or "", []).append(name)
+        jobs = LabClient(timeout=10).set_jobs(demo_jobs(hosts))
+        step("GPU traffic: " + ", ".join(f"{j['name']} {j['pattern']} {j['load']:.0%}" for j in jobs))
+
+    def start_alert_receiver(self):
+        """The local stand-in for on-call paging: a webhook receiver on loopback, wired in through alerting."""
+        from fabric_ops.lab.demo_alerts import AlertReceiver, configure_alerting
+
+        log = Path(settings.VAR_DIR) / "demo-alerts.log"
+        receiver = AlertReceiver(log, say=step).start()
+        step(f"alert receiver on {receiver.url} (alerts also go to {log})")
+        step("alerting: " + configure_alerting(receiver.url))
+        return receiver
+
+    def wait_healthy(self, children: Children, address: str, token: str) -> None:
+        """Wait until /api/health/ reports every component ok; say which ones are not while waiting."""
+        url = f"http://{address}/api/health/"
+        request = urllib.request.Request(url, headers={"Authorization": f"Token {token}"})
+        deadline = time.monotonic() + HEALTH_TIMEOUT
+        last = ""
+        while True:
+            exited = children.first_exited()
+            if exited:
+                raise CommandError(f"{exited[0]} exited with status {exited[1]}; see var/log/{exited[0]}.log")
+            try:
+                with urllib.request.urlopen(request, timeout=15) as response:
+                    body = json.load(response)
+            except urllib.error.HTTPError as exc:
+                body = json.loads(exc.read() or b"{}") if exc.code == 503 else {"status": f"HTTP {exc.code}"}
+            except (OSError, ValueError) as exc:
+                body = {"status": f"not answering ({exc.__class__.__name__})"}
+            if body.get("status") == "ok":
+                step(f"{url}: ok ({', '.join(sorted(body.get('components', {})))})")
+                return
+            waiting = ", ".join(n for n, c in sorted(body.get("components", {}).items()) if not c.get("ok"))
+            state = f"{body.get('status')}: waiting for {waiting}" if waiting else str(body.get("status"))
+            if state != last:
+                step(f"{url}: {state}")
+                last = state
+            if time.monotonic() > deadline:
+                raise CommandError(f"{url} not healthy within {HEALTH_TIMEOUT} s: {state}")
+            time.sleep(2)
 
     def push_roce(self) -> None:
         """Bring every lab switch to its intended configuration (RoCE lossless class, underlay) in waves."""
@@ -196,38 +313,45 @@ class Command(BaseCommand):
         for row in job.devices.exclude(status__in=("confirmed", "no-change")).select_related("device"):
             step(f"  {row.device.hostname}: {row.status} {row.error}")
 
-    def scenario(self, children: Children) -> None:
+    def scenario(self, children: Children, receiver, *, pace: float, watch_s: float) -> None:
         """The scripted faults (``make demo SCENARIO=0`` skips them); a crashed child still stops the demo."""
         from fabric_ops.health.models import Incident
         from fabric_ops.lab.control import LabClient
-        from fabric_ops.lab.scenario import run_scenario
+        from fabric_ops.lab.scenario import DEMO_STEPS, IncidentRow, run_scenario
 
         started = timezone.now()
 
-        def incidents() -> list[tuple[int, str, str, str]]:
+        def incidents() -> list[IncidentRow]:
             exited = children.first_exited()
             if exited:
                 raise CommandError(f"{exited[0]} exited with status {exited[1]}; see var/log/{exited[0]}.log")
             rows = (
                 Incident.objects.filter(detected_at__gte=started)  # this run's incidents, not an earlier demo's
                 .order_by("id")
-                .values_list("id", "kind", "status", "device", "interface", "span")
+                .values_list("id", "kind", "status", "device", "interface", "span", "reason")
             )
-            return [
-                (pk, kind, status, span or f"{device} {interface}".strip())
-                for pk, kind, status, device, interface, span in rows
-            ]
+            return [IncidentRow(*row) for row in rows]
 
-        step("scenario: faults are injected over the next two minutes (make demo SCENARIO=0 skips this)")
-        run_scenario(LabClient(timeout=10), incidents, step)
+        plan = "; ".join(f"{s.name} ({s.kind} {s.target}, expect {s.expect})" for s in DEMO_STEPS)
+        step(f"scenario: {plan} (make demo SCENARIO=0 skips this)")
+        outcomes = run_scenario(
+            LabClient(timeout=10), incidents, step, alerts=receiver.for_incident, pace=pace, watch_s=watch_s
+        )
+        step(f"scenario: {sum(o.ok for o in outcomes)}/{len(outcomes)} ok; the UI keeps running (Ctrl-C stops)")
 
-    def ensure_admin(self) -> tuple[str, str]:
-        """Create the demo admin once; its password is kept in var/secrets (mode 0600), never in the database."""
+    def ensure_admin(self) -> tuple[str, str, str]:
+        """Create the demo admin once; its password is kept in var/secrets (mode 0600), never in the database.
+
+        Also returns the admin's API token (DRF's token table, like any API user's).
+        """
+        from rest_framework.authtoken.models import Token
+
         login_file = Path(settings.SECRETS_DIR) / "demo-admin.json"
         user_model = get_user_model()
         if login_file.exists() and user_model.objects.filter(username="admin").exists():
             login = json.loads(login_file.read_text())
-            return login["username"], login["password"]
+            token, _ = Token.objects.get_or_create(user=user_model.objects.get(username="admin"))
+            return login["username"], login["password"], token.key
         password = secrets.token_urlsafe(12)
         user, _ = user_model.objects.get_or_create(username="admin", defaults={"is_staff": True, "is_superuser": True})
         user.is_staff = user.is_superuser = True
@@ -238,7 +362,8 @@ class Command(BaseCommand):
         with os.fdopen(fd, "w") as handle:
             json.dump({"username": "admin", "password": password}, handle)
         step("created the admin account")
-        return "admin", password
+        token, _ = Token.objects.get_or_create(user=user)
+        return "admin", password, token.key
 
     def import_inventory(self, path: Path) -> None:
         from fabric_ops.topology.inventory import import_inventory
