@@ -154,6 +154,16 @@ CELERY_BEAT_SCHEDULE = {
         "task": "alerting.tick",
         "schedule": float(os.environ.get("FABRIC_OPS_ALERTING_TICK_S", "10")),
     },
+    # The detection consumer (docs/health.md): a run that finds it running returns at once; expiring messages
+    # do not pile up behind a busy worker.
+    "health-detect": {
+        "task": "health.detect",
+        "schedule": float(os.environ.get("FABRIC_OPS_HEALTH_DETECT_BEAT_S", "5")),
+        "options": {
+            "expires": 5.0,
+            **({"queue": q} if (q := os.environ.get("FABRIC_OPS_HEALTH_DETECT_QUEUE")) else {}),
+        },
+    },
     "health-optical-scan": {
         "task": "health.optical_scan",
         "schedule": float(os.environ.get("FABRIC_OPS_HEALTH_OPTICAL_SCAN_INTERVAL", "300")),
@@ -169,6 +179,12 @@ FABRIC_OPS_HEALTH_REVERT_IN = int(os.environ.get("FABRIC_OPS_HEALTH_REVERT_IN", 
 FABRIC_OPS_HEALTH_RESOLVE_AFTER_S = float(os.environ.get("FABRIC_OPS_HEALTH_RESOLVE_AFTER_S", "300"))
 # A remediation run whose worker shows no sign of life for this long is resumed by a re-delivered task.
 FABRIC_OPS_HEALTH_STALE_RUN_S = float(os.environ.get("FABRIC_OPS_HEALTH_STALE_RUN_S", "60"))
+# Detection as Celery work (health.detect): seconds one run consumes before it checkpoints and re-queues itself,
+# the consumer lease's TTL, the checkpoint interval, and an optional queue of its own (it holds a worker slot).
+FABRIC_OPS_HEALTH_DETECT_RUN_S = float(os.environ.get("FABRIC_OPS_HEALTH_DETECT_RUN_S", "60"))
+FABRIC_OPS_HEALTH_DETECT_LEASE_S = float(os.environ.get("FABRIC_OPS_HEALTH_DETECT_LEASE_S", "10"))
+FABRIC_OPS_HEALTH_DETECT_CHECKPOINT_S = float(os.environ.get("FABRIC_OPS_HEALTH_DETECT_CHECKPOINT_S", "10"))
+FABRIC_OPS_HEALTH_DETECT_QUEUE = os.environ.get("FABRIC_OPS_HEALTH_DETECT_QUEUE", "")
 # How long a remediation queues behind another job holding a device's lock before giving up.
 FABRIC_OPS_HEALTH_LOCK_WAIT_S = float(os.environ.get("FABRIC_OPS_HEALTH_LOCK_WAIT_S", "60"))
 

@@ -1,19 +1,32 @@
-"""The detection loop: read the collector's handoff stream, run the engine, open incidents, dispatch remediation.
+"""Detection: read the collector's handoff stream, run the engine, open incidents, dispatch remediation.
 
-One loop per deployment (``manage.py health detect``), like the collector: the engine's histories live in its
-memory, and the stream (with its entry ids) lets a restarted loop pick up where it left off — the last id read is
-kept in Redis (``<prefix>:health:cursor``). New incidents are handed to ``dispatch(incident_id, delay)``: by
-default the ``health.remediate`` Celery task, delayed by a short hold-down for faults whose symptoms arrive
-spread out (a span degrades wavelength by wavelength; a dead switch's peers notice before the collector gives up
-on it), so correlation can fold them into one incident before anyone acts.
+There is one active consumer per stream, whichever runs it: the ``health.detect`` Celery task (the default: beat
+starts it, every run re-queues itself) or the foreground process ``manage.py health detect``. Both go through
+:func:`run_leased`: the consumer holds a Redis lease (``<prefix>:health:lease``, a token with a TTL it renews every
+round); anyone else who finds the lease taken stands by. The engine's histories live in the consumer's memory and
+are checkpointed to Redis (``<prefix>:health:state``: the engine state *and* the stream id it has consumed up to,
+written only while the lease is still held) every few seconds and when a run ends. The next consumer continues
+from the checkpoint: in the same worker process it keeps its in-memory engine, elsewhere it loads the checkpoint
+and re-reads the stream from the checkpoint's id, so a killed worker loses nothing: the entries it had read after
+its last checkpoint are read again (recording a finding twice is idempotent: alarms are keyed, incidents are keyed
+by root cause). The last id read is also kept in ``<prefix>:health:cursor`` (without a checkpoint a consumer
+starts there). New incidents are handed to ``dispatch(incident_id, delay)``: by default the ``health.remediate``
+Celery task, delayed by a short hold-down for faults whose symptoms arrive spread out (a span degrades wavelength by
+wavelength; a dead switch's peers notice before the collector gives up on it), so correlation can fold them into
+one incident before anyone acts.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
+import pickle
+import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -39,19 +52,64 @@ def celery_dispatch(incident_id: int, delay: float) -> None:
     remediate_task.apply_async(args=[incident_id], countdown=delay)
 
 
+STATE_VERSION = 1
+
+
+class Lease:
+    """One active consumer per stream: a Redis key holding the holder's token, with a TTL the holder renews.
+
+    Renewal, release and the checkpoint write are scripts that act only while the key still holds *this* token, so
+    a consumer that stalled past its TTL (and was replaced) can neither extend, drop nor overwrite the new one's.
+    """
+
+    RENEW = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0"
+    RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+
+    def __init__(self, client: redis.Redis, key: str, ttl_s: float) -> None:
+        self.client, self.key, self.ttl_ms = client, key, max(1000, int(ttl_s * 1000))
+        self.token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+    def acquire(self) -> bool:
+        return bool(self.client.set(self.key, self.token, nx=True, px=self.ttl_ms))
+
+    def renew(self) -> bool:
+        return bool(self.client.eval(self.RENEW, 1, self.key, self.token, self.ttl_ms))
+
+    def release(self) -> None:
+        self.client.eval(self.RELEASE, 1, self.key, self.token)
+
+    def holder(self) -> str | None:
+        value = self.client.get(self.key)
+        return value.decode() if value else None
+
+
 class DetectionLoop:
+    # lease, state, state id, cursor <- token, blob, id, last id: written only while the lease is ours
+    SAVE = (
+        "if ARGV[1] ~= '' and redis.call('get', KEYS[1]) ~= ARGV[1] then return 0 end "
+        "redis.call('set', KEYS[2], ARGV[2]) redis.call('set', KEYS[3], ARGV[3]) redis.call('set', KEYS[4], ARGV[4]) "
+        "return 1"
+    )
+
     def __init__(self, *, client: redis.Redis | None = None, prefix: str | None = None,
                  dispatch: Dispatch | None = None, scan_interval: float = 1.0, start_id: str | None = None,
-                 devices: list[str] | None = None) -> None:  # fmt: skip
+                 devices: list[str] | None = None, resume: bool = False) -> None:  # fmt: skip
+        """``resume``: continue from the last checkpoint (engine memory and its stream id) if there is one."""
         self.client = client or redis.Redis.from_url(redis_url(), socket_timeout=5, socket_connect_timeout=2)
         self.prefix = prefix or redis_prefix()
         self.dispatch = dispatch or celery_dispatch
         self.scan_interval = self.base_scan_interval = scan_interval
         self.index = load_index(max_age=0)
+        self._index_at = time.monotonic()
         self.engine = DetectionEngine(self.index)
         self.cursor_key = f"{self.prefix}:health:cursor"
+        self.state_key, self.state_id_key = f"{self.prefix}:health:state", f"{self.prefix}:health:state-id"
+        self.state_id = ""  # the checkpoint this loop's memory corresponds to
+        self.checkpoint_stats = {"saved": 0, "bytes": 0, "seconds": 0.0, "restored_from": ""}
         stored = self.client.get(self.cursor_key)
         self.last_id = start_id or (stored.decode() if stored else "$")
+        if resume and not start_id:
+            self.restore()
         if self.last_id == "$":  # start at the stream's end: history before the loop existed is not replayed
             info = (
                 self.client.xinfo_stream(f"{self.prefix}:events")
@@ -65,8 +123,59 @@ class DetectionLoop:
         self.refresh_s = 5.0
         self.stats = {"entries": 0, "raised": 0, "cleared": 0, "incidents": 0}
 
+    # --- checkpoints -----------------------------------------------------------------------------------
+    def checkpoint(self, lease: Lease | None = None) -> bool:
+        """Save the engine's memory with the stream id it has consumed up to; False if ``lease`` was lost."""
+        started = time.perf_counter()
+        state_id = uuid.uuid4().hex
+        blob = pickle.dumps(
+            {"version": STATE_VERSION, "id": state_id, "last_id": self.last_id, "engine": self.engine.memory(),
+             "saved_at": time.time()}, protocol=pickle.HIGHEST_PROTOCOL,
+        )  # fmt: skip
+        keys = (lease.key if lease else "-", self.state_key, self.state_id_key, self.cursor_key)
+        saved = bool(self.client.eval(self.SAVE, 4, *keys, lease.token if lease else "", blob, state_id, self.last_id))
+        if saved:
+            self.state_id = state_id
+            self.checkpoint_stats["saved"] += 1
+            self.checkpoint_stats["bytes"] = len(blob)
+            self.checkpoint_stats["seconds"] = round(time.perf_counter() - started, 4)
+        return saved
+
+    def stored_state_id(self) -> str:
+        value = self.client.get(self.state_id_key)
+        return value.decode() if value else ""
+
+    def restore(self) -> bool:
+        """Load the last checkpoint (its engine memory; reading resumes at its stream id). False if none fits."""
+        blob = self.client.get(self.state_key)
+        if not blob:
+            return False
+        try:
+            # the checkpoint is this key prefix's own, on the platform's Redis (which is also the Celery broker:
+            # whoever can write there can already run tasks)
+            state = pickle.loads(blob)
+            if state.get("version") != STATE_VERSION:
+                raise ValueError(f"checkpoint version {state.get('version')}, expected {STATE_VERSION}")
+            self.engine.load_memory(state["engine"])
+        except Exception as exc:  # an unreadable checkpoint costs the histories, not detection itself
+            logger.warning("health detection: checkpoint unusable (%s); starting with an empty memory", exc)
+            self.engine = DetectionEngine(self.index)
+            return False
+        self.last_id, self.state_id = state["last_id"], state["id"]
+        self.checkpoint_stats["restored_from"] = state["id"]
+        logger.info("health detection: continuing from checkpoint %s at %s (saved %.1f s ago)", state["id"],
+                    self.last_id, time.time() - state["saved_at"])  # fmt: skip
+        return True
+
+    def refresh_index(self, max_age: float = 30.0) -> None:
+        """Topology changes (a drained link, a new switch) reach the engine within ``max_age`` seconds."""
+        if time.monotonic() - self._index_at >= max_age:
+            self.index = self.engine.index = load_index(max_age=max_age)
+            self._index_at = time.monotonic()
+
     def run_once(self, block_ms: int = 200, count: int = 2000) -> Result:
         """One round: read entries, feed the engine, scan once a second, record findings, dispatch."""
+        self.refresh_index()
         result = Result()
         entries = read_events(self.last_id, count=count, block_ms=block_ms, client=self.client, prefix=self.prefix)
         for entry_id, entry in entries:
@@ -159,3 +268,96 @@ class DetectionLoop:
 
 def default_loop(**kwargs: Any) -> DetectionLoop:
     return DetectionLoop(scan_interval=float(getattr(settings, "FABRIC_OPS_HEALTH_SCAN_INTERVAL_S", 1.0)), **kwargs)
+
+
+def _setting(name: str, default: float) -> float:
+    return float(getattr(settings, name, default))
+
+
+# The loop of this process, kept between runs of the Celery task: a worker process that runs the next run too
+# continues with its memory instead of loading the checkpoint.
+_PROCESS_LOOP: DetectionLoop | None = None
+
+
+def _loop_for(client: redis.Redis, prefix: str, dispatch: Dispatch | None) -> DetectionLoop:
+    global _PROCESS_LOOP
+    loop = _PROCESS_LOOP
+    if loop is not None and loop.prefix == prefix and loop.state_id and loop.state_id == loop.stored_state_id():
+        loop.dispatch = dispatch or loop.dispatch
+        return loop  # the last checkpoint is ours: the memory is current
+    loop = default_loop(client=client, prefix=prefix, dispatch=dispatch, resume=True)
+    _PROCESS_LOOP = loop
+    return loop
+
+
+def run_leased(*, budget_s: float | None = None, stop: threading.Event | None = None,
+               client: redis.Redis | None = None, prefix: str | None = None, dispatch: Dispatch | None = None,
+               standby: bool = False) -> dict[str, Any]:  # fmt: skip
+    """Be the stream's one consumer for ``budget_s`` seconds (None: until ``stop``), then checkpoint and let go.
+
+    If another consumer holds the lease: return at once (``standby=False``, the Celery task: the holder re-queues
+    itself) or wait for it to go and take over (``standby=True``, the foreground process). Returns what happened:
+    ``outcome`` ("done", "busy", "lost": another consumer took over after this one stalled past the lease TTL,
+    "stopped"), the loop's stats and the checkpoint's size and cost.
+    """
+    global _PROCESS_LOOP
+    client = client or redis.Redis.from_url(redis_url(), socket_timeout=5, socket_connect_timeout=2)
+    prefix = prefix or redis_prefix()
+    stop = stop or threading.Event()
+    ttl = _setting("FABRIC_OPS_HEALTH_DETECT_LEASE_S", 10.0)
+    every = _setting("FABRIC_OPS_HEALTH_DETECT_CHECKPOINT_S", 10.0)
+    lease = Lease(client, f"{prefix}:health:lease", ttl)
+    while not lease.acquire():
+        if not standby or stop.is_set():
+            return {"outcome": "busy", "holder": lease.holder()}
+        stop.wait(min(1.0, ttl / 4))
+    deadline = None if budget_s is None else time.monotonic() + budget_s
+    outcome = "done"
+    loop = None
+    try:
+        loop = _loop_for(client, prefix, dispatch)
+        logger.info("health detection: %s consumes %s:events from %s", lease.token, prefix, loop.last_id)
+        saved = time.monotonic()
+        while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
+            try:
+                loop.run_once()
+                if not lease.renew():
+                    outcome = "lost"
+                    break
+                if time.monotonic() - saved >= every:
+                    if not loop.checkpoint(lease):
+                        outcome = "lost"
+                        break
+                    saved = time.monotonic()
+            except redis.RedisError as exc:
+                logger.warning("health detection: Redis unavailable: %s", exc)
+                stop.wait(2.0)
+                if not lease.renew() and not lease.acquire():
+                    outcome = "lost"
+                    break
+        if outcome == "done" and stop.is_set():
+            outcome = "stopped"
+        if outcome != "lost" and not loop.checkpoint(lease):
+            outcome = "lost"
+    finally:
+        if outcome == "lost":
+            _PROCESS_LOOP = None  # another consumer moved on: this memory is stale
+            logger.warning("health detection: lease lost to %s; stepping down", lease.holder())
+        else:
+            with contextlib.suppress(redis.RedisError):  # else it expires by itself
+                lease.release()
+    return {
+        "outcome": outcome,
+        "consumer": lease.token,
+        "last_id": loop.last_id if loop else None,
+        "stats": dict(loop.stats) if loop else {},
+        "checkpoint": dict(loop.checkpoint_stats) if loop else {},
+    }
+
+
+def run_process(stop: threading.Event, *, client: redis.Redis | None = None, prefix: str | None = None,
+                dispatch: Dispatch | None = None) -> None:  # fmt: skip
+    """``manage.py health detect``: consume while holding the lease, stand by while a Celery run holds it."""
+    while not stop.is_set():
+        report = run_leased(stop=stop, client=client, prefix=prefix, dispatch=dispatch, standby=True)
+        logger.info("health detection: %s", report)

@@ -97,6 +97,20 @@ class DetectionEngine:
         self.last_seen: dict[str, int] = {}  # device -> newest switch timestamp
         self.lane_seen: dict[tuple, int] = {}
 
+    # --- state hand-over (a detection task that ends hands its memory to the next one) ------------------
+    STATE_FIELDS = ("series", "changes", "active", "source", "last_seen", "lane_seen")
+
+    def memory(self) -> dict[str, Any]:
+        """Everything the engine remembers (histories, active findings), as plain picklable containers."""
+        return {name: getattr(self, name) for name in self.STATE_FIELDS}
+
+    def load_memory(self, state: Mapping[str, Any]) -> None:
+        """Continue from :meth:`memory` of another engine (thresholds and topology stay this engine's own)."""
+        self.series = defaultdict(deque, state["series"])
+        self.changes = defaultdict(deque, state["changes"])
+        for name in ("active", "source", "last_seen", "lane_seen"):
+            setattr(self, name, dict(state[name]))
+
     # --- bookkeeping ---------------------------------------------------------------------------------
     def _set(self, result: Result, kind: str, key: tuple[str, str, str], finding: Finding | None, src=None) -> None:
         if finding is not None:

@@ -9,6 +9,11 @@
 * ``health.reevaluate`` (beat) — retry needs-human/failed incidents whose refusal may no longer hold (capacity
   came back, a cooldown ended); approval waits are left to people.
 * ``health.optical_scan`` (beat) — Rx-power trends from the collector's latest values, for every optic.
+* ``health.detect`` (beat, then itself) — the detection loop as Celery work: holds the stream's consumer lease
+  for ``FABRIC_OPS_HEALTH_DETECT_RUN_S`` seconds, checkpoints, lets go and re-queues itself. Beat sends it every
+  few seconds too: a run that finds the lease held returns at once, so beat only matters when the chain broke (a
+  killed worker: its lease expires, the next beat's run continues from the checkpoint). Run it where a slot is
+  free for it (it occupies one for as long as it runs): ``FABRIC_OPS_HEALTH_DETECT_QUEUE`` names a queue of its own.
 """
 
 from __future__ import annotations
@@ -38,6 +43,26 @@ def remediate_task(self, incident_id: int, attempt: int | None = None) -> str:
     except RunInFlight as exc:  # another worker executes it; if that worker died, its heartbeat goes stale
         raise self.retry(countdown=5, exc=exc) from exc
     return run.status if run else "no-action"
+
+
+def detect_queue() -> str | None:
+    return getattr(settings, "FABRIC_OPS_HEALTH_DETECT_QUEUE", "") or None
+
+
+@shared_task(bind=True, name="health.detect", ignore_result=True)
+def detect_task(self, budget_s: float | None = None) -> dict:
+    """Consume the telemetry handoff for a bounded time as its single consumer; re-queue the next run."""
+    from .detect import run_leased
+
+    budget = float(budget_s if budget_s is not None else getattr(settings, "FABRIC_OPS_HEALTH_DETECT_RUN_S", 60.0))
+    soft_limit = float(getattr(settings, "CELERY_TASK_SOFT_TIME_LIMIT", 300) or 300)
+    budget = min(budget, 0.8 * soft_limit)  # end, checkpoint and re-queue well before Celery's time limit
+    report = run_leased(budget_s=budget)
+    if report["outcome"] == "done":  # the chain goes on; "busy"/"lost": another run holds it and re-queues
+        queue = (self.request.delivery_info or {}).get("routing_key") or detect_queue()
+        detect_task.apply_async(kwargs={"budget_s": budget_s}, queue=queue)
+    logger.info("health.detect: %s", report)
+    return report
 
 
 def _clean_since(run: RemediationRun, after_clean: float) -> bool:

@@ -76,3 +76,82 @@ def test_a_flap_still_inside_its_window_stays_open_until_the_scan_ages_it_out(cl
         loop.run_once(block_ms=100)  # no new entry arrives: only the time-based re-evaluation can clear it
     assert Alarm.objects.get(pk=open_flap.pk).cleared_at is not None
     assert ("link-flap", device, port) not in loop.engine.active
+
+
+def test_the_lease_admits_one_consumer_and_fences_a_stalled_one(client, prefix):
+    from fabric_ops.health.detect import Lease
+
+    a, b = Lease(client, f"{prefix}:health:lease", 5), Lease(client, f"{prefix}:health:lease", 5)
+    assert a.acquire() and not b.acquire() and b.holder() == a.token
+    client.delete(a.key)  # a stalled past its TTL
+    assert b.acquire()
+    assert not a.renew()  # a learns it lost the lease ...
+    a.release()
+    assert b.holder() == b.token  # ... and cannot drop b's
+    loop = DetectionLoop(client=client, prefix=prefix, dispatch=lambda pk, delay: None, devices=[])
+    assert loop.checkpoint(b) and not loop.checkpoint(a)  # nor overwrite b's checkpoint
+    assert loop.stored_state_id() == loop.state_id
+
+
+def test_consecutive_runs_in_other_processes_continue_from_the_checkpoint(client, prefix, settings):
+    from fabric_ops.health import detect
+
+    settings.FABRIC_OPS_HEALTH_DETECT_CHECKPOINT_S = 0.2
+    b = two_sites()
+    link = b.links["dx-a-leaf1-dx-a-spine#1"]
+    device, port = link.a_interface.device.hostname, link.a_interface.name
+    dispatched: list[int] = []
+
+    def dispatch(pk, delay):
+        dispatched.append(pk)
+
+    first = detect.run_leased(budget_s=0.2, client=client, prefix=prefix, dispatch=dispatch)  # the stream is empty
+    assert first["outcome"] == "done" and first["last_id"] == "0-0"
+    start = time.time_ns() - 3 * NS
+    flap(client, prefix, device, port, start, 2)  # two transitions: a link-down, not a flap yet
+    report = detect.run_leased(budget_s=0.5, client=client, prefix=prefix, dispatch=dispatch)
+    assert report["outcome"] == "done" and report["stats"]["entries"] == 2
+    assert Alarm.objects.filter(kind="link-flap").count() == 0
+    detect._PROCESS_LOOP = None  # the next run lands in another worker process: no memory but the checkpoint
+    xadd(client, prefix, "state", device, start + 2 * NS, measurement="interface", tags={"interface": port},
+         field="oper_up", old=True, new=False)  # fmt: skip
+    held = detect.Lease(client, f"{prefix}:health:lease", 5)
+    assert held.acquire()
+    assert detect.run_leased(budget_s=0.5, client=client, prefix=prefix, dispatch=dispatch)["outcome"] == "busy"
+    held.release()
+    report = detect.run_leased(budget_s=0.5, client=client, prefix=prefix, dispatch=dispatch)
+    assert report["checkpoint"]["restored_from"] and report["stats"]["entries"] == 1  # only the new entry is read
+    flap_alarm = Alarm.objects.get(kind="link-flap", device=device, subject=port)
+    assert flap_alarm.value == 3.0  # the two transitions before the hand-over were remembered
+    # one incident: opened as link-down, upgraded to link-flap (each dispatched: remediation is per incident and
+    # idempotent); the replay after the hand-over did not open or dispatch anything again
+    assert dispatched == [flap_alarm.incident_id] * 2
+    detect._PROCESS_LOOP = None
+
+
+def test_the_foreground_process_stands_by_while_a_celery_run_holds_the_lease(client, prefix):
+    import threading
+
+    from fabric_ops.health import detect
+
+    two_sites()
+    celery_run = detect.Lease(client, f"{prefix}:health:lease", 5)
+    assert celery_run.acquire()
+    stop = threading.Event()
+    process = threading.Thread(target=detect.run_process, args=(stop,),
+                               kwargs={"client": client, "prefix": prefix, "dispatch": lambda pk, d: None})  # fmt: skip
+    process.start()
+    try:
+        time.sleep(1.5)
+        assert celery_run.holder() == celery_run.token  # standing by, not consuming alongside
+        celery_run.release()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and celery_run.holder() in (None, celery_run.token):
+            time.sleep(0.05)
+        assert celery_run.holder() not in (None, celery_run.token)  # the process took over
+        assert not celery_run.acquire()
+    finally:
+        stop.set()
+        process.join(10)
+    assert not process.is_alive() and celery_run.holder() is None  # it let go when stopped
+    detect._PROCESS_LOOP = None

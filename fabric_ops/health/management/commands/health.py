@@ -7,7 +7,8 @@ health show INCIDENT                      # evidence, impact, runs and their act
 health remediate INCIDENT                 # run the matching playbook now (in this process)
 health approve RUN --user NAME            # approve a run that waits for approval
 health restore RUN [--user NAME]          # restore a drain now (approval-mode restores need --user)
-health detect                             # the detection loop (foreground, until SIGINT/SIGTERM)
+health detect                             # the detection loop (foreground, until SIGINT/SIGTERM); one consumer
+                                          # at a time with the health.detect Celery task (Redis lease)
 """
 
 from __future__ import annotations
@@ -115,12 +116,14 @@ class Command(BaseCommand):
         self.stdout.write(str(restore(options["run"], approved_by=options["user"])))
 
     def do_detect(self, options):
-        from fabric_ops.health.detect import default_loop
+        from fabric_ops.health.detect import run_process
+        from fabric_ops.telemetry.handoff import redis_prefix
 
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
-        loop = default_loop()
-        self.stdout.write(f"health detection on {loop.prefix}:events from {loop.last_id}")
-        loop.run(stop)
-        self.stdout.write(f"health detection stopped: {loop.stats}")
+        # the same single consumer as the health.detect Celery task: this process takes the lease when it is free
+        # (standing by while a Celery run holds it) and continues from the last checkpoint
+        self.stdout.write(f"health detection on {redis_prefix()}:events (one consumer: waits for the lease)")
+        run_process(stop)
+        self.stdout.write("health detection stopped")
