@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 import math
-from collections import defaultdict
+import threading
+from collections import OrderedDict, defaultdict
 from typing import Any
 
 from django.db.models import Q
@@ -45,6 +46,13 @@ MAX_ROW = 200  # nodes per row before a tier wraps
 # edges in headless Chromium), so by default only the links that need attention are sent: not up, not carrying
 # traffic, or DCI. Every switch is still drawn; "all links" asks for the rest.
 LARGE_EDGES = 6000
+# Layouts (and filter choices) kept per process, keyed by what they depend on: the nodes' names, roles, fabrics,
+# sites, pods, planes and external flags (not lifecycles). Computing one for 4,160 switches took ~70 ms (natural
+# sort keys), more than building the rest of the answer; the key costs ~2 ms.
+LAYOUT_CACHE_SIZE = 16
+LAYOUT_KEY_FIELDS = ("name", "role", "fabric", "site", "pod", "plane", "external")
+_layouts: OrderedDict[tuple, tuple[list[list[float]], dict[str, list[str]]]] = OrderedDict()
+_layouts_lock = threading.Lock()
 
 
 def _natural(text: str | None) -> tuple:
@@ -86,7 +94,7 @@ def preset_layout(nodes: list[list[Any]], fields: list[str]) -> list[list[float]
             step = X_STEP * max(1.0, (widest - 1) / max(1, len(chunk) - 1)) if len(chunk) > 1 else 0.0
             x0 = -step * (len(chunk) - 1) / 2
             for k, i in enumerate(chunk):
-                positions[i] = [round(x0 + k * step, 1), round(y + r * ROW_STEP, 1)]
+                positions[i] = [round(x0 + k * step), round(y + r * ROW_STEP)]  # whole pixels: a shorter answer
         y += (rows - 1) * ROW_STEP + TIER_GAP
     return positions
 
@@ -121,7 +129,8 @@ def is_problem(edge: list[Any]) -> bool:
 def problem_edges(graph: dict[str, Any]) -> None:
     """Keep only :func:`is_problem` links; ``counts`` says how many were left out."""
     total = len(graph["edges"])
-    graph["edges"] = [e for e in graph["edges"] if is_problem(e)]
+    # is_problem() inlined: this runs over every link of the fabric (53k at 4,160 switches) on each call.
+    graph["edges"] = [e for e in graph["edges"] if e[5] != "up" or not e[6] or e[3] == "dci"]
     graph["counts"].update(edges_total=total, edges_hidden=total - len(graph["edges"]))
     graph["links"] = "problems"
 
@@ -138,14 +147,31 @@ def graph_payload(fabric: Fabric, *, hosts: bool = False, links: str = "auto") -
     graph["counts"].update(edges_total=len(graph["edges"]), edges_hidden=0)
     if links == "problems" or (links == "auto" and len(graph["edges"]) > LARGE_EDGES):
         problem_edges(graph)
-    fields = graph["node_fields"]
-    graph["positions"] = preset_layout(graph["nodes"], fields)
-    col = {name: i for i, name in enumerate(fields)}
-    for key in ("site", "pod", "plane", "role"):
-        graph.setdefault("choices", {})[key] = sorted(
-            {row[col[key]] for row in graph["nodes"] if row[col[key]]}, key=_natural
-        )
+    graph["positions"], graph["choices"] = layout_and_choices(graph["nodes"], graph["node_fields"])
     return graph
+
+
+def layout_and_choices(nodes: list[list[Any]], fields: list[str]) -> tuple[list[list[float]], dict[str, list[str]]]:
+    """:func:`preset_layout` and the filter choices (site/pod/plane/role values), cached (see LAYOUT_CACHE_SIZE).
+    The answer's lists are shared between calls: callers must not change them."""
+    cols = [fields.index(name) for name in LAYOUT_KEY_FIELDS]
+    key = tuple(tuple(row[c] for c in cols) for row in nodes)
+    with _layouts_lock:
+        hit = _layouts.get(key)
+        if hit is not None:
+            _layouts.move_to_end(key)
+            return hit
+    col = {name: i for i, name in enumerate(fields)}
+    choices = {
+        name: sorted({row[col[name]] for row in nodes if row[col[name]]}, key=_natural)
+        for name in ("site", "pod", "plane", "role")
+    }
+    built = (preset_layout(nodes, fields), choices)
+    with _layouts_lock:
+        _layouts[key] = built
+        while len(_layouts) > LAYOUT_CACHE_SIZE:
+            _layouts.popitem(last=False)
+    return built
 
 
 @page(*TOPOLOGY_READ)
