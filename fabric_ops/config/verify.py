@@ -77,16 +77,42 @@ def _present(index: dict[str, set[Path]], path: Path, anchored: bool, text: str)
     return any(p[len(p) - len(path) :] == path for p in paths if len(p) >= len(path))
 
 
+def _hunk_bases(index: dict[str, set[Path]], hunk: list[tuple[str, Path, bool, str]]) -> set[Path] | None:
+    """Where an unanchored hunk sits: the parent paths under which all its context and added lines are found.
+
+    A hunk that starts deep inside a section (a per-port change: ``priority-flow-control priority 3 drop`` on one
+    interface) does not name its parents, and its removed line is still present on every *other* port; the lines
+    around it say which section it is. None when the hunk has no such lines.
+    """
+    bases: set[Path] | None = None
+    for op, path, anchored, text in hunk:
+        if anchored or op == "-":
+            continue
+        here = {p[: len(p) - len(path)] for p in index.get(text, set()) if p[len(p) - len(path) :] == path}
+        bases = here if bases is None else bases & here
+    return bases
+
+
 def missing_changes(diff: str, running: str) -> list[str]:
     """The diff lines that are not in force in ``running`` ('+' missing, '-' still present); empty when all are."""
     index = _running_index(running)
-    entries = list(_walk(_diff_lines(diff)))
-    added = {(path, text) for op, path, _, text in entries if op == "+"}
+    hunks: list[list[tuple[str, str]]] = [[]]
+    for op, text in _diff_lines(diff):
+        if op == "reset":
+            hunks.append([])
+        else:
+            hunks[-1].append((op, text))
+    walked = [list(_walk(lines)) for lines in hunks]
+    added = {(path, text) for entries in walked for op, path, _, text in entries if op == "+"}
     problems = []
-    for op, path, anchored, text in entries:
-        where = " > ".join(path)
-        if op == "+" and not _present(index, path, anchored, text):
-            problems.append(f"missing: {where + ' > ' if where else ''}{text}")
-        elif op == "-" and (path, text) not in added and _present(index, path, anchored, text):
-            problems.append(f"still present: {where + ' > ' if where else ''}{text}")
+    for entries in walked:
+        bases = _hunk_bases(index, entries)
+        for op, path, anchored, text in entries:
+            where = " > ".join(path)
+            if op == "+" and not _present(index, path, anchored, text):
+                problems.append(f"missing: {where + ' > ' if where else ''}{text}")
+            elif op == "-" and (path, text) not in added and _present(index, path, anchored, text):
+                if not anchored and bases and all(base + path not in index.get(text, set()) for base in bases):
+                    continue  # gone from the section this hunk changed (other sections keep their own copy)
+                problems.append(f"still present: {where + ' > ' if where else ''}{text}")
     return problems

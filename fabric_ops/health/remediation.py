@@ -426,6 +426,7 @@ def remediate(incident_id: int, *, playbooks: list[Playbook] | None = None, read
             if verdict.allowed and reserve_cost_out and p.links:  # the next check counts these as removed
                 _port_overrides(_cost_out_changes(p.ports), add=True)
         run.guardrail = verdict.as_dict()
+        run.save(update_fields=["guardrail"])  # the audit keeps the figures of an allowed run too (claim reloads)
         if not verdict.allowed:
             reason = "guardrail refused: " + "; ".join(verdict.reasons)
             run.status, run.reason, run.finished_at = RunStatus.REFUSED, reason, timezone.now()
