@@ -89,23 +89,36 @@ class AlertReceiver:
                     "incident_status": annotations.get("status", ""),
                     "summary": annotations.get("summary", ""),
                     "reason": annotations.get("reason", ""),
+                    "fingerprint": alert.get("fingerprint", ""),
                     "receiver": payload.get("receiver", ""),
                     "group_key": payload.get("groupKey", ""),
                 }
             )
         with self._lock:
+            # A notification lists every alert of its group (Alertmanager semantics); the terminal tells only
+            # what changed, the log keeps everything.
+            news = [r for r in rows if _key(r) not in {_key(x) for x in self.received}]
             self.received.extend(rows)
             with self.log_path.open("a") as handle:
                 for row in rows:
                     handle.write(json.dumps(row) + "\n")
         if self.say:
-            for row in rows:
+            for row in news:
                 self.say(describe(row))
 
     def for_incident(self, incident_id: int) -> list[str]:
-        """``"<alert status>:<incident status>"`` for every alert received about one incident."""
+        """``"<alert status>:<incident status>"`` of the alerts received about one incident, each once."""
         with self._lock:
-            return [f"{r['status']}:{r['incident_status']}" for r in self.received if r["incident"] == str(incident_id)]
+            out: list[str] = []
+            for r in self.received:
+                item = f"{r['status']}:{r['incident_status']}"
+                if r["incident"] == str(incident_id) and item not in out:
+                    out.append(item)
+            return out
+
+
+def _key(row: dict[str, Any]) -> tuple[str, ...]:
+    return (row["fingerprint"] or row["alertname"] + row["incident"], row["status"], row["incident_status"])
 
 
 def describe(row: dict[str, Any]) -> str:

@@ -203,6 +203,7 @@ def run_scenario(
             tell(f"{step.name}: injected {what} ({step.why}) [{out.fault['id']}]")
         rows = list(incidents())
         folded = 0
+        others: list[str] = []
         for row in rows:
             first = row.id not in seen
             changed = seen.get(row.id) != row.status
@@ -225,12 +226,16 @@ def run_scenario(
             if first and row.status == "resolved":
                 folded += 1  # opened and folded into a root-cause incident within one poll
                 continue
-            tag = f" [{owner.step.name}]" if owner else " (not part of the scenario)"
+            if owner is None:  # not injected by the scenario: one line per poll
+                others.append(f"{row.id} {row.kind} on {row.where} {row.status}")
+                continue
+            tag = f" [{owner.step.name}]"
             reason = f": {row.reason}" if row.reason and row.status in ("needs-human", "failed") else ""
             tell(f"incident {row.id} {row.kind} on {row.where}: {row.status}{tag}{reason}")
-            if owner:
-                owner.statuses.append(row.status)
-                owner.reason = row.reason
+            owner.statuses.append(row.status)
+            owner.reason = row.reason
+        if others:
+            tell(f"other incidents (not injected by the scenario): {', '.join(others)}")
         if folded:
             tell(f"{folded} incident(s) opened and folded at once into their root-cause incident")
         for out in outcomes.values():
