@@ -21,9 +21,9 @@ from fabric_ops.config.models.jobs import JobStatus
 from fabric_ops.config.push import create_job, run_job
 from fabric_ops.devices.connection import open_driver
 from fabric_ops.health.choices import IncidentStatus, RunStatus
-from fabric_ops.health.models import Alarm, Incident
+from fabric_ops.health.models import Alarm, Incident, RemediationRun
 from fabric_ops.health.playbooks import load_playbooks
-from fabric_ops.health.remediation import remediate, restore
+from fabric_ops.health.remediation import next_attempt, remediate, restore
 from fabric_ops.health.topology import invalidate, load_index
 from fabric_ops.lab.api import Lab
 from fabric_ops.lab.routing import Job
@@ -164,12 +164,16 @@ def test_disable_pfc_on_a_storming_port_stops_the_spreading_and_restore_turns_it
     incident = Incident.objects.create(kind="pfc-storm", root_key=f"port:{LEAF}:{HOST_PORT}", scope_kind="interface",
                                        device=LEAF, interface=HOST_PORT, summary="PFC storm")  # fmt: skip
 
-    book = playbook("pfc-storm-persistent")
-    run = remediate(incident.pk, playbooks=[book], index=load_index(max_age=0), attempt=1)
-    assert run is None  # an escalation step never runs before its first step acted on the incident
-    first = dataclasses.replace(book, after=())
-    run = remediate(incident.pk, playbooks=[first], index=load_index(max_age=0))
-    assert run.status == RunStatus.SUCCEEDED, run.reason
+    # The first step (pfc-storm: the watchdog) acted and its verification failed; re-evaluation retries.
+    books = [playbook("pfc-storm"), playbook("pfc-storm-persistent")]
+    key = f"incident-{incident.pk}:pfc-storm:0"
+    RemediationRun.objects.create(incident=incident, playbook="pfc-storm", idempotency_key=key,
+                                  target_key=f"device:{LEAF}", status=RunStatus.FAILED)  # fmt: skip
+    Incident.objects.filter(pk=incident.pk).update(status=IncidentStatus.FAILED)
+    again = remediate(incident.pk, playbooks=books, index=load_index(max_age=0))  # a re-delivery: no escalation
+    assert again.playbook == "pfc-storm" and again.status == RunStatus.FAILED
+    run = remediate(incident.pk, playbooks=books, index=load_index(max_age=0), attempt=next_attempt(incident))
+    assert run.playbook == "pfc-storm-persistent" and run.status == RunStatus.SUCCEEDED, run.reason
     assert run.target_key == f"port:{LEAF}:{HOST_PORT}"
     action = run.actions.get(phase="act", action="disable-pfc")
     assert "priority-flow-control priority 3 drop" in action.diff
