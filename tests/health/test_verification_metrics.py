@@ -1,0 +1,44 @@
+"""``link-utilisation``: the busiest direction of a link at either end, as a fraction of its speed, from values
+newer than the commit (a costed-out link stays up with its background traffic, so "drained" is a fraction)."""
+
+from __future__ import annotations
+
+import pytest
+
+from fabric_ops.health.verification import Subject, measure
+
+PORTS = (("leaf1", "Ethernet5/1"), ("spine1", "400GE1/0/1"))
+SPEEDS = {"leaf1:Ethernet5/1": 400, "spine1:400GE1/0/1": 400}
+
+
+def reader(values: dict[tuple[str, str], tuple[int, float, float]]):
+    """Latest values as the collector's handoff keeps them: device -> series -> {ts, fields}."""
+
+    def read(device: str):
+        return {
+            f"interface|interface={ifname}": {"ts": ts, "fields": {"out_bps": out, "in_bps": rx}}
+            for (dev, ifname), (ts, out, rx) in values.items()
+            if dev == device
+        }
+
+    return read
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ({PORTS[0]: (20, 0.8e9, 0.8e9), PORTS[1]: (20, 0.8e9, 0.8e9)}, 0.002),  # background only
+        ({PORTS[0]: (20, 200e9, 0.8e9), PORTS[1]: (20, 0.8e9, 200e9)}, 0.5),  # still carrying one way
+        ({PORTS[0]: (20, 0.8e9, 0.8e9), PORTS[1]: (5, 0.8e9, 300e9)}, None),  # spine end not fresh yet
+        ({PORTS[0]: (20, 0.8e9, 0.8e9)}, None),  # spine end unknown
+    ],
+)
+def test_link_utilisation(values, expected):
+    subject = Subject(ports=PORTS, extra={"port_speed_gbps": SPEEDS})
+    value = measure("link-utilisation", subject, 10, reader(values))
+    assert value == (pytest.approx(expected) if expected is not None else None)
+
+
+def test_link_utilisation_needs_the_port_speed():
+    subject = Subject(ports=PORTS, extra={"port_speed_gbps": {}})
+    assert measure("link-utilisation", subject, 10, reader({p: (20, 1e9, 1e9) for p in PORTS})) is None
