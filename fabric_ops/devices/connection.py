@@ -12,7 +12,6 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from napalm import get_network_driver
 from napalm.base import NetworkDriver
 from napalm.base.exceptions import (
     CommandErrorException,
@@ -65,13 +64,18 @@ def driver_class(platform: str) -> type[NetworkDriver]:
 
         return HuaweiVRPDriver
     if platform == "eos":
-        return get_network_driver("eos")
+        from .drivers.eos import FabricOpsEOSDriver  # NAPALM's eos driver, fewer round trips (see that module)
+
+        return FabricOpsEOSDriver
     raise DeviceError(platform, f"no driver for platform {platform!r}")
 
 
 def optional_args(device: Device) -> dict:
     if device.platform == "eos":
-        return {"transport": "https", "port": device.eapi_port}
+        from .drivers.eos import KeepAliveHttpsEapiConnection
+
+        # NAPALM accepts an EapiConnection subclass as the transport: HTTPS, one connection per driver session
+        return {"transport": KeepAliveHttpsEapiConnection, "port": device.eapi_port}
     return {"port": device.ssh_port}
 
 

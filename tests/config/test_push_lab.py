@@ -221,3 +221,75 @@ def test_pushing_roce_turns_drops_into_pauses_and_marks(lab):
     drops_after, marks_after, pauses_after = totals()
     assert drops_after == drops_before  # lossless now
     assert pauses_after > 0 or marks_after > marks_before
+
+
+# --- the EOS driver's round trips (fabric_ops.devices.drivers.eos) -----------------------------------------
+
+
+class _Wire:
+    """Count eAPI requests (pyeapi's execute) and TCP connections (http.client connect) while active."""
+
+    def __init__(self, monkeypatch):
+        import http.client
+
+        from pyeapi.eapilib import EapiConnection
+
+        self.requests, self.connections = 0, 0
+        execute, connect = EapiConnection.execute, http.client.HTTPConnection.connect
+
+        def counted_execute(conn, *a, **kw):
+            self.requests += 1
+            return execute(conn, *a, **kw)
+
+        def counted_connect(conn):
+            self.connections += 1
+            return connect(conn)
+
+        monkeypatch.setattr(EapiConnection, "execute", counted_execute)
+        monkeypatch.setattr(http.client.HTTPConnection, "connect", counted_connect)
+
+
+def test_a_verified_push_takes_9_requests_on_one_connection(lab, monkeypatch):
+    from fabric_ops.config.push import push_device
+    from fabric_ops.config.rendering import render_device
+
+    device = leaves("sjc-leaf1")[0]
+    intended = render_device(device)
+    wire = _Wire(monkeypatch)
+    outcome = push_device(device, intended, owner="test", dry_run=False, revert_in=120)
+    assert outcome.status == DeviceStatus.CONFIRMED, outcome.error
+    # open, lock check, load, diff, pending check, commit timer, running config, pending check, confirm
+    assert wire.requests == 9
+    assert wire.connections == 1  # NAPALM + stock pyeapi: one TCP + TLS handshake per request (11)
+    assert run_job(create_job([device], requested_by="alice").pk).devices.get().status == DeviceStatus.NO_CHANGE
+
+
+def test_pending_commit_check_in_one_request_reads_as_napalms(lab, monkeypatch):
+    from napalm.eos.eos import EOSDriver
+
+    device = leaves("sjc-leaf2")[0]
+    with open_driver(device) as driver:
+        assert driver._get_pending_commits() == {}
+        driver.load_merge_candidate(config="interface Ethernet1/1\n   description pending-check\n")
+        driver.commit_config(revert_in=90)
+        wire = _Wire(monkeypatch)
+        ours = driver._get_pending_commits()
+        assert wire.requests == 1
+        theirs = EOSDriver._get_pending_commits(driver)  # NAPALM's own reading, two requests
+        assert wire.requests == 3
+        assert ours == theirs and set(ours) == {driver.config_session} and 0 < ours[driver.config_session] <= 90
+        driver.confirm_commit()
+        assert driver._get_pending_commits() == {}
+
+
+def test_keepalive_connection_is_replaced_after_the_idle_limit(lab, monkeypatch):
+    monkeypatch.setenv("FABRIC_OPS_EAPI_KEEPALIVE_S", "0.3")
+    device = leaves("sjc-leaf3")[0]
+    with open_driver(device) as driver:
+        wire = _Wire(monkeypatch)
+        driver.get_facts()
+        driver.cli(["show clock"])
+        assert wire.connections == 0  # both within the limit: the connection of open() was reused
+        time.sleep(0.6)
+        driver.cli(["show clock"])
+        assert wire.connections == 1  # idle too long: a fresh connection, not a possibly stale one
