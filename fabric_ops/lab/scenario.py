@@ -63,6 +63,7 @@ class Outcome:
     ok: bool = False
     done_at: float | None = None
     problem: str = ""
+    before: set[int] = field(default_factory=set)  # incidents already seen when the fault went in
 
     @property
     def finished(self) -> bool:
@@ -172,8 +173,10 @@ def run_scenario(
     """
     started = clock()
     outcomes = {s.name: Outcome(s) for s in steps}
-    seen: dict[int, str] = {}
+    seen: dict[int, str] = {}  # incident -> status at the last poll
+    told: dict[int, str] = {}  # incident -> status last narrated
     claimed: set[int] = set()
+    brief, brief_seen, brief_told_at = 0, set(), 0.0
     pending = list(steps)
 
     def elapsed() -> float:
@@ -200,44 +203,51 @@ def run_scenario(
                 tell(f"{step.name}: {out.problem}")
                 continue
             out.injected_at = elapsed()
+            out.before = set(seen)
             tell(f"{step.name}: injected {what} ({step.why}) [{out.fault['id']}]")
         rows = list(incidents())
-        folded = 0
         others: list[str] = []
         for row in rows:
-            first = row.id not in seen
-            changed = seen.get(row.id) != row.status
-            seen[row.id] = row.status
             owner = next((o for o in outcomes.values() if o.incident == row.id), None)
-            if owner is None and first and row.status != "resolved":
+            if owner is None and row.status != "resolved" and row.id not in claimed:
+                # A step's incident: opened after its injection, of its kinds, where it injected (an incident can
+                # change kind or be re-keyed into a span incident after it was first seen).
                 owner = next(
                     (
                         o
                         for o in outcomes.values()
-                        if o.incident is None and o.fault and _matches(o.step, o.fault, row) and row.id not in claimed
+                        if o.incident is None and o.fault and row.id not in o.before and _matches(o.step, o.fault, row)
                     ),
                     None,
                 )
                 if owner is not None:
                     owner.incident = row.id
                     claimed.add(row.id)
-            if not changed:
+            previous, seen[row.id] = seen.get(row.id), row.status
+            if told.get(row.id) == row.status:
                 continue
-            if first and row.status == "resolved":
-                folded += 1  # opened and folded into a root-cause incident within one poll
+            if owner is not None:
+                told[row.id] = row.status
+                reason = f": {row.reason}" if row.reason and row.status in ("needs-human", "failed") else ""
+                tell(f"incident {row.id} {row.kind} on {row.where}: {row.status} [{owner.step.name}]{reason}")
+                owner.statuses.append(row.status)
+                owner.reason = row.reason
                 continue
-            if owner is None:  # not injected by the scenario: one line per poll
-                others.append(f"{row.id} {row.kind} on {row.where} {row.status}")
-                continue
-            tag = f" [{owner.step.name}]"
-            reason = f": {row.reason}" if row.reason and row.status in ("needs-human", "failed") else ""
-            tell(f"incident {row.id} {row.kind} on {row.where}: {row.status}{tag}{reason}")
-            owner.statuses.append(row.status)
-            owner.reason = row.reason
+            if row.id not in told:
+                if row.status == "resolved":  # opened and resolved (folded into a root cause) between two polls
+                    if row.id not in brief_seen:
+                        brief_seen.add(row.id)
+                        brief += 1
+                    continue
+                if row.status == "open" and previous != "open":  # tell it once it lasts (or moves on)
+                    continue
+            told[row.id] = row.status
+            others.append(f"{row.id} {row.kind} on {row.where} {row.status}")
         if others:
             tell(f"other incidents (not injected by the scenario): {', '.join(others)}")
-        if folded:
-            tell(f"{folded} incident(s) opened and folded at once into their root-cause incident")
+        if brief and elapsed() - brief_told_at >= 30:
+            tell(f"{brief} short-lived incident(s) opened and folded into their root cause within seconds")
+            brief, brief_told_at = 0, elapsed()
         for out in outcomes.values():
             if out.finished or out.injected_at is None:
                 continue
@@ -257,6 +267,8 @@ def run_scenario(
         if not pending and all(o.finished for o in outcomes.values()):
             break
         time.sleep(poll_s)
+    if brief:
+        tell(f"{brief} short-lived incident(s) opened and folded into their root cause within seconds")
     for out in outcomes.values():
         if not out.finished:
             out.problem = f"unfinished after {watch_s:g} s"

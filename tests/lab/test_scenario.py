@@ -8,7 +8,7 @@ from fabric_ops.lab.api import Lab
 from fabric_ops.lab.control import ControlServer, LabClient
 from fabric_ops.lab.demo_alerts import AlertReceiver
 from fabric_ops.lab.scenario import IncidentRow, Step, demo_jobs, run_scenario
-from fabric_ops.lab.synthetic import clos
+from fabric_ops.lab.synthetic import clos, dci_pair
 
 FLAP = Step(
     "flap", 0, "link-flap", "leaf1:Ethernet3/1", 30, "flap", incident_kinds=("link-flap",), params={"period": 4}
@@ -162,3 +162,34 @@ def test_alert_receiver_logs_and_narrates_each_alert(tmp_path):
     ] * 2
     assert receiver.for_incident(7) == ["firing:needs-human"] and receiver.for_incident(8) == []
     assert lines == ["alert FIRING LinkFlap on leaf1 Et5/1 (incident 7, needs-human): would keep 50%"]
+
+
+def test_an_incident_rekeyed_into_its_span_is_claimed_and_short_lived_ones_are_counted():
+    lab = Lab.start(dci_pair(base_address="127.13.203.1"), serve=False, thread=False)
+    control = ControlServer(lab, on_shutdown=lambda: None).start()
+    span = next(iter({s for sw in lab.switches.values() for ch in sw.channels.values() for s in ch.spans}))
+    lines: list[str] = []
+    step = Step("span", 0, "dci-span-degradation", span, 30, "span", incident_kinds=("dci-degradation",))
+    channel = IncidentRow(1, "dci-degradation", "open", "dci1", "", "")  # first seen as one wavelength's
+    folded = IncidentRow(2, "dci-degradation", "resolved", "dci1", "", "")
+    try:
+        outcomes = run_scenario(
+            LabClient(control.url, control.token, timeout=5),
+            _scripted(
+                [],
+                [channel, folded],
+                [IncidentRow(1, "dci-degradation", "mitigating", span=span), folded],
+                [IncidentRow(1, "dci-degradation", "mitigated", span=span), folded],
+            ),
+            lines.append,
+            steps=(step,),
+            watch_s=5,
+            poll_s=0.01,
+        )
+    finally:
+        control.stop()
+        lab.stop()
+    (out,) = outcomes
+    assert out.ok and out.incident == 1 and out.statuses == ["mitigating", "mitigated"]
+    assert any("1 short-lived incident(s) opened and folded" in line for line in lines)
+    assert not any("other incidents" in line for line in lines)

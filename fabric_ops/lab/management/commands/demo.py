@@ -210,21 +210,34 @@ class Command(BaseCommand):
         raise CommandError(f"the lab did not answer within {LAB_START_TIMEOUT} s; see var/log/lab.log")
 
     def close_stale_incidents(self) -> None:
-        """Resolve the incidents an earlier demo left active: the detection loop that would clear their alarms is
-        gone, and an active incident holds its root cause, so a new fault there would join the stale incident
-        instead of opening its own. Faults still present in a reused lab are detected again."""
-        from fabric_ops.health.choices import ACTIVE_STATUSES, IncidentStatus
+        """Close what an earlier demo left in flight, so that a second run behaves like the first.
+
+        Its active incidents: the detection loop that would clear their alarms is gone, and an active incident
+        holds its root cause, so a new fault there would join the stale incident instead of opening its own. Its
+        unfinished remediation runs (their worker is gone; one active run per target) and its cooldowns (a flap on
+        the same link would be refused for 15 minutes). Faults still present in a reused lab are detected again.
+        """
+        from fabric_ops.health.choices import ACTIVE_STATUSES, IncidentStatus, RunStatus
         from fabric_ops.health.incidents import transition
-        from fabric_ops.health.models import Incident
+        from fabric_ops.health.models import Cooldown, Incident, RemediationRun
+        from fabric_ops.health.models.remediation import ACTIVE_RUN_STATUSES
 
         reason = "closed by the demo at start-up: left active by an earlier run"
+        now = timezone.now()
+        runs = RemediationRun.objects.filter(status__in=ACTIVE_RUN_STATUSES).update(
+            status=RunStatus.FAILED, reason=reason, finished_at=now
+        )
+        cooldowns = Cooldown.objects.filter(until__gt=now).update(until=now)
         stale = list(Incident.objects.filter(status__in=ACTIVE_STATUSES).order_by("id"))
         for incident in stale:
             if incident.status == IncidentStatus.MITIGATING:  # the lifecycle ends a mitigation only by failing it
                 transition(incident, IncidentStatus.FAILED, reason=reason)
             transition(incident, IncidentStatus.RESOLVED, reason=reason)
-        if stale:
-            step(f"resolved {len(stale)} incident(s) left active by an earlier run")
+        if stale or runs or cooldowns:
+            step(
+                f"closed what an earlier run left active: {len(stale)} incident(s), {runs} remediation run(s), "
+                f"{cooldowns} playbook cooldown(s)"
+            )
 
     def reset_handoff(self) -> None:
         """A new lab starts with an empty telemetry handoff in Redis (events, latest values, detection state).
