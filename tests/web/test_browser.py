@@ -273,6 +273,13 @@ def test_operator_acknowledges_an_incident_viewer_sees_no_action_button(browser,
         operator.wait_for_selector("#incident-ack:has-text('by operator')")
         assert operator.locator("#ack").count() == 0
         shot(operator, "incident-acknowledged")
+        # Polling pauses while the resolve form is open: a note being typed is not wiped by a refresh.
+        operator.click("#resolve-open")
+        operator.fill("#resolve-form input[name=note]", "reseated the optic")
+        Incident.objects.filter(pk=incident.pk).update(reason="still flapping")
+        operator.wait_for_timeout(7000)  # more than one 5 s poll
+        assert operator.input_value("#resolve-form input[name=note]") == "reseated the optic"
+        assert "still flapping" not in operator.inner_text("#incident-live")
     finally:
         context.close()
     incident.refresh_from_db()
@@ -286,6 +293,7 @@ def test_operator_acknowledges_an_incident_viewer_sees_no_action_button(browser,
     page.wait_for_selector("#incident-status:has-text('Mitigating')", timeout=15000)
     assert page.evaluate("() => window.__noReload") == 1
     shot(page, "incident-viewer-live")
-    page.goto(f"{live_server.url}/alerts/routes/")
-    page.wait_for_selector("#routes")
+    page.click("#nav-alerting")
+    page.click("text=Routes")
+    page.wait_for_selector("h2:has-text('Route tree')")  # (the default routes exist unless a flush removed them)
     shot(page, "alerting-routes")
