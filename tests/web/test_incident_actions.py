@@ -50,6 +50,9 @@ def test_acknowledge_records_who_and_when_once(clients, users) -> None:
     assert again.status_code == 409 and "acknowledged by operator" in again.json()["detail"]
     resolved = make_incident("link:2", status="resolved")
     assert clients["operator"].post(f"/api/incidents/{resolved.pk}/acknowledge/").status_code == 409
+    unowned = clients["viewer"].get("/api/incidents/?acknowledged_at__isnull=true").json()["results"]
+    owned = clients["viewer"].get("/api/incidents/?acknowledged_by=operator").json()["results"]
+    assert [i["id"] for i in unowned] == [resolved.pk] and [i["id"] for i in owned] == [incident.pk]
     [entry] = AuditEntry.objects.filter(action="acknowledge")
     assert (entry.actor, entry.source, entry.object_type) == ("operator", "api", "health.incident")
     assert entry.changes["acknowledged_by"] == ["", "operator"]

@@ -87,7 +87,11 @@ def _act(serializer: type, call: Callable[[], Any], code: int = 200) -> Response
 class IncidentViewSet(viewsets.ReadOnlyModelViewSet):
     queryset = Incident.objects.all()
     serializer_class = IncidentSerializer
-    filterset_fields = ["status", "kind", "severity", "scope_kind", "fabric", "device", "span", "link_id"]
+    filterset_fields = {
+        **{name: ["exact"] for name in ("status", "kind", "severity", "scope_kind", "fabric", "device", "span",
+                                        "link_id", "acknowledged_by")},
+        "acknowledged_at": ["isnull"],  # ?acknowledged_at__isnull=true: nobody owns it yet
+    }  # fmt: skip
     ordering_fields = ["detected_at", "severity", "status"]
     action_permissions = {
         "acknowledge": ["health.view_incident", "health.change_incident"],
