@@ -102,9 +102,12 @@ class AlertReceiver:
             with self.log_path.open("a") as handle:
                 for row in rows:
                     handle.write(json.dumps(row) + "\n")
-        if self.say:
+        if self.say:  # alerts that read the same (one per optic lane, say) on one line
+            lines: dict[str, int] = {}
             for row in news:
-                self.say(describe(row))
+                lines[describe(row)] = lines.get(describe(row), 0) + 1
+            for line, count in lines.items():
+                self.say(line if count == 1 else f"{line} x{count}")
 
     def for_incident(self, incident_id: int) -> list[str]:
         """``"<alert status>:<incident status>"`` of the alerts received about one incident, each once."""
@@ -123,12 +126,11 @@ def _key(row: dict[str, Any]) -> tuple[str, ...]:
 
 def describe(row: dict[str, Any]) -> str:
     where = row["span"] or f"{row['device']} {row['interface']}".strip()
-    incident = f"incident {row['incident']}, " if row["incident"] else ""
+    about = [f"incident {row['incident']}"] if row["incident"] else []
+    about += [x for x in (row["incident_status"] or row["severity"],) if x]
+    about_text = f" ({', '.join(about)})" if about else ""
     reason = f": {row['reason']}" if row["reason"] and row["status"] == "firing" else ""
-    return (
-        f"alert {row['status'].upper()} {row['alertname']} on {where or '-'} "
-        f"({incident}{row['incident_status'] or row['severity']}){reason}"
-    )
+    return f"alert {row['status'].upper()} {row['alertname']} on {where or '-'}{about_text}{reason}"
 
 
 def configure_alerting(url: str) -> str:

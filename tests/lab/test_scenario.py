@@ -164,6 +164,16 @@ def test_alert_receiver_logs_and_narrates_each_alert(tmp_path):
     assert lines == ["alert FIRING LinkFlap on leaf1 Et5/1 (incident 7, needs-human): would keep 50%"]
 
 
+def test_alert_receiver_tells_alike_alerts_of_one_notification_on_one_line(tmp_path):
+    lines: list[str] = []
+    receiver = AlertReceiver(tmp_path / "alerts.log", say=lines.append)
+    lane = {"status": "resolved", "labels": {"alertname": "OpticRxPowerLow", "device": "dci1", "interface": "Et5/1"}}
+    receiver.accept({"alerts": [dict(lane, fingerprint=f"fp{n}") for n in range(4)]})
+    receiver.accept({"alerts": [dict(lane, fingerprint="fp0")]})
+    assert lines == ["alert RESOLVED OpticRxPowerLow on dci1 Et5/1 x4"]
+    assert len((tmp_path / "alerts.log").read_text().splitlines()) == 5
+
+
 def test_an_incident_rekeyed_into_its_span_is_claimed_and_short_lived_ones_are_counted():
     lab = Lab.start(dci_pair(base_address="127.13.203.1"), serve=False, thread=False)
     control = ControlServer(lab, on_shutdown=lambda: None).start()

@@ -7,6 +7,7 @@ and so that a crash of one part is reported by name instead of hanging the demo.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
 import signal
@@ -224,6 +225,8 @@ class Command(BaseCommand):
 
         reason = "closed by the demo at start-up: left active by an earlier run"
         now = timezone.now()
+        for name in ("fabric_ops.health", "fabric_ops.alerting"):  # one summary line instead of a log line each
+            logging.getLogger(name).setLevel(logging.WARNING)
         runs = RemediationRun.objects.filter(status__in=ACTIVE_RUN_STATUSES).update(
             status=RunStatus.FAILED, reason=reason, finished_at=now
         )
