@@ -70,3 +70,19 @@ def test_schema_documents_the_nullable_count(clients, fabric) -> None:
     schema = clients["viewer"].get("/api/schema/?format=json").json()
     page = schema["components"]["schemas"]["PaginatedLinkList"]["properties"]["count"]
     assert page["nullable"] is True and str(Pagination.count_cap) in page["description"]
+
+
+def test_push_job_list_counts_devices_per_answered_job_without_grouping_every_job(clients, fabric) -> None:
+    from fabric_ops.config.models import DeviceJob, PushJob
+
+    devices = list(fabric.devices.values())[:3]
+    empty = PushJob.objects.create(requested_by="operator", status="pending")
+    three = PushJob.objects.create(requested_by="operator", status="pending")
+    DeviceJob.objects.bulk_create(DeviceJob(job=three, device=d, status="pending") for d in devices)
+    with CaptureQueriesContext(connection) as ctx:
+        body = clients["admin"].get("/api/push-jobs/?limit=50").json()
+    got = {row["id"]: row["device_count"] for row in body["results"]}
+    expected = {job.pk: job.devices.count() for job in PushJob.objects.all()}
+    assert got == expected and got[empty.pk] == 0 and got[three.pk] == 3
+    listing = [q["sql"] for q in ctx.captured_queries if "fabricconfig_pushjob" in q["sql"]]
+    assert listing and not any('JOIN "fabricconfig_devicejob"' in sql for sql in listing), "no join of every job's rows"

@@ -10,7 +10,8 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import Count, OuterRef, Subquery
+from django.db.models.functions import Coalesce
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -202,7 +203,14 @@ class PushJobViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     the answer is 202 + the job.
     """
 
-    queryset = PushJob.objects.annotate(device_count=Count("devices"))
+    # A correlated count per answered job, not GROUP BY over every job's device rows before the page is cut.
+    queryset = PushJob.objects.annotate(
+        device_count=Coalesce(
+            Subquery(DeviceJob.objects.filter(job=OuterRef("pk")).order_by().values("job").annotate(n=Count("*"))
+                     .values("n")),
+            0,
+        )
+    )  # fmt: skip
     serializer_class = serializers.PushJobSerializer
     filterset_class = filters.PushJobFilter
     ordering_fields = ["created_at", "status"]
