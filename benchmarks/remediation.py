@@ -1,8 +1,9 @@
 """Closed-loop latency: inject faults into a lab of >= 48 switches and time injection -> incident -> verified.
 
 Everything runs as in production: the lab (``manage.py lab up``, its own process, as switches are their own
-machines) on 127.18.128.0/17; the gNMI collector (``manage.py telemetry collect``, its own process) with the
-*default* subscription profiles (oper-status ON_CHANGE, PFC/ECN/drops 1 s, interface counters and optics 10 s)
+machines) on 127.18.128.0/17; the gNMI collectors (``manage.py telemetry collect --shard i/N``: ``--collectors``
+processes, 2 by default as in docker/compose.yml) with the *default* subscription profiles (oper-status ON_CHANGE,
+PFC/ECN/drops 1 s, interface counters and optics 10 s)
 and its Redis handoff (its InfluxDB writes spool under the run's temp dir when no InfluxDB answers: InfluxDB is
 not on the detection path); in this process the detection loop (``fabric_ops.health.detect.DetectionLoop``) in
 a thread, and remediation (``fabric_ops.health.remediation``: guardrails, NAPALM push jobs with commit-confirm
@@ -54,6 +55,62 @@ def percentiles(samples: list[float]) -> dict:
             "max_s": round(ordered[-1], 3)}  # fmt: skip
 
 
+def sample_pipeline(client, prefix: str, loop, stop: threading.Event, out: dict[str, list[float]]) -> None:
+    """Every 2 s: how far the collector is behind its switches, and the detection loop behind the stream."""
+    while not stop.wait(2.0):
+        try:
+            lags = sorted(json.loads(v).get("lag_s", 0.0) for v in client.hgetall(f"{prefix}:health:devices").values())
+            if lags:
+                out["collector_lag_p50_s"].append(lags[len(lags) // 2])
+                out["collector_lag_max_s"].append(lags[-1])
+            info = client.xinfo_stream(f"{prefix}:events")
+            newest = int(info["last-generated-id"].decode().split("-")[0])
+            consumed = int(str(loop.last_id).split("-")[0]) if loop.last_id not in ("$",) else newest
+            out["detection_backlog_s"].append(max(0, newest - consumed) / 1000)
+        except Exception:  # a sample missed is fine
+            continue
+
+
+def stage_times(client, prefix: str, faults: list) -> list[dict]:
+    """Per fault, from the handoff stream: the entry that opened the incident (a flap's first transition: it opens
+    as link-down and becomes link-flap in place; a storm's first paused sample), its switch timestamp and when the
+    collector published it (the entry id)."""
+    wanted = {}
+    for kind, rec, _ in faults:
+        ports = {tuple(p.split(":", 1)) for p in rec["ports"] if not p.startswith("host:")}
+        wanted[rec["target"]] = (kind, rec["injected_at"], ports, {})
+    last = "-"
+    while True:
+        chunk = client.xrange(f"{prefix}:events", min=last, max="+", count=5000)
+        if last != "-":
+            chunk = chunk[1:]
+        if not chunk:
+            break
+        for entry_id, fields in chunk:
+            kind = fields[b"type"].decode()
+            if kind not in ("state", "sample"):
+                continue
+            device, ts = fields[b"device"].decode(), int(fields[b"ts"])
+            data = json.loads(fields[b"data"])
+            port = (device, data.get("tags", {}).get("interface", ""))
+            for fkind, injected, ports, found in wanted.values():
+                if port not in ports or ts < injected or "at" in found:
+                    continue
+                flap = fkind == "link-flap" and kind == "state" and data.get("field") == "oper_up"
+                storm = fkind == "pfc-storm" and kind == "sample" and data.get("measurement") == "pfc"
+                if flap or (storm and (data.get("fields", {}).get("rx_pause_ps") or 0) > 0):
+                    found["at"] = (ts, int(entry_id.decode().split("-")[0]))
+        last = chunk[-1][0].decode()
+    out = []
+    for target, (_, injected, _, found) in wanted.items():
+        if "at" in found:
+            ts, published_ms = found["at"]
+            out.append({"target": target, "switch_s": round((ts - injected) / 1e9, 3),
+                        "collector_s": round(published_ms / 1000 - ts / 1e9, 3),
+                        "handoff_at": published_ms / 1000})  # fmt: skip
+    return out
+
+
 def prepare(workdir: Path, database_url: str | None, influx_url: str | None = None) -> None:
     os.environ["FABRIC_OPS_VAR_DIR"] = str(workdir / "var")
     os.environ["FABRIC_OPS_SECRETS_DIR"] = str(workdir / "secrets")
@@ -94,6 +151,8 @@ def main() -> int:
     parser.add_argument("--storms", type=int, default=8)
     parser.add_argument("--interval", type=float, default=1.5, help="seconds between injections")
     parser.add_argument("--workers", type=int, default=4, help="remediation threads (Celery worker slots)")
+    parser.add_argument("--collectors", type=int, default=2,
+                        help="collector processes, one shard each (docker/compose.yml runs 2)")  # fmt: skip
     parser.add_argument("--timeout", type=float, default=240.0)
     parser.add_argument("--database-url", default=None, help="a fresh database (default: SQLite in a temp dir)")
     parser.add_argument("--influx-url", default=None, help="InfluxDB for the collector's writes (default: spool)")
@@ -156,22 +215,31 @@ def main() -> int:
             except LabError:
                 pass
         time.sleep(0.5)
-    clog = open(workdir / "collector.log", "ab")  # noqa: SIM115 - handed to the child
-    collector = subprocess.Popen([sys.executable, str(ROOT / "manage.py"), "telemetry", "collect", "--fabric", FABRIC],
-                                 cwd=ROOT, env=os.environ.copy(), stdout=clog, stderr=subprocess.STDOUT)  # fmt: skip
-    clog.close()
+    collectors = []
+    for shard in range(args.collectors):  # like docker/compose.yml: collector-0 and collector-1, one shard each
+        clog = open(workdir / f"collector-{shard}.log", "ab")  # noqa: SIM115 - handed to the child
+        collectors.append(subprocess.Popen(
+            [sys.executable, str(ROOT / "manage.py"), "telemetry", "collect", "--fabric", FABRIC,
+             "--shard", f"{shard}/{args.collectors}"],
+            cwd=ROOT, env=os.environ.copy(), stdout=clog, stderr=subprocess.STDOUT,
+        ))  # fmt: skip
+        clog.close()
     stop = threading.Event()
     detector = None
+    pipeline: dict[str, list[float]] = {"collector_lag_p50_s": [], "collector_lag_max_s": [], "detection_backlog_s": []}
+    stages: list[dict] = []
     try:
         deadline = time.monotonic() + 180
         while sum(1 for _ in client.scan_iter(f"{prefix}:latest:*")) < switches:
-            if time.monotonic() > deadline or collector.poll() is not None:
-                raise SystemExit(f"the collector did not reach every switch; see {workdir / 'collector.log'}")
+            if time.monotonic() > deadline or any(c.poll() is not None for c in collectors):
+                raise SystemExit(f"the collectors did not reach every switch; see {workdir}/collector-*.log")
             time.sleep(0.5)
         time.sleep(12)  # one full slow-sample round, so rates and latest values exist
         loop = DetectionLoop(client=client, prefix=prefix, dispatch=lambda pk, d: pool.submit(run_remediation, pk, d))
         detector = threading.Thread(target=loop.run, args=(stop,), name="detection", daemon=True)
         detector.start()
+        sampler = threading.Thread(target=sample_pipeline, args=(client, prefix, loop, stop, pipeline), daemon=True)
+        sampler.start()
 
         leaves = list(Device.objects.filter(fabric__name=FABRIC, role="leaf").order_by("hostname"))
         if len(leaves) < args.flaps + args.storms:
@@ -209,17 +277,24 @@ def main() -> int:
         if detector is not None:
             detector.join(timeout=10)
         pool.shutdown(wait=True)
-        collector.terminate()
-        collector.wait(timeout=30)
+        for collector in collectors:
+            collector.terminate()
+        for collector in collectors:
+            collector.wait(timeout=30)
         try:
             lab.shutdown()
             lab_proc.wait(timeout=60)
         except (LabError, subprocess.TimeoutExpired):
             lab_proc.terminate()
             lab_proc.wait(timeout=30)
+        try:
+            stages = stage_times(client, prefix, faults if "faults" in locals() else [])
+        except Exception as exc:  # the figures above still count
+            errors.append(f"stage times: {exc}")
         for key in client.scan_iter(f"{prefix}:*"):
             client.delete(key)
 
+    by_fault = {st["target"]: st for st in stages}
     detect_s, mitigate_s, rows = [], [], []
     by_kind: dict[str, dict[str, list[float]]] = {}
     for kind, rec, where in faults:
@@ -231,6 +306,10 @@ def main() -> int:
             row["detect_s"] = round(inc.detected_at.timestamp() - injected, 3)
             detect_s.append(row["detect_s"])
             by_kind.setdefault(kind, {"detect": [], "mitigate": []})["detect"].append(row["detect_s"])
+            st = by_fault.get(rec["target"])
+            if st:  # where the time went: lab+sampling, collector (gNMI -> Redis), detection (stream -> incident)
+                row["stages_s"] = {"switch": st["switch_s"], "collector": st["collector_s"],
+                                   "detection": round(inc.detected_at.timestamp() - st["handoff_at"], 3)}  # fmt: skip
             if inc.verified_at:
                 row["mitigate_s"] = round(inc.verified_at.timestamp() - injected, 3)
                 mitigate_s.append(row["mitigate_s"])
@@ -243,12 +322,19 @@ def main() -> int:
         "switches": switches,
         "faults": len(faults),
         "profiles": "default (oper-status ON_CHANGE, PFC/ECN/drops 1 s, counters/optics 10 s)",
+        "collectors": args.collectors,
         "injection_to_incident": percentiles(detect_s),
         "injection_to_verified_mitigation": percentiles(mitigate_s),
         "by_kind": {
             k: {"incident": percentiles(v["detect"]), "verified": percentiles(v["mitigate"])}
             for k, v in by_kind.items()
         },
+        "stages": {
+            name: percentiles([r["stages_s"][name] for r in rows if "stages_s" in r])
+            for name in ("switch", "collector", "detection")
+        },
+        "pipeline": {name: percentiles(values) for name, values in pipeline.items()},
+        "detection_stats": dict(loop.stats) if "loop" in locals() else {},
         "errors": errors,
         "faults_detail": rows,
         "machine_load_1m": os.getloadavg()[0],
@@ -261,6 +347,11 @@ def main() -> int:
         print(f"{name:28}{r['n']:>4}{r['p50_s'] or '-':>9}{r['p95_s'] or '-':>9}{r['max_s'] or '-':>9}")
     for k, v in result["by_kind"].items():
         print(f"  {k:26}incident p50 {v['incident']['p50_s']} s, verified p50 {v['verified']['p50_s']} s")
+    print("where the time to incident goes (p50 / p95 s; the pipeline rows sampled every 2 s):")
+    for name, r in [*result["stages"].items(), *result["pipeline"].items()]:
+        p50, p95 = ("-" if r[k] is None else r[k] for k in ("p50_s", "p95_s"))
+        print(f"  {name:26}{p50:>9}{p95:>9}")
+    print(f"load average (1 min) at the end: {result['machine_load_1m']:.1f} on {result['cpus']} CPUs")
     if errors:
         print("errors:", *errors, sep="\n  ")
     print(f"written {args.output}")

@@ -10,7 +10,9 @@ Rules, in order (pure functions over the :class:`~fabric_ops.health.topology.Top
    leaf send on its uplinks are its symptom, not a second fault).
 4. A degraded wavelength is rooted at its channel; when two or more degraded wavelengths share an optical span,
    the span is the root (``span:<name>``) and the channel incidents fold into it.
-5. Everything else is rooted at its port or queue.
+5. ECMP imbalance is rooted at the leaf's uplink group (``uplinks:<leaf>``), not at whichever uplink is the
+   busiest at the moment.
+6. Everything else is rooted at its port or queue.
 """
 
 from __future__ import annotations
@@ -69,6 +71,8 @@ def root_of(
         link = index.channel_link.get(channel)
         return Root(f"channel:{channel}", finding.kind, ScopeKind.CHANNEL, finding.device, link_id=link,
                     channel=channel, fabric=fabric)  # fmt: skip
+    if finding.kind == "ecmp-imbalance":  # the leaf's uplink group, whichever uplink is the busiest right now
+        return Root(f"uplinks:{finding.device}", finding.kind, ScopeKind.INTERFACE, finding.device, fabric=fabric)
     port = (finding.device, port_of(finding))
     link = index.port_link.get(port)
     if finding.kind in LINK_KINDS and link is not None:

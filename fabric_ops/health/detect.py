@@ -119,6 +119,7 @@ class DetectionLoop:
             self.last_id = info["last-generated-id"].decode() if info else "0-0"
         self.devices = devices
         self._last_scan = 0.0
+        self._decoded: dict[tuple[str, bytes], tuple[bytes, str, dict[str, Any]]] = {}
         self._recorded: dict[tuple[str, str, str], float] = {}
         self.refresh_s = 5.0
         self.stats = {"entries": 0, "raised": 0, "cleared": 0, "incidents": 0}
@@ -205,20 +206,24 @@ class DetectionLoop:
         for device in devices:
             pipe.hgetall(f"{self.prefix}:latest:{device}")
         out: dict[str, dict[str, dict[str, Any]]] = {}
+        cache = self._decoded
         for device, raw in zip(devices, pipe.execute(), strict=True):
             if not raw:
                 continue
             wanted: dict[str, dict[str, Any]] = {}
             alive = False
             for key, value in raw.items():
-                name = key.decode()
-                keep = name.startswith(("interface|", "optics|")) or (
-                    name.startswith("queue|") and name.endswith(",queue=3")
+                keep = key.startswith((b"interface|", b"optics|")) or (
+                    key.startswith(b"queue|") and key.endswith(b",queue=3")
                 )
-                if not keep and not alive and name.startswith("pfc|"):
+                if not keep and not alive and key.startswith(b"pfc|"):
                     keep = alive = True
                 if keep:
-                    wanted[name] = json.loads(value)
+                    # most series move every 10 s, the scan runs every second: decode only what changed
+                    hit = cache.get((device, key))
+                    if hit is None or hit[0] != value:
+                        hit = cache[(device, key)] = (value, key.decode(), json.loads(value))
+                    wanted[hit[1]] = hit[2]
             out[device] = wanted
         return out
 

@@ -295,12 +295,9 @@ class DetectionEngine:
                         self._set(result, kind, key, finding if finding and finding.kind == kind else None)
             uplinks = self.index.uplinks.get(device, [])
             up_util = {p: util[p] for p in uplinks if p in util and self._carrying(device, p)}
-            key_prefix = ("ecmp-imbalance", device)
-            imbalance = cg.ecmp_imbalance(device, up_util, self.cth)
-            for key in [k for k in self.active if k[:2] == key_prefix and (imbalance is None or k != imbalance.key)]:
-                self._set(result, "ecmp-imbalance", key, None)
-            if imbalance is not None:
-                self._set(result, "ecmp-imbalance", imbalance.key, imbalance)
+            key = ("ecmp-imbalance", device, "")
+            self._set(result, "ecmp-imbalance", key, cg.ecmp_imbalance(device, up_util, self.cth,
+                                                                       active=key in self.active))  # fmt: skip
             for port, u in util.items():
                 if (device, port) not in self.index.host_ports:
                     continue

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from fabric_ops.errors import TopologyError
@@ -139,8 +140,21 @@ def _open(root: Root, finding: Finding, index: TopologyIndex) -> tuple[Incident,
     return incident, True
 
 
-def _attach(incident: Incident, finding: Finding) -> Alarm:
+def _attach(incident: Incident, finding: Finding) -> Alarm | None:
+    """Attach a finding as the incident's alarm: one UPDATE when it is already there (the common case: an active
+    finding re-reported every few seconds), else a new row. The incident's ``last_alarm_at`` is written with
+    ``update()``: nothing that listens to incident saves (alerting) cares, and the detection loop does this for
+    every active finding, so the signal round trips were most of its database time under load."""
     now = timezone.now()
+    refreshed = Alarm.objects.filter(incident=incident, kind=finding.kind, device=finding.device,
+                                     subject=finding.subject).update(
+        value=finding.value, message=finding.message[:300], evidence=dict(finding.evidence), last_seen_at=now,
+        cleared_at=None, count=F("count") + 1,
+    )  # fmt: skip
+    Incident.objects.filter(pk=incident.pk).update(last_alarm_at=now, updated_at=now)
+    incident.last_alarm_at = incident.updated_at = now
+    if refreshed:
+        return None
     alarm, created = Alarm.objects.get_or_create(
         incident=incident,
         kind=finding.kind,
@@ -155,12 +169,10 @@ def _attach(incident: Incident, finding: Finding) -> Alarm:
             "last_seen_at": now,
         },
     )
-    if not created:
+    if not created:  # another writer created it between the UPDATE and here
         alarm.value, alarm.message, alarm.evidence = finding.value, finding.message[:300], dict(finding.evidence)
         alarm.last_seen_at, alarm.cleared_at, alarm.count = now, None, alarm.count + 1
         alarm.save(update_fields=["value", "message", "evidence", "last_seen_at", "cleared_at", "count"])
-    incident.last_alarm_at = now
-    incident.save(update_fields=["last_alarm_at", "updated_at"])
     return alarm
 
 
@@ -222,10 +234,15 @@ def _fold_links_into_device(incident: Incident, index: TopologyIndex) -> None:
 def record(findings: Iterable[Finding], index: TopologyIndex) -> list[tuple[Incident, bool]]:
     """Attach findings to their root-cause incidents; returns (incident, newly opened) for each touched one."""
     touched: dict[int, tuple[Incident, bool]] = {}
+    context = None
     for finding in findings:
-        down, storms = _context()
+        if context is None:  # two queries per batch, again only after a finding that changes them was recorded
+            context = _context()
+        down, storms = context
         root = root_of(finding, index, down, storms)
         incident, new = _open(root, finding, index)
+        if root.kind in ("device-unreachable", "pfc-storm"):
+            context = None
         _attach(incident, finding)
         if root.scope_kind == ScopeKind.CHANNEL:
             folded = _fold_channels_into_span(incident, index)

@@ -107,7 +107,8 @@ def test_engine_ecmp_imbalance_and_incast_from_latest_values():
         }
     }
     kinds = {f.kind: f for f in engine.scan_latest(latest).raised}
-    assert kinds["ecmp-imbalance"].subject == "Et1"
+    assert kinds["ecmp-imbalance"].evidence["busiest"] == "Et1"
+    assert root_of(kinds["ecmp-imbalance"], IDX).key == "uplinks:leaf1"
     assert "incast" not in kinds  # two senders: not an incast yet
     latest["leaf1"]["interface|interface=Et3"] = {"ts": T0, "fields": {"out_bps": 0.0, "in_bps": 200e9}}
     kinds = {f.kind: f for f in engine.scan_latest(latest).raised}

@@ -137,7 +137,15 @@ def test_hot_link(gbps, active, hot):
 )
 def test_ecmp_imbalance(utils, expected):
     finding = cg.ecmp_imbalance("leaf1", utils, CT)
-    assert (finding.subject if finding else None) == expected
+    assert (finding.evidence["busiest"] if finding else None) == expected
+    if finding:
+        assert finding.key == ("ecmp-imbalance", "leaf1", "")  # the leaf's, whichever uplink is the busiest
+
+
+@pytest.mark.parametrize(("ratio", "active", "raised"), [(1.4, False, False), (1.4, True, True), (1.2, True, False)])
+def test_ecmp_imbalance_hysteresis(ratio, active, raised):
+    utils = {"up1": 0.4 * 3 * ratio / (4 - ratio), "up2": 0.4, "up3": 0.4, "up4": 0.4}  # up1 / mean == ratio
+    assert (cg.ecmp_imbalance("leaf1", utils, CT, active=active) is not None) is raised
 
 
 @pytest.mark.parametrize(

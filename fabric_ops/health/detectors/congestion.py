@@ -13,7 +13,8 @@ Why these defaults:
   (``watchdog_storms`` increased) is a storm by definition.
 * Any drop on a lossless class is a misconfiguration or a storm being broken; it is always reported.
 * Hot link: > 90 % of line rate for 30 s. ECMP imbalance: the busiest uplink of a leaf carries > 1.5x the mean of
-  its uplinks (with the mean above 20 %, so idle fabrics do not alarm).
+  its uplinks (with the mean above 20 %, so idle fabrics do not alarm); it clears below 1.3x. It is the leaf's
+  finding, not the busiest uplink's (that one changes from sample to sample).
 * Incast: a host-facing port is > 95 % busy while its queue marks or drops, and the traffic comes in from several
   uplinks (``fan_in`` >= 3 senders' worth of ingress on the leaf's uplinks).
 """
@@ -43,6 +44,7 @@ class CongestionThresholds:
     hot_link_clear_utilisation: float = 0.8
     hot_link_sustain_s: float = 30.0
     ecmp_imbalance_ratio: float = 1.5
+    ecmp_clear_ratio: float = 1.3  # hysteresis: a ratio hovering around 1.5 must not open and close alarms
     ecmp_min_mean_utilisation: float = 0.2
     incast_utilisation: float = 0.95
     incast_min_senders: int = 3
@@ -174,9 +176,14 @@ def hot_link(
 
 
 def ecmp_imbalance(
-    device: str, uplink_utilisation: Mapping[str, float], th: CongestionThresholds, ts: int = 0
+    device: str, uplink_utilisation: Mapping[str, float], th: CongestionThresholds, ts: int = 0, active: bool = False
 ) -> Finding | None:
-    """One leaf's uplinks (interface -> utilisation 0..1, carrying links only): the busiest vs the mean."""
+    """One leaf's uplinks (interface -> utilisation 0..1, carrying links only): the busiest vs the mean.
+
+    The finding is the leaf's (subject ""): which uplink is the busiest changes from one sample to the next while
+    the imbalance itself persists, so keying it by that uplink would open a new alarm every time it changed. The
+    busiest uplink is in the evidence.
+    """
     if len(uplink_utilisation) < 2:
         return None
     values = list(uplink_utilisation.values())
@@ -185,12 +192,12 @@ def ecmp_imbalance(
         return None
     busiest = max(uplink_utilisation, key=uplink_utilisation.__getitem__)
     ratio = uplink_utilisation[busiest] / mean
-    if ratio < th.ecmp_imbalance_ratio:
+    if ratio < hysteresis_limit(active, th.ecmp_imbalance_ratio, th.ecmp_clear_ratio):
         return None
     return Finding(
-        "ecmp-imbalance", device, busiest, round(ratio, 3), th.ecmp_imbalance_ratio,
+        "ecmp-imbalance", device, "", round(ratio, 3), th.ecmp_imbalance_ratio,
         f"{busiest} carries {ratio:.2f}x the mean of {len(values)} uplinks ({mean:.0%})", ts, "minor",
-        {"utilisation": dict(uplink_utilisation), "mean": mean},
+        {"busiest": busiest, "utilisation": dict(uplink_utilisation), "mean": mean},
     )  # fmt: skip
 
 
