@@ -18,32 +18,34 @@ from collections.abc import Iterable, Iterator
 Path = tuple[str, ...]
 
 
-def _indent(text: str) -> int:
-    return len(text) - len(text.lstrip(" "))
-
-
-def _skip(text: str) -> bool:
-    stripped = text.strip()
-    return not stripped or stripped in {"!", "#", "end", "return"} or stripped.startswith(("!", "#"))
+_SEPARATORS = {"!", "#", "end", "return"}
 
 
 def _walk(lines: Iterable[tuple[str, str]]) -> Iterator[tuple[str, Path, bool, str]]:
-    """(op, parent path, anchored, line) for each config line; ``anchored`` is False when parents were cut off."""
-    stack: list[tuple[int, str]] = []
+    """(op, parent path, anchored, line) for each config line; ``anchored`` is False when parents were cut off.
+
+    Runs over every line of a running configuration on every verified push, so each open section keeps its
+    own path (built once) instead of the path being rebuilt from the stack for every line.
+    """
+    stack: list[tuple[int, Path]] = []  # (indent, path including the section line) of the open sections
     anchored = True
     for op, text in lines:
         if op == "reset":
             stack, anchored = [], True
             continue
-        if _skip(text):
+        stripped = text.strip()
+        if not stripped or stripped in _SEPARATORS or stripped[0] in "!#":
             continue
-        indent = _indent(text)
+        indent = len(text) - len(text.lstrip(" "))
         while stack and stack[-1][0] >= indent:
             stack.pop()
-        if not stack:
+        if stack:
+            parent = stack[-1][1]
+        else:
+            parent = ()
             anchored = indent == 0  # a hunk that starts inside a section does not know its parents
-        yield op, tuple(t for _, t in stack), anchored, text.strip()
-        stack.append((indent, text.strip()))
+        yield op, parent, anchored, stripped
+        stack.append((indent, (*parent, stripped)))
 
 
 def _diff_lines(diff: str) -> Iterator[tuple[str, str]]:

@@ -107,3 +107,18 @@ def test_hunk_starting_inside_a_section_is_matched_by_its_known_parents():
     running = "interface Ethernet1/1\n   description gpu hosts\n   mtu 9214\n   tx-queue 3\n"
     assert missing_changes(diff, running) == []
     assert missing_changes(diff, running.replace("   tx-queue 3\n", "")) == ["missing: tx-queue 3"]
+
+
+def test_a_third_level_line_is_checked_under_its_own_parents():
+    """The ECN line belongs to tx-queue 3 of Ethernet1/1: under tx-queue 6, or on Ethernet2/1, it is not in force."""
+    line = "      random-detect ecn minimum-threshold 150 kbytes maximum-threshold 1500 kbytes\n"
+    wrong_queue = EOS_RUNNING.replace("   tx-queue 3\n" + line, "   tx-queue 6\n" + line + "   tx-queue 3\n")
+    expected = [
+        "missing: interface Ethernet1/1 > tx-queue 3 > "
+        "random-detect ecn minimum-threshold 150 kbytes maximum-threshold 1500 kbytes"
+    ]
+    assert missing_changes(EOS_DIFF, wrong_queue) == expected
+    wrong_port = EOS_RUNNING.replace("   tx-queue 3\n" + line, "   tx-queue 3\n").replace(
+        "interface Ethernet2/1\n", "interface Ethernet2/1\n   tx-queue 3\n" + line
+    )
+    assert missing_changes(EOS_DIFF, wrong_port) == expected
