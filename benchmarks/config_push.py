@@ -5,12 +5,15 @@ switches, through the unmodified NAPALM ``eos`` driver over eAPI:
 
 * **FabricOps** (``fabric_ops.config.push``): one push job over every switch (canary 1, then the rest in one
   wave, ``--concurrency`` threads). Per device: Redis lock, render, load_merge_candidate, compare_config (the diff is
-  stored), commit_config(revert_in), verification from fresh sessions (get_facts, the intended config loaded again
-  must compare empty, gNMI Capabilities answers), confirm_commit; every row and the device's config state written
-  to the database. Timed from ``run_job`` start to finish, rendering included.
+  stored), commit_config(revert_in), verification (the running config read back over eAPI and every line of the
+  diff checked in place, gNMI Capabilities answers), confirm_commit; every row and the device's config state
+  written to the database. Timed from ``run_job`` start to finish, rendering included. FabricOps' EOS driver is
+  NAPALM's with a keep-alive eAPI transport (one TLS handshake per device) and the pending-commit check in one
+  request (``fabric_ops.devices.drivers.eos``).
 * **Nornir baseline** (nornir + nornir-napalm): SimpleInventory (temporary YAML files), threaded runner with
   ``num_workers`` = the same concurrency, ``napalm_configure`` (load merge + compare + commit; no lock, no revert
   timer, no verification, nothing recorded) with the configuration rendered beforehand, outside the timing.
+  Stock NAPALM ``eos`` driver and stock pyeapi (a new HTTPS connection per request), as a Nornir user runs it.
 
 Sequence: a fresh SQLite database and var/ dir under a temp dir; ``plan_fabric`` + ``persist_plan`` of an
 all-EOS multi-plane fabric (default 4,608 GPUs, radix 64, 4 planes: 272 switches) with management addresses in
@@ -66,33 +69,48 @@ def machine_busy() -> tuple[float, float]:
 
 
 class EapiCounter:
-    """Count eAPI requests (HTTP POSTs to /command-api) this process sends, by wrapping pyeapi's one send method.
+    """Count eAPI requests this process sends and the TCP connections it opens for them.
 
-    Instrumentation only: the request still goes out unchanged; both sides of the comparison use the same pyeapi.
+    Requests: pyeapi's ``EapiConnection.execute`` (one JSON-RPC POST each, whichever transport class sends it:
+    stock pyeapi for Nornir, FabricOps' keep-alive subclass). Connections: ``http.client.HTTPConnection.connect``
+    (each one a TCP + TLS handshake on https). Instrumentation only: requests go out unchanged.
     """
 
     def __init__(self) -> None:
         self.requests = 0
+        self.connections = 0
         self._lock = threading.Lock()
 
     def __enter__(self) -> EapiCounter:
+        import http.client
+
         from pyeapi.eapilib import EapiConnection
 
-        self._original = original = EapiConnection.send
+        self._execute = execute = EapiConnection.execute
+        self._connect = connect = http.client.HTTPConnection.connect
         counter = self
 
-        def send(connection, data):
+        def counted_execute(connection, *args, **kwargs):
             with counter._lock:
                 counter.requests += 1
-            return original(connection, data)
+            return execute(connection, *args, **kwargs)
 
-        EapiConnection.send = send
+        def counted_connect(connection):
+            with counter._lock:
+                counter.connections += 1
+            return connect(connection)
+
+        EapiConnection.execute = counted_execute
+        http.client.HTTPConnection.connect = counted_connect
         return self
 
     def __exit__(self, *exc) -> None:
+        import http.client
+
         from pyeapi.eapilib import EapiConnection
 
-        EapiConnection.send = self._original
+        EapiConnection.execute = self._execute
+        http.client.HTTPConnection.connect = self._connect
 
 
 class Meter:
@@ -133,6 +151,8 @@ class Meter:
             "pusher_cpu_ms_per_device": round(1000 * self.cpu / devices, 1),
             "eapi_requests": self.eapi.requests,
             "eapi_requests_per_device": round(self.eapi.requests / devices, 2),
+            "eapi_connections": self.eapi.connections,
+            "eapi_connections_per_device": round(self.eapi.connections / devices, 2),
             "machine_busy_percent": round(100 * self.machine_busy, 1),
             "other_processes_cpu_percent": round(
                 max(0.0, 100 * self.machine_busy * cores - 100 * (self.cpu + self.lab_cpu) / self.wall), 1
