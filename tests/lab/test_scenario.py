@@ -88,11 +88,13 @@ def test_a_step_needs_its_alerts_and_misses_its_window_without_them():
         lab.stop()
     flap, refused = outcomes
     assert (
-        not flap.ok and "not mitigated within 0.3 s (incident 1 is mitigated, alerts ['firing:open'])" in flap.problem
+        not flap.ok
+        and "not mitigated with its alerts within 0.3 s (incident 1 is mitigated, alerts ['firing:open'])"
+        in flap.problem
     )
     assert refused.ok and refused.reason == "would keep 50%"
     assert any("incident 2 link-down on leaf2 Ethernet3/1: needs-human [refusal]: would keep 50%" in x for x in lines)
-    assert "done: 1/2 steps as expected; flap: not mitigated" in lines[-1]
+    assert "done: 1/2 steps as expected; flap: not mitigated with its alerts" in lines[-1]
 
 
 def test_a_refused_injection_is_reported_the_scenario_goes_on_and_a_dependent_step_is_skipped():
@@ -203,3 +205,25 @@ def test_an_incident_rekeyed_into_its_span_is_claimed_and_short_lived_ones_are_c
     assert out.ok and out.incident == 1 and out.statuses == ["mitigating", "mitigated"]
     assert any("1 short-lived incident(s) opened and folded" in line for line in lines)
     assert not any("other incidents" in line for line in lines)
+
+
+def test_a_critical_incident_is_done_when_mitigated_and_paged_its_alert_resolves_only_with_it():
+    lab = Lab.start(clos(leaves=2, spines=2, base_address="127.13.204.1"), serve=False, thread=False)
+    control = ControlServer(lab, on_shutdown=lambda: None).start()
+    lines: list[str] = []
+    storm = Step("storm", 0, "link-down", "leaf1:Ethernet3/1", 30, "x", incident_kinds=("pfc-storm",))
+    try:
+        (out,) = run_scenario(
+            LabClient(control.url, control.token, timeout=5),
+            _scripted([IncidentRow(1, "pfc-storm", "mitigated", "leaf1", "Ethernet3/1", severity="critical")]),
+            lines.append,
+            steps=(storm,),
+            alerts=lambda incident: ["firing:open"],
+            watch_s=5,
+            poll_s=0.01,
+        )
+    finally:
+        control.stop()
+        lab.stop()
+    assert out.ok and out.severity == "critical"
+    assert any("storm: mitigated" in x and "its page stays open until the incident resolves" in x for x in lines)

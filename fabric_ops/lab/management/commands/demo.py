@@ -382,7 +382,7 @@ class Command(BaseCommand):
             rows = (
                 Incident.objects.filter(detected_at__gte=started)  # this run's incidents, not an earlier demo's
                 .order_by("id")
-                .values_list("id", "kind", "status", "device", "interface", "span", "reason")
+                .values_list("id", "kind", "status", "device", "interface", "span", "reason", "severity")
             )
             return [IncidentRow(*row) for row in rows]
 
