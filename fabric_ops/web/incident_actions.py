@@ -7,14 +7,16 @@ incident, ``health.change_remediationrun`` for its runs).
 
 * ``acknowledge`` — the incident is owned by a person; its alert groups stop escalating (one notion with the
   alerting app: :mod:`fabric_ops.alerting.acknowledgement`).
-* ``resolve`` — closed by hand with a note; refused while a run acts on it or a drain it made is still in place
-  (roll that back first); a run still waiting for approval is rejected with it.
+* ``resolve`` — closed by hand with a note; refused while a run acts on it or a mitigation it made is still in
+  force (drained links, costed-out BGP sessions, ports with PFC off: roll that back first); a run still waiting for
+  approval is rejected with it.
 * ``approve`` — a run waiting for approval is executed by a worker (Celery ``web.approve_remediation``, which
   calls ``fabric_ops.health.remediation.approve``): nothing is pushed inside the request.
 * ``reject`` — a run waiting for approval is declined (status ``refused``, ``rejected_by``); its playbook
   cools down on the target so the re-evaluation does not ask again at once.
-* ``rollback`` — undo a verified drain through the restore path (Celery ``web.rollback_remediation`` calling
-  ``fabric_ops.health.remediation.restore``): links back up, push, verify, incident resolved.
+* ``rollback`` — undo a verified mitigation through the restore path (Celery ``web.rollback_remediation``
+  calling ``fabric_ops.health.remediation.restore``): links back up and/or ports out of the per-port overrides
+  (cost-out, PFC off), push, verify, incident resolved.
 """
 
 from __future__ import annotations
@@ -46,21 +48,43 @@ class NotQueued(FabricOpsError):
     """The broker did not take the task (HTTP 503); nothing was changed or audited."""
 
 
-def drained_links(run: RemediationRun) -> list[int]:
-    """Links a run drained and has not given back (what a rollback through the restore path would bring up)."""
+# What a restore gives back, by the key a run's undo records it under (``links``: shut links; the others are
+# per-port override lists, ``host:interface``).
+IN_FORCE_LABELS = {
+    "links": "drained link(s)",
+    "bgp_cost_out": "costed-out BGP session(s) on",
+    "pfc_disabled_ports": "PFC off on",
+}
+
+
+def in_force(run: RemediationRun) -> dict[str, list[Any]]:
+    """What a verified run changed and has not given back (what a rollback through the restore path undoes):
+    ``{"links": [3, 4]}`` for a drain, ``{"pfc_disabled_ports": ["leaf1:Ethernet1/1"]}`` for a PFC disable,
+    ``{"bgp_cost_out": [...]}`` for a cost-out (both ends). Empty when nothing is in force."""
     if run.status != RunStatus.SUCCEEDED or run.restored_at:
-        return []
-    return sorted(
-        {
-            lid
-            for undo in run.actions.filter(phase="act", status="done").values_list("params", flat=True)
-            for lid in ((undo or {}).get("undo") or {}).get("links", [])
-        }
-    )
+        return {}
+    found: dict[str, set[Any]] = {}
+    for params in run.actions.filter(phase="act", status="done").values_list("params", flat=True):
+        undo = (params or {}).get("undo") or {}
+        if undo.get("state"):  # shut; a cost-out names its links too but never shut them
+            found.setdefault("links", set()).update(undo.get("links") or ())
+        for host, fields in (undo.get("ports") or {}).items():
+            for key, names in (fields or {}).items():
+                found.setdefault(key, set()).update(f"{host}:{name}" for name in names)
+    return {key: sorted(values) for key, values in found.items() if values}
+
+
+def describe(held: dict[str, list[Any]]) -> str:
+    return "; ".join(f"{IN_FORCE_LABELS.get(k, k)} {', '.join(map(str, v))}" for k, v in held.items())
+
+
+def drained_links(run: RemediationRun) -> list[int]:
+    """Links a run shut and has not brought back up."""
+    return in_force(run).get("links", [])
 
 
 def can_roll_back(run: RemediationRun) -> bool:
-    return bool(drained_links(run)) and run.incident.status != IncidentStatus.MITIGATING
+    return bool(in_force(run)) and run.incident.status != IncidentStatus.MITIGATING
 
 
 def acknowledge(incident_id: int, user: Any, request: Any = None, *, source: str) -> Incident:
@@ -112,11 +136,13 @@ def resolve(incident_id: int, user: Any, note: str, request: Any = None, *, sour
         busy = incident.runs.filter(status__in=BUSY_RUN_STATUSES).first()
         if busy is not None:
             raise ActionRefused(f"{busy} is still acting on it; wait for it to finish")
-        drains = [run.pk for run in incident.runs.filter(status=RunStatus.SUCCEEDED) if drained_links(run)]
-        if drains:
+        held = {run.pk: in_force(run) for run in incident.runs.filter(status=RunStatus.SUCCEEDED)}
+        held = {pk: what for pk, what in held.items() if what}
+        if held:
             raise ActionRefused(
-                f"remediation run(s) {', '.join(map(str, drains))} drained links that are still drained: "
-                "roll back first (or let the scheduled restore do it)"
+                "still in force: "
+                + "; ".join(f"remediation run {pk}: {describe(what)}" for pk, what in held.items())
+                + ": roll back first (or let the scheduled restore do it)"
             )
         rejected = []
         for run in incident.runs.select_for_update().filter(status=RunStatus.AWAITING_APPROVAL):
@@ -199,17 +225,20 @@ def approve(run_id: int, user: Any, request: Any = None, *, source: str) -> Reme
 
 
 def rollback(run_id: int, user: Any, request: Any = None, *, source: str) -> RemediationRun:
-    """Queue the restore of a verified drain (links back up, push, verify) to a worker."""
+    """Queue the restore of a verified mitigation (links back up, ports out of the overrides, push, verify) to a
+    worker."""
     from .tasks import rollback_remediation
 
     run = RemediationRun.objects.select_related("incident").get(pk=run_id)
-    links = drained_links(run)
-    if not links:
-        raise ActionRefused(f"{run} is {run.status}: no drain of it is in place to roll back")
+    held = in_force(run)
+    if not held:
+        raise ActionRefused(f"{run} is {run.status}: no drain, cost-out or PFC disable of it is in force to roll back")
     if run.incident.status == IncidentStatus.MITIGATING:
         raise ActionRefused(f"incident {run.incident_id} is being mitigated by another run; wait for it")
     name = user.get_username()
     _queue(rollback_remediation, run, name)
-    changes = {"links": [links, links], "state": ["drained", "up"]}
+    changes: dict[str, Any] = {key: [names, []] for key, names in held.items() if key != "links"}
+    if "links" in held:
+        changes.update({"links": [held["links"], held["links"]], "state": ["drained", "up"]})
     audit.record(user, "rollback", run, changes, request, source=source)
     return run

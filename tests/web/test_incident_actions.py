@@ -152,3 +152,62 @@ def test_rollback_task_reports_what_restore_refuses(users) -> None:
     assert rollback_remediation.run(run.pk, "operator").startswith("failed: ")
     run.refresh_from_db()
     assert run.status == "succeeded" and run.restored_at is None
+
+
+def make_port_run(incident: Incident, key: str, action: str, ports: dict[str, dict[str, list[str]]],
+                  links: list[int] | None = None) -> RemediationRun:  # fmt: skip
+    """A verified run whose undo holds per-port overrides (disable-pfc; cost-out also names its links, unshut)."""
+    run = RemediationRun.objects.create(incident=incident, playbook=action, idempotency_key=key, status="succeeded",
+                                        target_key=incident.root_key, verified_at=timezone.now())  # fmt: skip
+    undo = {"ports": ports, **({"links": links, "state": None} if links is not None else {})}
+    run.actions.create(sequence=0, action=action, target=incident.root_key, status="done", params={"undo": undo})
+    return run
+
+
+def test_a_pfc_disable_holds_the_resolve_and_is_rolled_back_like_a_drain(clients, users, broker) -> None:
+    incident = make_incident("port:dx-a-leaf1:Ethernet1/1", status="mitigated")
+    pfc = make_port_run(incident, "p0", "disable-pfc", {"dx-a-leaf1": {"pfc_disabled_ports": ["Ethernet1/1"]}})
+    resolve_url = f"/api/incidents/{incident.pk}/resolve/"
+    refused = clients["operator"].post(resolve_url, {"note": "NIC replaced"}, format="json")
+    detail = refused.json()["detail"]
+    assert refused.status_code == 409 and "roll back first" in detail, detail
+    assert f"remediation run {pfc.pk}: PFC off on dx-a-leaf1:Ethernet1/1" in detail
+    assert Incident.objects.get(pk=incident.pk).status == "mitigated" and AuditEntry.objects.count() == 0
+
+    answer = clients["operator"].post(f"/api/remediation-runs/{pfc.pk}/rollback/")
+    assert answer.status_code == 202, answer.content
+    assert queued(broker) == [("web.rollback_remediation", [pfc.pk, "operator"])]
+    [entry] = AuditEntry.objects.filter(action="rollback")
+    assert entry.changes == {"pfc_disabled_ports": [["dx-a-leaf1:Ethernet1/1"], []]}
+    pfc.refresh_from_db()
+    assert pfc.status == "succeeded" and pfc.restored_at is None, "nothing is pushed in the request"
+
+    pfc.status, pfc.restored_at = "restored", timezone.now()  # what the worker's restore does
+    pfc.save()
+    assert clients["operator"].post(f"/api/remediation-runs/{pfc.pk}/rollback/").status_code == 409
+    done = clients["operator"].post(resolve_url, {"note": "NIC replaced"}, format="json")
+    assert done.status_code == 200 and done.json()["status"] == "resolved", done.content
+
+
+def test_a_cost_out_in_force_holds_the_resolve_too(clients, users) -> None:
+    incident = make_incident("link:7", status="mitigated")
+    ports = {"dx-a-leaf1": {"bgp_cost_out": ["Ethernet5/1"]}, "dx-a-spine1": {"bgp_cost_out": ["400GE1/0/1"]}}
+    run = make_port_run(incident, "c0", "cost-out-link", ports, links=[7])
+    refused = clients["operator"].post(f"/api/incidents/{incident.pk}/resolve/", {"note": "x"}, format="json")
+    detail = refused.json()["detail"]
+    assert refused.status_code == 409 and "roll back first" in detail
+    assert "costed-out BGP session(s) on dx-a-leaf1:Ethernet5/1, dx-a-spine1:400GE1/0/1" in detail
+    assert "drained link" not in detail, "a cost-out never shut the link"
+    assert f"remediation run {run.pk}" in detail
+
+
+def test_the_incident_page_offers_the_rollback_of_a_pfc_disable(users) -> None:
+    from django.test import Client
+    from django.urls import reverse
+
+    incident = make_incident("port:dx-a-leaf1:Ethernet1/1", status="mitigated")
+    make_port_run(incident, "p0", "disable-pfc", {"dx-a-leaf1": {"pfc_disabled_ports": ["Ethernet1/1"]}})
+    operator = Client()
+    operator.force_login(users["operator"])
+    page = operator.get(reverse("web:incident", args=[incident.pk])).content.decode()
+    assert 'class="rollback-run"' in page
