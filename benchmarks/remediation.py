@@ -5,7 +5,8 @@ machines) on 127.18.128.0/17; the gNMI collectors (``manage.py telemetry collect
 processes, 2 by default as in docker/compose.yml) with the *default* subscription profiles (oper-status ON_CHANGE,
 PFC/ECN/drops 1 s, interface counters and optics 10 s)
 and its Redis handoff (its InfluxDB writes spool under the run's temp dir when no InfluxDB answers: InfluxDB is
-not on the detection path); in this process the detection loop (``fabric_ops.health.detect.DetectionLoop``) in
+not on the detection path); in this process the detection consumer (``fabric_ops.health.detect.run_process``,
+what ``manage.py health detect`` runs: the consumer lease and checkpoints of the ``health.detect`` task) in
 a thread, and remediation (``fabric_ops.health.remediation``: guardrails, NAPALM push jobs with commit-confirm
 and verification from telemetry) in a pool of threads standing in for Celery worker slots, fed by the loop's
 dispatch (the hold-downs apply).
@@ -55,9 +56,14 @@ def percentiles(samples: list[float]) -> dict:
             "max_s": round(ordered[-1], 3)}  # fmt: skip
 
 
-def sample_pipeline(client, prefix: str, loop, stop: threading.Event, out: dict[str, list[float]]) -> None:
+def sample_pipeline(client, prefix: str, stop: threading.Event, out: dict[str, list[float]]) -> None:
     """Every 2 s: how far the collector is behind its switches, and the detection loop behind the stream."""
+    from fabric_ops.health import detect
+
     while not stop.wait(2.0):
+        loop = detect._PROCESS_LOOP
+        if loop is None:
+            continue
         try:
             lags = sorted(json.loads(v).get("lag_s", 0.0) for v in client.hgetall(f"{prefix}:health:devices").values())
             if lags:
@@ -167,8 +173,9 @@ def main() -> int:
     import redis
     from django.db import close_old_connections
 
+    from fabric_ops.health import detect
     from fabric_ops.health.choices import IncidentStatus
-    from fabric_ops.health.detect import DetectionLoop
+    from fabric_ops.health.detect import run_process
     from fabric_ops.health.models import Incident
     from fabric_ops.health.playbooks import load_playbooks
     from fabric_ops.health.remediation import RunInFlight, remediate
@@ -235,10 +242,12 @@ def main() -> int:
                 raise SystemExit(f"the collectors did not reach every switch; see {workdir}/collector-*.log")
             time.sleep(0.5)
         time.sleep(12)  # one full slow-sample round, so rates and latest values exist
-        loop = DetectionLoop(client=client, prefix=prefix, dispatch=lambda pk, d: pool.submit(run_remediation, pk, d))
-        detector = threading.Thread(target=loop.run, args=(stop,), name="detection", daemon=True)
+        detector = threading.Thread(
+            target=run_process, args=(stop,), name="detection", daemon=True,
+            kwargs={"client": client, "prefix": prefix, "dispatch": lambda pk, d: pool.submit(run_remediation, pk, d)},
+        )  # fmt: skip
         detector.start()
-        sampler = threading.Thread(target=sample_pipeline, args=(client, prefix, loop, stop, pipeline), daemon=True)
+        sampler = threading.Thread(target=sample_pipeline, args=(client, prefix, stop, pipeline), daemon=True)
         sampler.start()
 
         leaves = list(Device.objects.filter(fabric__name=FABRIC, role="leaf").order_by("hostname"))
@@ -334,7 +343,8 @@ def main() -> int:
             for name in ("switch", "collector", "detection")
         },
         "pipeline": {name: percentiles(values) for name, values in pipeline.items()},
-        "detection_stats": dict(loop.stats) if "loop" in locals() else {},
+        "detection_stats": dict(detect._PROCESS_LOOP.stats) if detect._PROCESS_LOOP else {},
+        "detection_checkpoint": dict(detect._PROCESS_LOOP.checkpoint_stats) if detect._PROCESS_LOOP else {},
         "errors": errors,
         "faults_detail": rows,
         "machine_load_1m": os.getloadavg()[0],

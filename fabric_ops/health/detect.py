@@ -83,6 +83,18 @@ class Lease:
         return value.decode() if value else None
 
 
+def arrivals_from_health(health: dict[bytes, bytes], now: float, stale_after: float = 10.0) -> dict[str, int]:
+    """Per device, when its collector last received a message from it (ns), from the collector's health hash
+    (``seconds_since_message`` at ``updated_at``); entries the collector stopped refreshing say nothing."""
+    out = {}
+    for key, value in health.items():
+        entry = json.loads(value)
+        since, updated = entry.get("seconds_since_message"), entry.get("updated_at", 0)
+        if since is not None and entry.get("synced") and now - updated <= stale_after:
+            out[key.decode()] = int((updated - since) * 1e9)
+    return out
+
+
 class DetectionLoop:
     # lease, state, state id, cursor <- token, blob, id, last id: written only while the lease is ours
     SAVE = (
@@ -120,6 +132,7 @@ class DetectionLoop:
         self.devices = devices
         self._last_scan = 0.0
         self._decoded: dict[tuple[str, bytes], tuple[bytes, str, dict[str, Any]]] = {}
+        self.arrivals: dict[str, int] = {}
         self._recorded: dict[tuple[str, str, str], float] = {}
         self.refresh_s = 5.0
         self.stats = {"entries": 0, "raised": 0, "cleared": 0, "incidents": 0}
@@ -189,7 +202,7 @@ class DetectionLoop:
         if now - self._last_scan >= self.scan_interval:
             # never spend more than a third of the time scanning: the stream (state changes, storms) comes first
             latest = self.read_latest()
-            result.extend(self.engine.scan(time.time_ns(), latest))
+            result.extend(self.engine.scan(time.time_ns(), latest, self.arrivals))
             self._last_scan = time.monotonic()
             self.scan_interval = max(self.base_scan_interval, 3 * (self._last_scan - now))
         self.handle(result)
@@ -205,9 +218,12 @@ class DetectionLoop:
         pipe = self.client.pipeline(transaction=False)
         for device in devices:
             pipe.hgetall(f"{self.prefix}:latest:{device}")
+        pipe.hgetall(f"{self.prefix}:health:devices")
+        *replies, health = pipe.execute()
+        self.arrivals = arrivals_from_health(health, time.time())
         out: dict[str, dict[str, dict[str, Any]]] = {}
         cache = self._decoded
-        for device, raw in zip(devices, pipe.execute(), strict=True):
+        for device, raw in zip(devices, replies, strict=True):
             if not raw:
                 continue
             wanted: dict[str, dict[str, Any]] = {}

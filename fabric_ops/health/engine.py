@@ -228,9 +228,18 @@ class DetectionEngine:
         return result
 
     # --- periodic scan -------------------------------------------------------------------------------
-    def scan(self, now_ns: int, latest: Mapping[str, Mapping[str, Mapping[str, Any]]] | None = None) -> Result:
-        """Time-driven checks: quiet series clear, flaps age out, silence, and latest-value detectors."""
+    def scan(self, now_ns: int, latest: Mapping[str, Mapping[str, Mapping[str, Any]]] | None = None,
+             arrivals: Mapping[str, int] | None = None) -> Result:  # fmt: skip
+        """Time-driven checks: quiet series clear, flaps age out, silence, and latest-value detectors.
+
+        ``arrivals``: per device, when (wall clock, ns) its collector last received a message from it. Silence is
+        measured from the later of that and the newest switch timestamp: a collector that is alive but lags its
+        switches (a loaded machine: tens of seconds) still delivers, and is not "telemetry lost" for every switch
+        at once; a dead collector stops refreshing its arrivals, a dead stream is reported by the collector itself.
+        """
         result = Result()
+        for device, arrived in (arrivals or {}).items():
+            self.last_seen[device] = max(self.last_seen.get(device, 0), arrived)
         quiet = int(self.quiet_clear_s * NS)
         for key, skey in list(self.source.items()):
             hist = self.series.get(skey)

@@ -149,7 +149,10 @@ def test_link_flap_is_drained_verified_guarded_and_restored(sjc):
     incident = sjc.until(lambda: active("link-flap", link_id=first.pk), 30, "flap incident")
     assert incident.scope_kind == ScopeKind.LINK and incident.root_key == f"link:{first.pk}"
     assert Incident.objects.filter(link_id=first.pk).count() == 1  # both ends' transitions: one incident
-    assert set(sjc.dispatched) == {incident.pk}  # opened as link-down, upgraded to link-flap: same incident
+    # opened as link-down, upgraded to link-flap: same incident (on an overloaded machine the collector may also
+    # report stalled streams: device-scoped telemetry-lost incidents, not this fault's)
+    dispatched = Incident.objects.filter(pk__in=sjc.dispatched).exclude(scope_kind=ScopeKind.DEVICE)
+    assert set(dispatched.values_list("pk", flat=True)) == {incident.pk}
     assert incident.fault_seen_at.timestamp() * 1e9 >= injected["injected_at"] - 1e9
     assert incident.impact["removed_link_ids"] == [first.pk]
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from fabric_ops.health import incidents
@@ -163,3 +165,20 @@ def test_liveness_comes_from_latest_values_not_from_the_sparse_stream():
     assert "telemetry-lost" not in [f.kind for f in engine.scan(T0 + 20 * NS, alive).raised]
     silent = engine.scan(T0 + 60 * NS, alive).raised
     assert [(f.kind, f.device) for f in silent if f.kind == "telemetry-lost"] == [("telemetry-lost", "leaf1")]
+
+
+def test_a_lagging_collector_that_still_delivers_is_not_telemetry_lost():
+    from fabric_ops.health.detect import arrivals_from_health
+
+    engine = DetectionEngine(IDX)
+    lagging = {"leaf1": {"pfc|interface=Et1,priority=3": {"ts": T0, "fields": {"rx_pause_ps": 0.0}}}}
+    now = T0 + 45 * NS  # the newest sample is 45 s old: the collector is that far behind its switch
+    health = {b"leaf1": json.dumps({"seconds_since_message": 0.2, "updated_at": now / NS - 0.5, "synced": True})}
+    arrivals = arrivals_from_health(health, now / NS)
+    assert arrivals == {"leaf1": now - int(0.7 * NS)}
+    assert "telemetry-lost" not in [f.kind for f in engine.scan(now, lagging, arrivals).raised]
+    # the collector died: its health entry is no longer refreshed, and silence counts again
+    later = now + 40 * NS
+    assert arrivals_from_health(health, later / NS) == {}
+    lost = engine.scan(later, lagging, arrivals_from_health(health, later / NS)).raised
+    assert [f.kind for f in lost] == ["telemetry-lost"]
