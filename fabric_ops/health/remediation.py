@@ -360,15 +360,16 @@ def _rollback(run: RemediationRun, playbook: Playbook, p: Plan, incident: Incide
 
 
 def remediate(incident_id: int, *, playbooks: list[Playbook] | None = None, read: Latest | None = None,
-              index: TopologyIndex | None = None, approved_by: str = "",
-              attempt: int | None = None) -> RemediationRun | None:  # fmt: skip
+              index: TopologyIndex | None = None, attempt: int | None = None) -> RemediationRun | None:  # fmt: skip
     """Apply the matching playbook to an incident (idempotent: safe to call again with the same incident).
 
     ``attempt`` None resumes or returns the latest run of the playbook; a re-evaluation passes
     :func:`next_attempt` so that a refused or failed incident gets a new run (once, even if re-delivered).
+    An approval does not come through here (the playbook could be selected anew): :func:`approve` executes the
+    very run that was approved.
     """
     incident = Incident.objects.get(pk=incident_id)
-    if incident.status in (IncidentStatus.RESOLVED, IncidentStatus.MITIGATED) and not approved_by:
+    if incident.status in (IncidentStatus.RESOLVED, IncidentStatus.MITIGATED):
         return incident.runs.first()
     books = playbooks if playbooks is not None else load_playbooks()
     index = index or load_index()
@@ -376,7 +377,7 @@ def remediate(incident_id: int, *, playbooks: list[Playbook] | None = None, read
     # A deliberate retry (re-evaluation passes the next attempt) may escalate: playbooks that already acted on
     # the incident let their escalation steps (match.after) match. A re-delivery (attempt None) never escalates.
     ran = None
-    if attempt is not None or approved_by:  # an approval is deliberate too (it may approve an escalation step)
+    if attempt is not None:
         acted = (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.ROLLED_BACK, RunStatus.RESTORED)
         ran = set(incident.runs.filter(status__in=acted).values_list("playbook", flat=True))
     playbook = select(books, incident.kind, incident.scope_kind, role, _evidence(incident), ran)
@@ -412,39 +413,52 @@ def remediate(incident_id: int, *, playbooks: list[Playbook] | None = None, read
                 return busy
     if run.status in (RunStatus.SUCCEEDED, RunStatus.RESTORED, *RETRYABLE_RUN_STATUSES):
         return run  # finished: a re-delivered task does nothing
-    if run.status == RunStatus.AWAITING_APPROVAL and not approved_by:
-        return run
+    if run.status == RunStatus.AWAITING_APPROVAL:
+        return run  # only approve() executes it
     if run.status == RunStatus.PENDING:
-        # Guardrails see what concurrent remediations already took: check and reserve (mark the links drained)
-        # under one fabric-wide lock, so two drains on one leaf cannot both pass against the same state.
-        reserve = playbook.mode == Mode.AUTO and any(a.action in DRAINING_ACTIONS for a in playbook.actions)
-        reserve_cost_out = playbook.mode == Mode.AUTO and any(a.action == "cost-out-link" for a in playbook.actions)
-        with device_lock(GUARDRAIL_LOCK, f"remediation {run.pk}", ttl_seconds=60, wait_seconds=30):
-            verdict = _guardrail_verdict(incident, playbook, p, index)
-            if verdict.allowed and reserve and p.links:
-                _set_links(p.links, "drained")
-            if verdict.allowed and reserve_cost_out and p.links:  # the next check counts these as removed
-                _port_overrides(_cost_out_changes(p.ports), add=True)
-        run.guardrail = verdict.as_dict()
-        run.save(update_fields=["guardrail"])  # the audit keeps the figures of an allowed run too (claim reloads)
-        if not verdict.allowed:
-            reason = "guardrail refused: " + "; ".join(verdict.reasons)
-            run.status, run.reason, run.finished_at = RunStatus.REFUSED, reason, timezone.now()
-            run.save()
-            transition(incident, IncidentStatus.NEEDS_HUMAN, reason=reason)
-            _notify(incident, reason, "critical")
+        if not _guardrails_pass(run, incident, playbook, p, index, reserve=playbook.mode == Mode.AUTO):
             return run
-        if playbook.mode == Mode.APPROVE and playbook.acts and not approved_by:
+        if playbook.mode == Mode.APPROVE and playbook.acts:
             run.status = RunStatus.AWAITING_APPROVAL
             run.save()
             transition(incident, IncidentStatus.NEEDS_HUMAN, reason=f"playbook {playbook.name} awaits approval")
             _notify(incident, f"approve remediation {run.pk} ({playbook.name})", "major")
             return run
-    if not _claim(run, approved_by):
+    if not _claim(run, ""):
         raise RunInFlight(run)
-    if approved_by:
-        run.approved_by = approved_by
     return _execute(run, incident, playbook, p, read or redis_reader())
+
+
+def _guardrails_pass(run: RemediationRun, incident: Incident, playbook: Playbook, p: Plan, index: TopologyIndex,
+                     *, reserve: bool) -> bool:  # fmt: skip
+    """Check the guardrails for the run and record the verdict; refused -> the run ``refused``, the incident
+    ``needs-human`` with the reason. ``reserve``: the run acts right away, so its drains and cost-outs are taken
+    (marked in the source of truth) under the same fabric-wide lock as the check, so that two drains on one leaf
+    cannot both pass against the same state."""
+    reserve_drain = reserve and any(a.action in DRAINING_ACTIONS for a in playbook.actions)
+    reserve_cost_out = reserve and any(a.action == "cost-out-link" for a in playbook.actions)
+    with device_lock(GUARDRAIL_LOCK, f"remediation {run.pk}", ttl_seconds=60, wait_seconds=30):
+        verdict = _guardrail_verdict(incident, playbook, p, index)
+        if verdict.allowed and reserve_drain and p.links:
+            _set_links(p.links, "drained")
+        if verdict.allowed and reserve_cost_out and p.links:  # the next check counts these as removed
+            _port_overrides(_cost_out_changes(p.ports), add=True)
+    run.guardrail = verdict.as_dict()
+    run.save(update_fields=["guardrail"])  # the audit keeps the figures of an allowed run too (claim reloads)
+    if not verdict.allowed:
+        _refuse(run, incident, "guardrail refused: " + "; ".join(verdict.reasons))
+    return verdict.allowed
+
+
+def _refuse(run: RemediationRun, incident: Incident, reason: str) -> None:
+    run.status, run.reason, run.finished_at = RunStatus.REFUSED, reason, timezone.now()
+    run.save()
+    if incident.status in (IncidentStatus.OPEN, IncidentStatus.NEEDS_HUMAN, IncidentStatus.FAILED):
+        transition(incident, IncidentStatus.NEEDS_HUMAN, reason=reason)
+    else:  # mitigated by another run meanwhile: that stands; the refusal is on the record
+        incident.reason = reason[:2000]
+        incident.save(update_fields=["reason", "updated_at"])
+    _notify(incident, reason, "critical")
 
 
 class RunInFlight(FabricOpsError):
@@ -567,17 +581,41 @@ def _execute(run: RemediationRun, incident: Incident, playbook: Playbook, p: Pla
     return run
 
 
-def approve(run_id: int, user: str, **kwargs: Any) -> RemediationRun | None:
-    """Approve a run waiting in ``awaiting-approval`` (anyone but the automation) and execute it."""
-    run = RemediationRun.objects.get(pk=run_id)
+def approve(run_id: int, user: str, *, playbooks: list[Playbook] | None = None, read: Latest | None = None,
+            index: TopologyIndex | None = None) -> RemediationRun:  # fmt: skip
+    """Approve a run waiting in ``awaiting-approval`` (anyone but the automation) and execute exactly that run.
+
+    The run is pinned: its playbook and attempt are the ones the person saw; the playbook is not selected again
+    (an escalation step or new evidence could pick another). If the run can no longer act as approved (its playbook
+    is gone, its target changed, a guardrail refuses now: capacity, rate), it is ``refused`` with the reason and
+    the incident stays ``needs-human``. Guardrails are checked again: time passed since the run was proposed.
+    """
+    run = RemediationRun.objects.select_related("incident").get(pk=run_id)
     if run.status != RunStatus.AWAITING_APPROVAL:
         raise FabricOpsError(f"{run} is {run.status}, not awaiting approval")
     if not user or user.startswith("playbook:"):
         raise FabricOpsError(f"{run}: approval needs a person")
+    if not _claim(run, user):  # taken from awaiting-approval atomically: of two approvals, one executes
+        run.refresh_from_db()
+        raise FabricOpsError(f"{run} is {run.status}, not awaiting approval")
     incident = run.incident
+    books = playbooks if playbooks is not None else load_playbooks()
+    playbook = next((b for b in books if b.name == run.playbook), None)
+    if playbook is None:
+        _refuse(run, incident, f"approved by {user} but playbook {run.playbook!r} no longer exists")
+        return run
+    index = index or load_index()
+    p = plan(incident, playbook, index)
+    if p.target_key != run.target_key:
+        _refuse(run, incident, f"approved by {user} but {run.playbook} would now act on {p.target_key}, "
+                f"not on {run.target_key} as approved")  # fmt: skip
+        return run
+    if not _guardrails_pass(run, incident, playbook, p, index, reserve=True):
+        return run
+    run.approved_by = user
     if incident.status == IncidentStatus.NEEDS_HUMAN:
         transition(incident, IncidentStatus.OPEN, reason=f"approved by {user}")
-    return remediate(incident.pk, approved_by=user, **kwargs)
+    return _execute(run, incident, playbook, p, read or redis_reader())
 
 
 def restore(run_id: int, *, read: Latest | None = None, playbooks: list[Playbook] | None = None,
@@ -593,10 +631,68 @@ def restore(run_id: int, *, read: Latest | None = None, playbooks: list[Playbook
         return run
     if run.restore_mode == Mode.APPROVE and not approved_by:
         raise FabricOpsError(f"{run}: restore needs approval")
+    record = _claim_restore(run, approved_by)
+    if record is None:
+        return run  # restored (or no longer restorable) by the time the claim was taken
+    try:
+        return _restore(run, record, read=read, playbooks=playbooks, index=index, approved_by=approved_by)
+    except BaseException as exc:
+        if record.status == "running":  # failed before it got to record an outcome (a bug, a lost database)
+            ActionRecord.objects.filter(pk=record.pk).update(status="failed", result=str(exc)[:2000],
+                                                             finished_at=timezone.now())  # fmt: skip
+        raise
+
+
+class RestoreInProgress(FabricOpsError):
+    """Another call is restoring this run right now (a beat restore and a person's rollback, a double click)."""
+
+    def __init__(self, run: RemediationRun, record: ActionRecord):
+        self.run, self.record = run, record
+        who = (record.params or {}).get("approved_by") or "auto"
+        super().__init__(f"{run} is already being restored (since {record.started_at:%H:%M:%S}, by {who})")
+
+
+def _restore_stale_after() -> float:
+    """A restore claim older than this is taken over: its worker died before recording an outcome. Longer than a
+    restore can take (waiting for device locks, the push, 30 s of verification)."""
+    return float(getattr(settings, "FABRIC_OPS_HEALTH_STALE_RESTORE_S", 300))
+
+
+def _claim_restore(run: RemediationRun, approved_by: str) -> ActionRecord | None:
+    """Take the restore of ``run`` for this call, atomically: the run's row is locked while its restore steps are
+    read and this call's step is written as ``running``. A second call (concurrent, or while this one pushes or
+    verifies) finds that step and gets :class:`RestoreInProgress`; once the run is restored it gets the run as it
+    is (None here). A step left ``running`` by a dead worker is taken over after ``FABRIC_OPS_HEALTH_STALE_
+    RESTORE_S``."""
+    with transaction.atomic():
+        locked = RemediationRun.objects.select_for_update().get(pk=run.pk)
+        if locked.status != RunStatus.SUCCEEDED or locked.restored_at:
+            run.refresh_from_db()
+            return None
+        steps = ActionRecord.objects.filter(run=run, phase="restore")
+        busy = steps.filter(status="running").order_by("-sequence").first()
+        stale = timezone.now() - timedelta(seconds=_restore_stale_after())
+        if busy is not None and busy.started_at and busy.started_at > stale:
+            raise RestoreInProgress(run, busy)
+        if busy is not None:
+            busy.status, busy.finished_at = "failed", timezone.now()
+            busy.result = f"abandoned: no outcome after {_restore_stale_after():.0f} s; taken over"
+            busy.save(update_fields=["status", "finished_at", "result"])
+        last = steps.order_by("-sequence").values_list("sequence", flat=True).first()
+        return ActionRecord.objects.create(run=run, sequence=0 if last is None else last + 1, phase="restore",
+                                           action="restore", target=run.target_key, status="running",
+                                           started_at=timezone.now(), params={"approved_by": approved_by})  # fmt: skip
+
+
+def _restore(run: RemediationRun, record: ActionRecord, *, read: Latest | None, playbooks: list[Playbook] | None,
+             index: TopologyIndex | None, approved_by: str) -> RemediationRun:  # fmt: skip
     incident = run.incident
     books = playbooks if playbooks is not None else load_playbooks()
     playbook = next((b for b in books if b.name == run.playbook), None)
     if playbook is None:
+        record.status, record.finished_at = "failed", timezone.now()
+        record.result = f"playbook {run.playbook!r} no longer exists"
+        record.save()
         raise FabricOpsError(f"{run}: playbook {run.playbook!r} no longer exists")
     index = index or load_index()
     undos = [(r.params or {}).get("undo") or {} for r in run.actions.filter(phase="act", status="done")]
@@ -607,6 +703,9 @@ def restore(run_id: int, *, read: Latest | None = None, playbooks: list[Playbook
             for key, names in fields.items():
                 ports.setdefault(hostname, {}).setdefault(key, []).extend(names)
     if not links and not ports:
+        record.status, record.finished_at = "failed", timezone.now()
+        record.result = "nothing was drained; nothing to restore"
+        record.save()
         raise FabricOpsError(f"{run}: nothing was drained; nothing to restore")
     p = plan(incident, playbook, index)
     if links:
@@ -616,9 +715,9 @@ def restore(run_id: int, *, read: Latest | None = None, playbooks: list[Playbook
     _port_overrides(ports, add=False)
     first = run.actions.filter(phase="act").exclude(action="notify").values_list("action", flat=True).first()
     action = "restore-link" if links else f"restore-{first}"[:30]
-    params = {"links": links, "ports": ports, "approved_by": approved_by}
-    record = ActionRecord.objects.create(run=run, sequence=0, phase="restore", action=action,
-                                         target=p.target_key, started_at=timezone.now(), params=params)  # fmt: skip
+    record.action, record.target = action, p.target_key
+    record.params = {"links": links, "ports": ports, "approved_by": approved_by}
+    record.save()
     try:
         job, diff = _push(devices, playbook, incident, f"restore {p.target_key}", dry_run=False)
     except FabricOpsError as exc:
@@ -636,14 +735,16 @@ def restore(run_id: int, *, read: Latest | None = None, playbooks: list[Playbook
     outcome = verify(check, subject, since, read or redis_reader())
     record.status = "done" if outcome["ok"] else "failed"
     record.finished_at = timezone.now()
-    record.save()
-    if outcome["ok"]:
-        run.status, run.restored_at = RunStatus.RESTORED, timezone.now()
-        run.save()
-        transition(incident, IncidentStatus.RESOLVED, reason=f"restored after staying clean ({approved_by or 'auto'})")
-    else:
-        what = "the link did not come up" if links else "the devices do not run their intent"
-        run.reason = f"restore pushed but {what}: {outcome.get('why')}"
-        run.save()
-        transition(incident, IncidentStatus.FAILED, reason=run.reason)
+    with transaction.atomic():  # the step ends with the run's outcome: no call in between sees neither
+        record.save()
+        if outcome["ok"]:
+            run.status, run.restored_at = RunStatus.RESTORED, timezone.now()
+            run.save()
+            transition(incident, IncidentStatus.RESOLVED,
+                       reason=f"restored after staying clean ({approved_by or 'auto'})")  # fmt: skip
+        else:
+            what = "the link did not come up" if links else "the devices do not run their intent"
+            run.reason = f"restore pushed but {what}: {outcome.get('why')}"
+            run.save()
+            transition(incident, IncidentStatus.FAILED, reason=run.reason)
     return run

@@ -31,7 +31,7 @@ from fabric_ops.errors import FabricOpsError
 from . import incidents
 from .choices import IncidentStatus, Mode, RunStatus
 from .models import Incident, RemediationRun
-from .remediation import RunInFlight, next_attempt, remediate, restore
+from .remediation import RestoreInProgress, RunInFlight, next_attempt, remediate, restore
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ def _clean_since(run: RemediationRun, after_clean: float) -> bool:
 @shared_task(name="health.restore_due")
 def restore_due() -> dict[str, int]:
     """Scheduled: restore drained links whose restore time passed and whose fault stayed clean since."""
-    counts = {"restored": 0, "waiting": 0, "needs_approval": 0, "failed": 0}
+    counts = {"restored": 0, "waiting": 0, "needs_approval": 0, "in_progress": 0, "failed": 0}
     due = RemediationRun.objects.filter(
         status=RunStatus.SUCCEEDED, restored_at__isnull=True, restore_after__lte=timezone.now(),
         incident__status=IncidentStatus.MITIGATED,
@@ -91,6 +91,9 @@ def restore_due() -> dict[str, int]:
             continue
         try:
             counts["restored" if restore(run.pk).status == RunStatus.RESTORED else "failed"] += 1
+        except RestoreInProgress as exc:  # a person's rollback (or the previous beat) is restoring it right now
+            logger.info("%s", exc)
+            counts["in_progress"] += 1
         except FabricOpsError as exc:
             logger.warning("restore of %s failed: %s", run, exc)
             counts["failed"] += 1
