@@ -25,10 +25,13 @@ def rollback_remediation(run_id: int, username: str) -> str:
     verify; the incident is resolved, or failed when the link does not come up). Restoring twice is harmless: a
     run already restored is returned as it is."""
     from fabric_ops.errors import FabricOpsError
-    from fabric_ops.health.remediation import restore
+    from fabric_ops.health.remediation import RestoreInProgress, restore
 
     try:
         return restore(run_id, approved_by=username).status
+    except RestoreInProgress as exc:  # a double click, or the scheduled restore got there first: it goes on
+        logger.info("rollback of remediation %s for %s: %s", run_id, username, exc)
+        return f"in progress: {exc}"
     except FabricOpsError as exc:
         logger.warning("rollback of remediation %s for %s failed: %s", run_id, username, exc)
         return f"failed: {exc}"

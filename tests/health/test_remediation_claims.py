@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import timedelta
 
 import pytest
 from django.db import connection
@@ -22,7 +23,7 @@ from fabric_ops.errors import FabricOpsError
 from fabric_ops.health.choices import IncidentStatus, Mode, RunStatus
 from fabric_ops.health.models import Incident, RemediationRun
 from fabric_ops.health.playbooks import Action, Playbook
-from fabric_ops.health.remediation import RestoreInProgress, approve, remediate, restore
+from fabric_ops.health.remediation import RestoreInProgress, _claim_restore, approve, remediate, restore
 from fabric_ops.health.topology import load_index
 
 from .test_remediation_actions_lab import HOST_PORT, LEAF, devices, lab, push, running  # noqa: F401
@@ -97,6 +98,25 @@ def test_approval_fails_the_run_clearly_when_a_guardrail_refuses_now() -> None:
     approve(gone.pk, "alice", playbooks=[], index=load_index(max_age=0))
     gone.refresh_from_db()
     assert gone.status == RunStatus.REFUSED and "playbook 'arm-watchdog' no longer exists" in gone.reason
+
+
+@pytest.mark.django_db
+def test_a_restore_claim_left_running_by_a_dead_worker_is_taken_over_after_the_stale_time(settings) -> None:
+    settings.FABRIC_OPS_HEALTH_STALE_RESTORE_S = 300
+    incident = storm_incident(LEAF, HOST_PORT)
+    run = RemediationRun.objects.create(incident=incident, playbook="pfc-storm-persistent", status=RunStatus.SUCCEEDED,
+                                        idempotency_key="k", target_key=PORT_TARGET)  # fmt: skip
+    first = _claim_restore(run, "beat")
+    assert (first.sequence, first.status, first.params) == (0, "running", {"approved_by": "beat"})
+    with pytest.raises(RestoreInProgress, match=r"already being restored .* by beat"):
+        _claim_restore(run, "alice")
+    run.actions.filter(pk=first.pk).update(started_at=timezone.now() - timedelta(seconds=301))  # its worker died
+    second = _claim_restore(run, "alice")
+    first.refresh_from_db()
+    assert first.status == "failed" and first.result.startswith("abandoned")
+    assert (second.sequence, second.status) == (1, "running")
+    RemediationRun.objects.filter(pk=run.pk).update(status=RunStatus.RESTORED, restored_at=timezone.now())
+    assert _claim_restore(run, "bob") is None  # restored meanwhile: nothing to claim
 
 
 @pytest.mark.django_db(transaction=True)

@@ -211,3 +211,17 @@ def test_the_incident_page_offers_the_rollback_of_a_pfc_disable(users) -> None:
     operator.force_login(users["operator"])
     page = operator.get(reverse("web:incident", args=[incident.pk])).content.decode()
     assert 'class="rollback-run"' in page
+
+
+def test_rollback_task_while_a_restore_of_the_run_runs_changes_nothing(users) -> None:
+    """A double click queues two rollbacks: the second finds the first's restore step running and leaves it be."""
+    from fabric_ops.web.tasks import rollback_remediation
+
+    run = make_run(make_incident(status="mitigated"), "succeeded", drained=[3])
+    step = run.actions.create(sequence=0, phase="restore", action="restore-link", target="link:1", status="running",
+                              started_at=timezone.now(), params={"approved_by": "alice"})  # fmt: skip
+    outcome = rollback_remediation.run(run.pk, "operator")
+    assert outcome.startswith("in progress: ") and "already being restored" in outcome and "alice" in outcome
+    assert list(run.actions.filter(phase="restore").values_list("pk", "status")) == [(step.pk, "running")]
+    run.refresh_from_db()
+    assert run.status == "succeeded" and run.restored_at is None
