@@ -21,7 +21,7 @@ from django.db import transaction
 from django.utils import timezone
 from napalm.base import NetworkDriver
 
-from fabric_ops.devices.connection import CommitFailed, DeviceUnreachable, open_driver
+from fabric_ops.devices.connection import CommitFailed, DeviceUnreachable, open_driver, translate_errors
 from fabric_ops.devices.gnmi import check_gnmi
 from fabric_ops.devices.locks import DeviceBusy, device_lock
 from fabric_ops.errors import DeviceError, FabricOpsError
@@ -45,22 +45,33 @@ class DeviceOutcome:
 
 
 # Platforms whose management API is stateless (every eAPI call is its own HTTPS request): a call on the pushing
-# driver proves the API still answers as well as a new session would. SSH platforms get a fresh login instead.
+# driver proves the API still answers as well as a new session would, once its kept-alive connection is dropped
+# (a new TCP + TLS connection must be accepted after the commit). SSH platforms get a fresh login instead.
 STATELESS_API_PLATFORMS = {"eos"}
+
+
+def _new_connection_next(driver: NetworkDriver) -> None:
+    """Make the driver's next eAPI request open a new connection (the kept-alive one proves nothing new)."""
+    connection = getattr(getattr(driver, "device", None), "connection", None)
+    close = getattr(connection, "close", None)
+    if callable(close):
+        close()
 
 
 def verify_device(device: Device, diff: str, driver: NetworkDriver | None = None) -> str:
     """Return why ``device`` fails post-commit verification, or "" when it passes.
 
     Checks from the outside: the management API or CLI answers with the running
-    configuration (a new request on an HTTP API, a new login on SSH), every line
+    configuration (a new connection on an HTTP API, a new login on SSH), every line
     of the committed diff is in force there (``verify.missing_changes``), and
     gNMI answers. Reading the running configuration once costs the switch far
     less than loading the intended configuration into a new session again.
     """
     try:
         if driver is not None and device.platform in STATELESS_API_PLATFORMS:
-            running = driver.get_config(retrieve="running")["running"]
+            with translate_errors(device.hostname):  # an API that stopped answering is a failed verification
+                _new_connection_next(driver)
+                running = driver.get_config(retrieve="running")["running"]
         else:
             with open_driver(device) as fresh:
                 running = fresh.get_config(retrieve="running")["running"]

@@ -249,7 +249,7 @@ class _Wire:
         monkeypatch.setattr(http.client.HTTPConnection, "connect", counted_connect)
 
 
-def test_a_verified_push_takes_9_requests_on_one_connection(lab, monkeypatch):
+def test_a_verified_push_takes_9_requests_on_two_connections(lab, monkeypatch):
     from fabric_ops.config.push import push_device
     from fabric_ops.config.rendering import render_device
 
@@ -260,7 +260,9 @@ def test_a_verified_push_takes_9_requests_on_one_connection(lab, monkeypatch):
     assert outcome.status == DeviceStatus.CONFIRMED, outcome.error
     # open, lock check, load, diff, pending check, commit timer, running config, pending check, confirm
     assert wire.requests == 9
-    assert wire.connections == 1  # NAPALM + stock pyeapi: one TCP + TLS handshake per request (11)
+    # NAPALM + stock pyeapi: a TCP + TLS handshake per request (11). Here: the push's, and a new one after the
+    # commit, which the verification needs (a kept-alive connection does not prove the API accepts clients).
+    assert wire.connections == 2
     assert run_job(create_job([device], requested_by="alice").pk).devices.get().status == DeviceStatus.NO_CHANGE
 
 
@@ -293,3 +295,26 @@ def test_keepalive_connection_is_replaced_after_the_idle_limit(lab, monkeypatch)
         time.sleep(0.6)
         driver.cli(["show clock"])
         assert wire.connections == 1  # idle too long: a fresh connection, not a possibly stale one
+
+
+def test_a_push_that_shuts_eapi_fails_verification_on_a_new_connection(lab, settings, tmp_path):
+    """The kept-alive connection of the push must not hide that eAPI no longer accepts clients after the commit."""
+    templates = tmp_path / "templates"
+    shutil.copytree(django_settings.NETWORK_TEMPLATES_DIR, templates)
+    eos = templates / "eos" / "device.j2"
+    eos.write_text(eos.read_text() + "management api http-commands\n   shutdown\n")
+    settings.NETWORK_TEMPLATES_DIR = templates
+    device = leaves("sjc-leaf8")[0]
+    before = running_config(device)
+    row = run_job(create_job([device], requested_by="alice", revert_in=3).pk).devices.get()
+    assert row.status == DeviceStatus.REVERTED, row.error
+    assert "+   shutdown" in row.diff and "reverts by itself" in row.error  # not even the rollback gets through
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:  # nobody confirmed: the commit timer brings eAPI and the old config back
+        try:
+            if running_config(device) == before:
+                break
+        except Exception:
+            pass
+        time.sleep(0.5)
+    assert running_config(device) == before

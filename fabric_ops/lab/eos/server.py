@@ -361,6 +361,10 @@ class LabServer:
                     continue
                 if isinstance(key.data, _Connection):  # an idle keep-alive connection has a request (or closed)
                     self._unwatch(key.data)
+                    if _api_shut(key.data.context.switch):  # eAPI turned off meanwhile: its connections go too
+                        key.data.handler.close()
+                        _reset(key.data.sock)
+                        continue
                     try:
                         self._pool.submit(self._serve_requests, key.data)
                     except RuntimeError:
