@@ -34,9 +34,15 @@ from ..models import (
 from .spec import MODEL_ORDER, Spec, key_str
 from .state import Current, load_current
 
-__all__ = ["ChangeReport", "apply_spec", "catalogue_names"]
+__all__ = ["KEPT_DRAINED", "ChangeReport", "apply_spec", "catalogue_names"]
 
 logger = logging.getLogger(__name__)
+
+# Operational link state owned by remediation (health drains, undrains on restore) and by operators' drain
+# button: a file that leaves a link at its ordinary state (``up``) does not undo it. Any other state the file
+# gives (planned, down) is an explicit change and wins; so does removing or re-cabling the link.
+OPERATIONAL_LINK_STATES = ("drained",)
+KEPT_DRAINED = "kept drained (remediation)"
 
 BATCH = 2000
 MODELS = {
@@ -63,6 +69,9 @@ class ChangeReport:
     created: dict[str, list[str]] = field(default_factory=lambda: {m: [] for m in MODEL_ORDER})
     updated: dict[str, list[str]] = field(default_factory=lambda: {m: [] for m in MODEL_ORDER})
     deleted: dict[str, list[str]] = field(default_factory=lambda: {m: [] for m in MODEL_ORDER})
+    # Rows whose operational state the import left alone: ``{model: ["name: kept drained (remediation)"]}``.
+    # Not a change (a re-import of the same file still reports no changes), but always listed.
+    kept: dict[str, list[str]] = field(default_factory=lambda: {m: [] for m in MODEL_ORDER})
 
     @property
     def changed(self) -> bool:
@@ -79,9 +88,7 @@ class ChangeReport:
     def summary(self, limit: int = 8) -> str:
         """Human summary: one line per model with counts, then up to ``limit`` names per action."""
         head = f"{self.file}: {'dry run, nothing written' if self.dry_run else 'imported'}"
-        if not self.changed:
-            return f"{head}; no changes"
-        lines = [head]
+        lines = [head if self.changed else f"{head}; no changes"]
         for model, (c, u, d) in self.counts().items():
             lines.append(f"  {model}: {c} created, {u} updated, {d} deleted")
             for verb, names in (("+", self.created[model]), ("~", self.updated[model]), ("-", self.deleted[model])):
@@ -89,6 +96,12 @@ class ChangeReport:
                 if shown:
                     more = f" (+{len(names) - limit} more)" if len(names) > limit else ""
                     lines.append(f"    {verb} {', '.join(shown)}{more}")
+        for model in MODEL_ORDER:
+            names = self.kept[model]
+            if names:
+                more = f" (+{len(names) - limit} more)" if len(names) > limit else ""
+                lines.append(f"  {model}: {len(names)} {KEPT_DRAINED}")
+                lines.append(f"    = {', '.join(names[:limit])}{more}")
         return "\n".join(lines)
 
 
@@ -102,10 +115,30 @@ class _Plan:
         self.update: dict[str, list[Any]] = {m: [] for m in MODEL_ORDER}
         self.replace: dict[str, list[Any]] = {m: [] for m in MODEL_ORDER}
         self.delete: dict[str, list[Any]] = {m: [] for m in MODEL_ORDER}
+        self.kept: dict[str, list[Any]] = {m: [] for m in MODEL_ORDER}
+        # The rows to write: the file's, except links whose operational state is kept (the spec is not changed).
+        self.rows: dict[str, dict[Any, dict[str, Any]]] = dict(spec.rows)
+        self._keep_operational_state()
         self._diff()
 
+    def _keep_operational_state(self) -> None:
+        """A link remediation drained stays drained when the file leaves it ``up`` (the switch ports are shut:
+        writing ``up`` would make the database lie until the next push re-opens them behind remediation's back)."""
+        want, have = self.spec.rows["Link"], self.cur.rows["Link"]
+        kept = {}
+        for key, values in want.items():
+            current = have.get(key)
+            if current is None:
+                continue
+            state = current[1]["state"]
+            if state in OPERATIONAL_LINK_STATES and values["state"] == "up":
+                kept[key] = {**values, "state": state}
+        if kept:
+            self.rows["Link"] = {**want, **kept}
+            self.kept["Link"] = sorted(kept)
+
     def _diff(self) -> None:
-        spec_rows, cur_rows = self.spec.rows, self.cur.rows
+        spec_rows, cur_rows = self.rows, self.cur.rows
         for model in MODEL_ORDER:
             want, have = spec_rows[model], cur_rows[model]
             for key, values in want.items():
@@ -160,6 +193,7 @@ class _Plan:
             report.created[model] = sorted(key_str(model, k) for k in self.create[model])
             report.updated[model] = sorted(key_str(model, k) for k in self.update[model] + self.replace[model])
             report.deleted[model] = sorted(key_str(model, k) for k in self.delete[model])
+            report.kept[model] = sorted(key_str(model, k) for k in self.kept[model])
 
 
 class _Writer:
@@ -292,10 +326,10 @@ class _Writer:
             self.pk[model].update(dict(qs.iterator(5000)))
 
     def upsert_all(self) -> None:
-        plan, spec = self.plan, self.spec
+        plan = self.plan
         for model in MODEL_ORDER:
             cls = MODELS[model]
-            rows = spec.rows[model]
+            rows = plan.rows[model]
             updates = plan.update[model]
             if updates:
                 if model == "Device":
@@ -427,6 +461,8 @@ def apply_spec(spec: Spec, *, dry_run: bool = False) -> ChangeReport:
         if dry_run:
             transaction.set_rollback(True)  # run every statement (constraints included), keep none of it
     logger.info("inventory %s: %s", spec.file, report.counts() or "no changes")
+    if report.kept["Link"]:
+        logger.info("inventory %s: %d links %s", spec.file, len(report.kept["Link"]), KEPT_DRAINED)
     return report
 
 
