@@ -5,6 +5,14 @@ matchers, a comparison and a for-duration. A series whose value holds the condit
 alert labelled ``alertname`` (the rule name in CamelCase), ``device``, the series tags, ``severity`` and the rule's
 labels; when the condition stops holding (or the series disappears) the alert resolves. Pure evaluation
 (:func:`evaluate`) is separate from the I/O (:func:`evaluate_telemetry_rules`) so it is table-testable.
+
+Port state: a series with an ``interface`` tag may also be matched on the state of that port, through
+context labels that the matchers see but the alert does not carry (docs/alerting.md): ``port_admin_up`` and
+``port_oper_up`` (``true``/``false`` from the same device's latest ``interface`` series; ``admin_up`` falls back
+to the topology's Interface.admin_up; empty when unknown), ``link_state`` (the topology Link of that port:
+up, down, drained, planned; empty without a link) and ``port_cost_out`` (``true`` while a remediation costs
+the port's BGP session out, from the device's intent overrides). The shipped ``optic-rx-power-low`` uses them
+so that a port facing a shut or drained link (the peer's laser is off) does not page.
 """
 
 from __future__ import annotations
@@ -22,7 +30,7 @@ from . import clock
 from .adapters import alertname
 from .choices import AlertStatus, RuleSource
 from .engine import raise_alert, resolve_alert
-from .matchers import fingerprint, match_all
+from .matchers import fingerprint, match_all, parse_all
 from .models import Alert, AlertRule, RuleState
 
 logger = logging.getLogger(__name__)
@@ -79,6 +87,69 @@ def resolve_path(path: str) -> tuple[str, str, tuple[str, ...]]:
     return leaf.measurement, leaf.field, tuple(f"{k}={v}" for k, v in leaf.tags if v != "*")
 
 
+PORT_CONTEXT = ("port_admin_up", "port_oper_up", "link_state", "port_cost_out")
+# Context read from the topology/config database (the others come from the latest values themselves).
+DB_CONTEXT = ("port_admin_up", "link_state", "port_cost_out")
+
+# device -> interface -> {context label: value}
+PortState = Mapping[str, Mapping[str, Mapping[str, str]]]
+
+
+def _flag(value: Any) -> str:
+    return "" if value is None else ("true" if value else "false")
+
+
+def port_context(
+    device: str, interface: str, latest: Mapping[str, Mapping[str, Any]], ports: PortState | None = None
+) -> dict[str, str]:
+    """The context labels of one port (see the module docstring): telemetry first, the database second."""
+    known = dict((ports or {}).get(device, {}).get(interface, {}))
+    fields = (latest.get(f"interface|interface={interface}") or {}).get("fields") or {}
+    oper, admin = fields.get("oper_up"), fields.get("admin_up")
+    context = {name: known.get(name, "") for name in PORT_CONTEXT}
+    if isinstance(oper, bool):
+        context["port_oper_up"] = _flag(oper)
+    if isinstance(admin, bool):
+        context["port_admin_up"] = _flag(admin)
+    return context
+
+
+def uses_port_context(rule: AlertRule, names: tuple[str, ...] = PORT_CONTEXT) -> bool:
+    matchers = parse_all(rule.tag_matchers)
+    return any(m.name in names for m in matchers)
+
+
+def load_port_state(devices: Iterable[str]) -> dict[str, dict[str, dict[str, str]]]:
+    """One read per tick of what :func:`port_context` needs from the database, for ``devices``."""
+    from fabric_ops.topology.models import Interface, Link
+
+    wanted = set(devices)
+    out: dict[str, dict[str, dict[str, str]]] = {}
+
+    def put(host: str, name: str, label: str, value: str) -> None:
+        if host in wanted:
+            out.setdefault(host, {}).setdefault(name, {})[label] = value
+
+    for host, name in Interface.objects.filter(admin_up=False).values_list("device__hostname", "name"):
+        put(host, name, "port_admin_up", "false")
+    for ah, ai, bh, bi, state in Link.objects.values_list(
+        "a_interface__device__hostname", "a_interface__name", "b_interface__device__hostname", "b_interface__name",
+        "state",
+    ):  # fmt: skip
+        put(ah, ai, "link_state", state)
+        put(bh, bi, "link_state", state)
+    try:
+        from fabric_ops.config.models import IntentAssignment
+    except ImportError:  # config is always installed in the product
+        return out
+    for host, overrides in IntentAssignment.objects.filter(device__isnull=False).values_list(
+        "device__hostname", "overrides"
+    ):
+        for name in (overrides or {}).get("bgp_cost_out") or ():
+            put(host, str(name), "port_cost_out", "true")
+    return out
+
+
 def target_of(rule: AlertRule) -> tuple[str, str, list[str]]:
     if rule.path:
         measurement, field, matchers = resolve_path(rule.path)
@@ -86,13 +157,17 @@ def target_of(rule: AlertRule) -> tuple[str, str, list[str]]:
     return rule.measurement, rule.field, list(rule.tag_matchers)
 
 
-def evaluate(rule: AlertRule, device: str, latest: Mapping[str, Mapping[str, Any]]) -> list[tuple[dict, float]]:
-    """The series of one device that hold the rule's condition now: [(labels, value)]."""
+def evaluate(
+    rule: AlertRule, device: str, latest: Mapping[str, Mapping[str, Any]], ports: PortState | None = None
+) -> list[tuple[dict, float]]:
+    """The series of one device that hold the rule's condition now: [(labels, value)]. ``ports`` is the
+    database part of the port context (:func:`load_port_state`); without it only telemetry is used."""
     out = []
     compare = OPS.get(rule.op)
     if compare is None or rule.threshold is None:
         return out
     measurement_name, field, matchers = target_of(rule)
+    contextual = uses_port_context(rule)
     for key, entry in latest.items():
         measurement, tags = parse_series(key)
         if measurement != measurement_name:
@@ -100,7 +175,10 @@ def evaluate(rule: AlertRule, device: str, latest: Mapping[str, Mapping[str, Any
         value = (entry.get("fields") or {}).get(field)
         if isinstance(value, bool) or not isinstance(value, int | float):
             continue
-        if not match_all(matchers, tags):
+        seen = tags
+        if contextual:  # context first, so a real series tag of the same name wins
+            seen = {**port_context(device, tags.get("interface", ""), latest, ports), **tags}
+        if not match_all(matchers, seen):
             continue
         if compare(float(value), rule.threshold):
             labels = {"alertname": alertname(rule.name), "device": device, **tags, "rule": rule.name}
@@ -142,6 +220,13 @@ def apply(rule: AlertRule, holding: Iterable[tuple[dict, float]], now: datetime)
     return firing
 
 
+def _safe_uses(rule: AlertRule, names: tuple[str, ...]) -> bool:
+    try:
+        return uses_port_context(rule, names)
+    except ConfigurationError:  # reported when the rule is evaluated
+        return False
+
+
 def evaluate_telemetry_rules(
     devices: Iterable[str] | None = None, latest: Callable[[str], Mapping[str, Mapping[str, Any]]] | None = None
 ) -> int:
@@ -159,10 +244,13 @@ def evaluate_telemetry_rules(
         latest = latest_values
     now = clock.now()
     snapshots = {device: latest(device) for device in devices}
+    ports: PortState | None = None
+    if any(_safe_uses(rule, DB_CONTEXT) for rule in rules):
+        ports = load_port_state(snapshots)
     firing = 0
     for rule in rules:
         try:
-            holding = [hit for device, values in snapshots.items() for hit in evaluate(rule, device, values)]
+            holding = [hit for device, values in snapshots.items() for hit in evaluate(rule, device, values, ports)]
         except ConfigurationError as exc:  # one bad rule (a path we do not store) must not stop the others
             logger.error("alerting rule %s skipped: %s", rule.name, exc)
             continue

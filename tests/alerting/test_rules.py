@@ -131,3 +131,60 @@ def test_a_bad_rule_does_not_stop_the_others(root_route, outbox, manual_clock) -
     AlertRule.objects.create(name="broken", source="telemetry", path="/system/state/hostname", op=">", threshold=1)
     values = {"leaf1": optics(-20.0)}
     assert evaluate_telemetry_rules(devices=values, latest=values.__getitem__) == 1
+
+
+# -- optic-rx-power-low pages only for a port that is up and in service ----------------------------------------------
+def _port(power: float, port: str, *, oper: bool | None = True, admin: bool | None = True) -> dict:
+    values = optics(power, port)
+    fields = {k: v for k, v in (("oper_up", oper), ("admin_up", admin)) if v is not None}
+    if fields:
+        values[f"interface|interface={port}"] = {"ts": 1, "fields": {**fields, "in_bps": 1e9}}
+    return values
+
+
+def test_shipped_rx_power_rule_requires_the_port_up_and_in_service() -> None:
+    rule = AlertRule.objects.get(name="optic-rx-power-low")
+    assert "link_state!~drained|down|planned" in rule.tag_matchers, "the shipped condition (migration 0004)"
+    latest = {
+        **_port(-20.0, "Et1"),  # a real fault: up, low power
+        **_port(-40.0, "Et2", oper=False),  # the peer's laser is off
+        **_port(-40.0, "Et3", oper=False, admin=False),  # shut
+        **_port(-20.0, "Et4", oper=None, admin=None),  # no interface series: unknown state still pages
+    }
+    found = evaluate(rule, "leaf1", latest)
+    assert [labels["interface"] for labels, _ in found] == ["Et1", "Et4"]
+    assert not any(name in labels for labels, _ in found for name in ("port_oper_up", "link_state")), (
+        "context labels are for matching only"
+    )
+
+
+def test_rx_power_rule_reads_drain_and_cost_out_from_the_database(root_route, outbox, manual_clock) -> None:
+    from fabric_ops.config.models import IntentAssignment
+    from fabric_ops.topology.models import Link
+    from tests.topology.factories import two_tier
+
+    AlertRule.objects.exclude(name="optic-rx-power-low").update(enabled=False)
+    AlertRule.objects.filter(name="optic-rx-power-low").update(for_s=0)
+    built = two_tier("rx")
+    drained = built.links["rx-leaf1-rx-spine1"]
+    healthy = built.links["rx-leaf1-rx-spine2"]
+    costed = built.links["rx-leaf2-rx-spine1"]
+    Link.objects.filter(pk=drained.pk).update(state="drained")
+    IntentAssignment.objects.create(
+        fabric=built.fabric, device=built.devices["rx-leaf2"], overrides={"bgp_cost_out": [costed.a_interface.name]}
+    )
+    # Telemetry alone cannot tell: every port reports up (a drain's push may not have landed yet).
+    values = {
+        "rx-leaf1": {**_port(-40.0, drained.a_interface.name), **_port(-20.0, healthy.a_interface.name)},
+        "rx-leaf2": _port(-20.0, costed.a_interface.name),
+    }
+    assert evaluate_telemetry_rules(devices=values, latest=values.__getitem__) == 1
+    alert = Alert.objects.get()
+    assert (alert.labels["device"], alert.labels["interface"]) == ("rx-leaf1", healthy.a_interface.name)
+    assert alert.status == "firing"
+    # the healthy link is drained in turn: its alert resolves at the next evaluation
+    Link.objects.filter(pk=healthy.pk).update(state="drained")
+    manual_clock.advance(10)
+    assert evaluate_telemetry_rules(devices=values, latest=values.__getitem__) == 0
+    alert.refresh_from_db()
+    assert alert.status == "resolved"
