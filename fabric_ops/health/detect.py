@@ -311,6 +311,19 @@ def _loop_for(client: redis.Redis, prefix: str, dispatch: Dispatch | None) -> De
     return loop
 
 
+def retake(lease: Lease, loop: DetectionLoop) -> bool:
+    """The lease expired under a consumer that was merely slow (one round longer than the TTL on a starved
+    machine): take it back if nobody took it meanwhile and nobody checkpointed since this loop's own checkpoint
+    (a consumer that came and went would have: then this memory is stale and the loop must step down)."""
+    if not lease.acquire():
+        return False
+    if loop.stored_state_id() == loop.state_id:
+        logger.warning("health detection: the lease had expired (a round longer than its TTL); retaken")
+        return True
+    lease.release()
+    return False
+
+
 def run_leased(*, budget_s: float | None = None, stop: threading.Event | None = None,
                client: redis.Redis | None = None, prefix: str | None = None, dispatch: Dispatch | None = None,
                standby: bool = False) -> dict[str, Any]:  # fmt: skip
@@ -342,7 +355,7 @@ def run_leased(*, budget_s: float | None = None, stop: threading.Event | None = 
         while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
             try:
                 loop.run_once()
-                if not lease.renew():
+                if not lease.renew() and not retake(lease, loop):
                     outcome = "lost"
                     break
                 if time.monotonic() - saved >= every:
@@ -353,7 +366,7 @@ def run_leased(*, budget_s: float | None = None, stop: threading.Event | None = 
             except redis.RedisError as exc:
                 logger.warning("health detection: Redis unavailable: %s", exc)
                 stop.wait(2.0)
-                if not lease.renew() and not lease.acquire():
+                if not lease.renew() and not retake(lease, loop):
                     outcome = "lost"
                     break
         if outcome == "done" and stop.is_set():

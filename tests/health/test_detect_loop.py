@@ -155,3 +155,17 @@ def test_the_foreground_process_stands_by_while_a_celery_run_holds_the_lease(cli
         process.join(10)
     assert not process.is_alive() and celery_run.holder() is None  # it let go when stopped
     detect._PROCESS_LOOP = None
+
+
+def test_a_slow_consumer_retakes_an_expired_lease_only_if_nobody_moved_on(client, prefix):
+    from fabric_ops.health.detect import Lease, retake
+
+    loop = DetectionLoop(client=client, prefix=prefix, dispatch=lambda pk, delay: None, devices=[])
+    lease = Lease(client, f"{prefix}:health:lease", 5)
+    assert lease.acquire() and loop.checkpoint(lease)
+    client.delete(lease.key)  # one round took longer than the TTL; nobody else came
+    assert not lease.renew() and retake(lease, loop) and lease.renew()
+    client.delete(lease.key)
+    other = DetectionLoop(client=client, prefix=prefix, dispatch=lambda pk, delay: None, devices=[])
+    assert other.checkpoint()  # another consumer ran and checkpointed meanwhile: this memory is stale
+    assert not retake(lease, loop) and lease.holder() is None
