@@ -5,7 +5,8 @@ person acknowledges either side and the other follows:
 
 * acknowledging an **alert group** (signed link in a notification, ``/alerting/api/groups/<id>/acknowledge/``)
   stops its escalation (:func:`fabric_ops.alerting.engine.acknowledge`) and marks every incident whose alert the
-  group holds as acknowledged by the same person;
+  group holds as acknowledged by the same person, with one audit row per incident naming the person and the
+  channel (source ``link`` or ``api``: the incident's timeline shows it);
 * acknowledging an **incident** (incident page, ``/api/incidents/<id>/acknowledge/``) acknowledges each open group
   holding its firing alert in which every firing alert now belongs to an acknowledged incident: a page that also
   carries someone else's unacknowledged incident keeps escalating for that one;
@@ -21,6 +22,7 @@ import logging
 from typing import Any
 
 from django.apps import apps
+from django.db import transaction
 from django.utils import timezone
 
 from . import engine
@@ -42,18 +44,42 @@ def incident_ids_of(group: AlertGroup) -> list[int]:
     return sorted({int(s[len(PREFIX) :]) for s in sources if s[len(PREFIX) :].isdigit()})
 
 
-def acknowledge_group(group_id: int, actor: str) -> AlertGroup:
-    """Acknowledge a group (escalation stops) and the incidents behind its alerts."""
+def acknowledge_group(group_id: int, actor: str, *, by: Any = None, source: str = "system",
+                      request: Any = None) -> AlertGroup:  # fmt: skip
+    """Acknowledge a group (escalation stops) and the incidents behind its alerts.
+
+    ``actor`` is the name recorded on the group and the incidents (``"olga (link)"``); ``by`` is who the audit log
+    names (a user, or ``"link:<who>"`` for an anonymous signed link; ``actor`` when None) and ``source`` the channel
+    (``link`` for a signed link, ``api``). Each incident acknowledged now gets its own audit row (``acknowledge``,
+    ``health.incident``) with them, so the incident's timeline says who acknowledged it and how.
+    """
     group = engine.acknowledge(group_id, actor)
     incident_model = _incident_model()
     if incident_model is not None:
         ids = incident_ids_of(group)
-        marked = incident_model.objects.filter(pk__in=ids, acknowledged_at__isnull=True).update(
-            acknowledged_at=timezone.now(), acknowledged_by=actor[:150], updated_at=timezone.now()
-        )
+        with transaction.atomic():
+            now = timezone.now()
+            marked = list(incident_model.objects.select_for_update().filter(pk__in=ids, acknowledged_at__isnull=True))
+            for incident in marked:
+                incident.acknowledged_at, incident.acknowledged_by = now, actor[:150]
+                incident.save(update_fields=["acknowledged_at", "acknowledged_by", "updated_at"])
+                _audit(by if by is not None else actor, incident, group, request, source)
         if marked:
-            logger.info("group %s acknowledged by %s: %d incident(s) acknowledged", group_id, actor, marked)
+            logger.info("group %s acknowledged by %s: %d incident(s) acknowledged", group_id, actor, len(marked))
     return group
+
+
+def _audit(by: Any, incident: Any, group: AlertGroup, request: Any, source: str) -> None:
+    try:
+        from fabric_ops.web.audit import record
+    except ImportError:  # pragma: no cover - the audit log is the web app's; alerting runs without it
+        return
+    changes = {
+        "acknowledged_by": ["", incident.acknowledged_by],
+        "acknowledged_at": [None, incident.acknowledged_at],
+        "alert_group": [None, group.pk],
+    }
+    record(by, "acknowledge", incident, changes, request, source=source)
 
 
 def acknowledge_incident_groups(incident: Any, actor: str) -> list[int]:

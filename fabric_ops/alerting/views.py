@@ -26,6 +26,8 @@ from .models import AlertGroup
 
 logger = logging.getLogger(__name__)
 
+LINK = "link"  # the audit source of a signed link (fabric_ops.web AuditEntry.Source.LINK)
+
 
 def _audit(actor: Any, action: str, obj: Any, request: Any, source: str, changes: dict | None = None) -> None:
     """Record in the platform audit log when the web app provides it (it is optional for this app)."""
@@ -38,9 +40,9 @@ def _audit(actor: Any, action: str, obj: Any, request: Any, source: str, changes
     record(actor, action, obj, changes, request, source=source)
 
 
-def _act(group_id: int, action: str, actor: str) -> AlertGroup:
+def _act(group_id: int, action: str, actor: str, by: Any, request: Any, source: str) -> AlertGroup:
     if action == "ack":  # the incidents behind the group's alerts are acknowledged with it (one notion of ack)
-        return acknowledge_group(group_id, actor)
+        return acknowledge_group(group_id, actor, by=by, source=source, request=request)
     return engine.resolve_group(group_id, actor)
 
 
@@ -56,9 +58,9 @@ def action_link(request: HttpRequest, token: str) -> HttpResponse:
     if request.method == "POST":
         who = request.user.get_username() if request.user.is_authenticated else "signed-link"
         actor = f"{who} (link)"
-        group = _act(group_id, action, actor)
-        _audit(request.user if request.user.is_authenticated else f"link:{who}", f"alert-{action}", group,
-               request, "link")  # fmt: skip
+        by = request.user if request.user.is_authenticated else f"link:{who}"
+        group = _act(group_id, action, actor, by, request, LINK)
+        _audit(by, f"alert-{action}", group, request, LINK)
         context.update(group=group, done=True)
     return render(request, "alerting/action.html", context)
 
@@ -84,7 +86,7 @@ def _api(action: str):
     def view(request: Request, pk: int) -> Response:
         if not AlertGroup.objects.filter(pk=pk).exists():
             return Response({"detail": f"alert group {pk} not found"}, status=404)
-        group = _act(pk, action, request.user.get_username())
+        group = _act(pk, action, request.user.get_username(), request.user, request, "api")
         _audit(request.user, f"alert-{action}", group, request, "api")
         return Response(GroupSerializer(group).data)
 

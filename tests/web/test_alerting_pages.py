@@ -148,3 +148,133 @@ def test_operator_creates_and_expires_a_silence_viewer_cannot(users, alerting_co
         ("expire", "web", "operator", "alerting.silence"),
     ]
     assert operator.post(reverse("web:alerting-silence-expire", args=[99999])).status_code == 404
+
+
+def test_paging_links_of_the_deliveries_keep_a_receiver_name_with_ampersand_and_hash(
+    users, alerting_config, monkeypatch
+) -> None:
+    import html as htmllib
+    import re
+
+    import fabric_ops.web.views.alerting as view
+
+    odd = Receiver.objects.create(name="ops&dev #1", kind="webhook", url="https://hooks.example.com/x")
+    group = AlertGroup.objects.get(group_key="g1")
+    now = timezone.now()
+    for n in range(3):
+        Notification.objects.create(group=group, receiver=odd, kind="firing", payload={}, status="sent",
+                                    attempts=1, created_at=now - timedelta(seconds=n))  # fmt: skip
+    monkeypatch.setattr(view, "PAGE_SIZE", 2)
+    client = login(users, "viewer")
+    url = reverse("web:alerting-deliveries")
+    first = client.get(url, {"receiver": "ops&dev #1", "status": "sent"}).content.decode()
+    assert first.count("<tr><td>") == 2, "only that receiver's deliveries, two a page"
+    older = re.search(r'<a href="([^"]+)">older</a>', first)
+    assert older, first
+    href = htmllib.unescape(older.group(1))
+    assert href == "?offset=2&receiver=ops%26dev+%231&status=sent", href
+    second = client.get(url + href).content.decode()
+    assert second.count("<tr><td>") == 1, "the third delivery of that receiver, on the second page"
+    assert 'value="ops&amp;dev #1" selected' in second
+    newer = re.search(r'<a href="([^"]+)">newer</a>', second)
+    assert newer and htmllib.unescape(newer.group(1)) == "?offset=0&receiver=ops%26dev+%231&status=sent"
+
+
+# Open alert groups: the page, acknowledging from it (operators only), and the audit of a group acknowledgement
+# per incident, whichever channel (page, alerting API, signed link).
+
+
+def _firing_group(key: str = "g-open", incidents: int = 2) -> tuple[AlertGroup, list]:
+    from fabric_ops.alerting.models import Alert
+    from fabric_ops.health.models import Incident
+
+    root = Route.objects.get(parent__isnull=True)
+    now = timezone.now()
+    group = AlertGroup.objects.create(route=root, group_key=key, group_labels={"alertname": "IncidentCritical"},
+                                      created_at=now, last_notified_at=now)  # fmt: skip
+    made = []
+    for n in range(incidents):
+        incident = Incident.objects.create(kind="link-down", root_key=f"link:{key}{n}", status="needs-human",
+                                           severity="critical", summary=f"{key} link {n} down",
+                                           scope_kind="link")  # fmt: skip
+        alert = Alert.objects.create(fingerprint=f"{key}{n}", labels={"alertname": "IncidentCritical", "n": str(n)},
+                                     starts_at=now, last_received_at=now, source=f"incident:{incident.pk}")  # fmt: skip
+        group.alerts.add(alert)
+        made.append(incident)
+    return group, made
+
+
+def test_open_groups_page_lists_firing_groups_with_incidents_and_escalation(users, alerting_config) -> None:
+    group, (first, _second) = _firing_group()
+    policy = EscalationPolicy.objects.get(name="network-oncall")
+    root = Route.objects.get(parent__isnull=True)
+    root.escalation = policy
+    root.save()
+    quiet = AlertGroup.objects.get(group_key="g1")  # no firing alert: not open
+    url = reverse("web:alerting-groups")
+    viewer = login(users, "viewer").get(url)
+    assert viewer.status_code == 200
+    html = viewer.content.decode()
+    assert f'id="group-{group.pk}"' in html and f'id="group-{quiet.pk}"' not in html
+    assert reverse("web:incident", args=[first.pk]) in html and "nobody owns it" in html
+    assert "network-oncall: step 1 of 2" in html
+    assert 'hx-trigger="every 10s"' in html and 'hx-select="#alert-groups"' in html
+    assert 'class="ack-group"' not in html, "viewers get no Acknowledge button"
+    operator_html = login(users, "operator").get(url).content.decode()
+    assert 'class="ack-group"' in operator_html
+    assert f'href="{url}" id="nav-alerting"' in operator_html, "reachable from the navigation"
+    assert 'id="tab-groups"' in login(users, "viewer").get(reverse("web:alerting-routes")).content.decode()
+
+
+def test_operator_acknowledges_a_group_from_the_page_viewer_cannot(users, alerting_config) -> None:
+    from fabric_ops.health.models import Incident
+
+    group, incidents = _firing_group()
+    ack = reverse("web:alerting-group-acknowledge", args=[group.pk])
+    assert Client().post(ack).status_code == 302 and Client().get(reverse("web:alerting-groups")).status_code == 302
+    assert login(users, "viewer").post(ack).status_code == 403
+    assert login(users, "nobody").get(reverse("web:alerting-groups")).status_code == 403
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(users["operator"])
+    assert strict.post(ack).status_code == 403, "CSRF token required"
+    group.refresh_from_db()
+    assert group.state == "active" and not AuditEntry.objects.exists()
+    operator = login(users, "operator")
+    answer = operator.post(ack)
+    assert answer.status_code == 302 and answer["Location"] == reverse("web:alerting-groups")
+    group.refresh_from_db()
+    assert (group.state, group.acknowledged_by) == ("acknowledged", "operator")
+    for incident in Incident.objects.filter(pk__in=[i.pk for i in incidents]):
+        assert incident.acknowledged_by == "operator" and incident.acknowledged_at is not None
+    rows = list(AuditEntry.objects.order_by("id").values_list("action", "source", "actor", "object_type", "object_id"))
+    assert sorted(rows) == sorted(
+        [("acknowledge", "web", "operator", "health.incident", str(i.pk)) for i in incidents]
+        + [("alert-ack", "web", "operator", "alerting.alertgroup", str(group.pk))]
+    )
+    html = operator.get(reverse("web:alerting-groups")).content.decode()
+    assert 'class="ack-group"' not in html and "by operator" in html
+    again = operator.post(ack, follow=True)
+    assert "already acknowledged by operator" in again.content.decode()
+    assert AuditEntry.objects.count() == 3, "a second acknowledgement changes and records nothing"
+
+
+def test_group_acknowledged_by_signed_link_or_api_shows_on_each_incident_timeline(users, alerting_config) -> None:
+    from fabric_ops.alerting.links import make_token
+
+    by_link, linked = _firing_group("g-link", incidents=2)
+    by_api, (api_incident,) = _firing_group("g-api", incidents=1)
+    assert Client().post(f"/alerting/act/{make_token(by_link.pk, 'ack')}/").status_code == 200  # anonymous link
+    assert login(users, "operator").post(f"/alerting/api/groups/{by_api.pk}/acknowledge/").status_code == 200
+    for incident in linked:
+        entry = AuditEntry.objects.get(action="acknowledge", object_type="health.incident", object_id=str(incident.pk))
+        assert (entry.actor, entry.source, entry.user) == ("link:signed-link", "link", None)
+        assert entry.get_source_display() == "Signed link", "a declared source"
+        assert entry.changes["alert_group"] == [None, by_link.pk]
+        entry.full_clean()  # the source is one of the model's choices
+        html = login(users, "operator").get(reverse("web:incident", args=[incident.pk])).content.decode()
+        assert "acknowledge (Signed link)" in html and "link:signed-link" in html
+    entry = AuditEntry.objects.get(action="acknowledge", object_type="health.incident", object_id=str(api_incident.pk))
+    assert (entry.actor, entry.source, entry.user) == ("operator", "api", users["operator"])
+    html = login(users, "operator").get(reverse("web:incident", args=[api_incident.pk])).content.decode()
+    assert "acknowledge (REST API)" in html
+    assert AuditEntry.objects.filter(action="alert-ack", source="link").count() == 1

@@ -1,5 +1,10 @@
-"""Alerting pages (over fabric_ops.alerting): rules, the route tree, receivers (never a secret), silences
-(operators create and expire them), and the delivery log filtered by receiver and status.
+"""Alerting pages (over fabric_ops.alerting): open alert groups (operators acknowledge them), rules, the route
+tree, receivers (never a secret), silences (operators create and expire them), and the delivery log filtered by
+receiver and status.
+
+Acknowledging a group from the page is :func:`fabric_ops.alerting.acknowledgement.acknowledge_group`, as from a
+signed link or the alerting API: escalation stops and the incidents behind its alerts are acknowledged by the
+same person (one audit row per incident, plus ``alert-ack`` on the group), source ``web``.
 
 Silences use the alerting API's serializer for validation (same rules as ``/alerting/api/silences/``) and write
 the same audit rows, with source ``web``. Receivers show their endpoint with any credential in it masked
@@ -12,7 +17,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
@@ -20,9 +25,11 @@ from django.shortcuts import get_object_or_404, redirect
 from django.views.decorators.http import require_POST
 
 from fabric_ops.alerting import clock
+from fabric_ops.alerting.acknowledgement import PREFIX, acknowledge_group
 from fabric_ops.alerting.api import SilenceSerializer
-from fabric_ops.alerting.choices import DeliveryStatus, SilenceKind
+from fabric_ops.alerting.choices import AlertStatus, DeliveryStatus, GroupState, SilenceKind
 from fabric_ops.alerting.models import (
+    AlertGroup,
     AlertRule,
     EscalationPolicy,
     InhibitRule,
@@ -36,11 +43,22 @@ from fabric_ops.alerting.routing import RouteTree
 from fabric_ops.web import audit
 from fabric_ops.web.models import AuditEntry
 
-from .base import ALERTING_READ, DELIVERIES_READ, SILENCE_ADD, SILENCE_EXPIRE, page, render_page
+from .base import (
+    ALERTING_READ,
+    DELIVERIES_READ,
+    GROUP_ACK,
+    GROUPS_READ,
+    INCIDENTS_READ,
+    SILENCE_ADD,
+    SILENCE_EXPIRE,
+    page,
+    render_page,
+)
 
 logger = logging.getLogger(__name__)
 
 PAGE_SIZE = 50
+GROUPS_MAX = 200
 MASK = audit.MASK
 WEB = AuditEntry.Source.WEB
 
@@ -70,7 +88,71 @@ def safe_options(options: Any) -> dict[str, Any]:
 
 def _nav(request: HttpRequest, current: str, context: dict[str, Any]) -> dict[str, Any]:
     user = request.user
-    return {"section": current, "may_deliveries": user.has_perms(DELIVERIES_READ), **context}
+    return {"section": current, "may_deliveries": user.has_perms(DELIVERIES_READ),
+            "may_groups": user.has_perms(GROUPS_READ), **context}  # fmt: skip
+
+
+def group_rows() -> list[dict[str, Any]]:
+    """Open alert groups (not closed) holding a firing alert, newest first: their firing alerts, the incidents
+    behind them (with whether each is acknowledged), and the escalation in effect (policy, step, next due)."""
+    from django.apps import apps
+
+    tree = RouteTree.load()
+    policies = {p.pk: p for p in EscalationPolicy.objects.prefetch_related("steps")}
+    groups = (
+        AlertGroup.objects.exclude(state=GroupState.CLOSED)
+        .filter(alerts__status=AlertStatus.FIRING)
+        .distinct()
+        .select_related("route")
+        .order_by("-created_at")[:GROUPS_MAX]
+    )
+    groups = list(groups)
+    firing: dict[int, list[Any]] = {g.pk: [] for g in groups}
+    for link in AlertGroup.alerts.through.objects.filter(alertgroup__in=groups, alert__status=AlertStatus.FIRING) \
+            .select_related("alert").order_by("-alert__starts_at"):  # fmt: skip
+        firing[link.alertgroup_id].append(link.alert)
+    ids = {int(a.source[len(PREFIX):]) for alerts in firing.values() for a in alerts
+           if a.source.startswith(PREFIX) and a.source[len(PREFIX):].isdigit()}  # fmt: skip
+    incidents: dict[int, Any] = {}
+    if ids and apps.is_installed("fabric_ops.health"):
+        incidents = apps.get_model("health", "Incident").objects.in_bulk(ids)
+    rows = []
+    for group in groups:
+        alerts = firing[group.pk]
+        mine = [incidents[int(a.source[len(PREFIX):])] for a in alerts if a.source.startswith(PREFIX)
+                and a.source[len(PREFIX):].isdigit() and int(a.source[len(PREFIX):]) in incidents]  # fmt: skip
+        policy = policies.get(tree.settings_of(group.route_id).escalation_id or 0) if tree.root else None
+        steps = list(policy.steps.all()) if policy is not None else []
+        rows.append({"g": group, "alerts": alerts, "incidents": mine, "policy": policy, "steps": len(steps),
+                     "active": group.state == GroupState.ACTIVE})  # fmt: skip
+    return rows
+
+
+@page(*GROUPS_READ)
+def groups(request: HttpRequest) -> HttpResponse:
+    """Open alert groups, live (htmx every 10 s); operators acknowledge one here."""
+    user = request.user
+    return render_page(
+        request,
+        "web/alerting/groups.html",
+        _nav(request, "groups", {"rows": group_rows(), "may_ack": user.has_perms(GROUP_ACK),
+                                 "may_incidents": user.has_perms(INCIDENTS_READ)}),
+    )  # fmt: skip
+
+
+@require_POST
+@page(*GROUP_ACK)
+def group_acknowledge(request: HttpRequest, pk: int) -> HttpResponse:
+    group = get_object_or_404(AlertGroup, pk=pk)
+    if group.state != GroupState.ACTIVE:
+        who = f" by {group.acknowledged_by}" if group.acknowledged_by else ""
+        messages.error(request, f"alert group {group.pk} is already {group.state}{who}")
+        return redirect("web:alerting-groups")
+    name = request.user.get_username()
+    group = acknowledge_group(group.pk, name, by=request.user, source=WEB, request=request)
+    audit.record(request.user, "alert-ack", group, {"state": [None, group.state]}, request, source=WEB)
+    messages.success(request, f"alert group {group.pk} acknowledged: escalation stopped")
+    return redirect("web:alerting-groups")
 
 
 @page(*ALERTING_READ)
@@ -210,7 +292,8 @@ def deliveries(request: HttpRequest) -> HttpResponse:
     except ValueError:
         offset = 0
     page_rows = list(rows[offset : offset + PAGE_SIZE + 1])
-    query = "&".join(f"{k}={v}" for k, v in (("receiver", receiver), ("status", status)) if v)
+    # Receiver names are free text (``&``, ``#``, spaces): the paging links carry them URL-encoded.
+    query = urlencode([(k, v) for k, v in (("receiver", receiver), ("status", status)) if v])
     return render_page(
         request,
         "web/alerting/deliveries.html",

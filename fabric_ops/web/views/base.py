@@ -29,6 +29,9 @@ RUN_CHANGE = ("health.view_incident", "health.view_remediationrun", "health.chan
 # Alerting pages: configuration and the delivery log are read by every role; silences are made by operators.
 ALERTING_READ = ("alerting.view_alertrule", "alerting.view_route", "alerting.view_receiver", "alerting.view_silence")
 DELIVERIES_READ = ("alerting.view_notification", "alerting.view_deliveryattempt")
+# Open alert groups: seen by every role; acknowledged by operators (the alerting API checks change_alertgroup).
+GROUPS_READ = ("alerting.view_alertgroup", "alerting.view_alert")
+GROUP_ACK = ("alerting.view_alertgroup", "alerting.change_alertgroup")
 SILENCE_ADD = ("alerting.view_silence", "alerting.add_silence")
 SILENCE_EXPIRE = ("alerting.view_silence", "alerting.change_silence")
 # Drain / undrain: the only changes the UI makes to the source of truth (as the API allows operators).
@@ -68,6 +71,7 @@ def can(user: Any) -> dict[str, bool]:
         "jobs": user.has_perms(JOBS_READ),
         "incidents": user.has_perms(INCIDENTS_READ),
         "alerting": user.has_perms(ALERTING_READ),
+        "alert_groups": user.has_perms(GROUPS_READ),
         "audit": user.has_perm("web.view_auditentry"),
         "drain_link": user.has_perms(LINK_CHANGE),
         "drain_device": user.has_perms(DEVICE_CHANGE),
