@@ -589,14 +589,20 @@ def approve(run_id: int, user: str, *, playbooks: list[Playbook] | None = None, 
     (an escalation step or new evidence could pick another). If the run can no longer act as approved (its playbook
     is gone, its target changed, a guardrail refuses now: capacity, rate), it is ``refused`` with the reason and
     the incident stays ``needs-human``. Guardrails are checked again: time passed since the run was proposed.
+    The same approval delivered again (the task's worker died) resumes the run once its heartbeat is stale, and
+    raises :class:`RunInFlight` while the first worker still executes it.
     """
     run = RemediationRun.objects.select_related("incident").get(pk=run_id)
-    if run.status != RunStatus.AWAITING_APPROVAL:
+    # The approval task is re-delivered when its worker died: the run it approved is resumed (its heartbeat stale).
+    resume = run.status in (RunStatus.RUNNING, RunStatus.VERIFYING) and bool(user) and run.approved_by == user
+    if run.status != RunStatus.AWAITING_APPROVAL and not resume:
         raise FabricOpsError(f"{run} is {run.status}, not awaiting approval")
     if not user or user.startswith("playbook:"):
         raise FabricOpsError(f"{run}: approval needs a person")
     if not _claim(run, user):  # taken from awaiting-approval atomically: of two approvals, one executes
         run.refresh_from_db()
+        if resume:
+            raise RunInFlight(run)
         raise FabricOpsError(f"{run} is {run.status}, not awaiting approval")
     incident = run.incident
     books = playbooks if playbooks is not None else load_playbooks()
@@ -606,15 +612,17 @@ def approve(run_id: int, user: str, *, playbooks: list[Playbook] | None = None, 
         return run
     index = index or load_index()
     p = plan(incident, playbook, index)
-    if p.target_key != run.target_key:
-        _refuse(run, incident, f"approved by {user} but {run.playbook} would now act on {p.target_key}, "
-                f"not on {run.target_key} as approved")  # fmt: skip
-        return run
-    if not _guardrails_pass(run, incident, playbook, p, index, reserve=True):
-        return run
-    run.approved_by = user
-    if incident.status == IncidentStatus.NEEDS_HUMAN:
-        transition(incident, IncidentStatus.OPEN, reason=f"approved by {user}")
+    if not resume:  # a resumed run passed them and holds its reservations (they would count against it now)
+        if p.target_key != run.target_key:
+            _refuse(run, incident, f"approved by {user} but {run.playbook} would now act on {p.target_key}, "
+                    f"not on {run.target_key} as approved")  # fmt: skip
+            return run
+        if not _guardrails_pass(run, incident, playbook, p, index, reserve=True):
+            return run
+        run.approved_by = user
+        RemediationRun.objects.filter(pk=run.pk).update(approved_by=user)  # a re-delivered approval resumes it
+        if incident.status == IncidentStatus.NEEDS_HUMAN:
+            transition(incident, IncidentStatus.OPEN, reason=f"approved by {user}")
     return _execute(run, incident, playbook, p, read or redis_reader())
 
 

@@ -23,7 +23,14 @@ from fabric_ops.errors import FabricOpsError
 from fabric_ops.health.choices import IncidentStatus, Mode, RunStatus
 from fabric_ops.health.models import Incident, RemediationRun
 from fabric_ops.health.playbooks import Action, Playbook
-from fabric_ops.health.remediation import RestoreInProgress, _claim_restore, approve, remediate, restore
+from fabric_ops.health.remediation import (
+    RestoreInProgress,
+    RunInFlight,
+    _claim_restore,
+    approve,
+    remediate,
+    restore,
+)
 from fabric_ops.health.topology import load_index
 
 from .test_remediation_actions_lab import HOST_PORT, LEAF, devices, lab, push, running  # noqa: F401
@@ -98,6 +105,25 @@ def test_approval_fails_the_run_clearly_when_a_guardrail_refuses_now() -> None:
     approve(gone.pk, "alice", playbooks=[], index=load_index(max_age=0))
     gone.refresh_from_db()
     assert gone.status == RunStatus.REFUSED and "playbook 'arm-watchdog' no longer exists" in gone.reason
+
+
+@pytest.mark.django_db
+def test_a_redelivered_approval_resumes_the_approved_run_once_its_worker_is_gone(settings) -> None:
+    settings.FABRIC_OPS_HEALTH_STALE_RUN_S = 60
+    incident = storm_incident()
+    books = [book("ask-first", Action("notify", {"message": "asked"}))]
+    approved = waiting(incident, "ask-first", 0, f"incident:{incident.pk}")
+    RemediationRun.objects.filter(pk=approved.pk).update(status=RunStatus.RUNNING, approved_by="alice",
+                                                          heartbeat_at=timezone.now())  # fmt: skip
+    with pytest.raises(RunInFlight):
+        approve(approved.pk, "alice", playbooks=books)  # its worker still lives
+    with pytest.raises(FabricOpsError, match="not awaiting approval"):
+        approve(approved.pk, "bob", playbooks=books)  # not someone else's approval
+    RemediationRun.objects.filter(pk=approved.pk).update(heartbeat_at=timezone.now() - timedelta(seconds=61))
+    run = approve(approved.pk, "alice", playbooks=books, index=load_index(max_age=0))
+    run.refresh_from_db()
+    assert (run.pk, run.status, run.approved_by) == (approved.pk, RunStatus.SUCCEEDED, "alice")
+    assert run.actions.get().status == "done"
 
 
 @pytest.mark.django_db
