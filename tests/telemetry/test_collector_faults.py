@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import replace
 
 import pytest
 from pygnmi.create_gnmi_path import gnmi_path_generator
@@ -103,6 +104,29 @@ def wait_for(predicate, timeout: float, what: str):
             return
         time.sleep(0.05)
     raise AssertionError(f"{what}: not within {timeout} s")
+
+
+def test_a_starved_collector_does_not_blame_its_switches(credential):
+    """The supervisor woke up late: the process was not running, so no session could read; that is no stall (on a
+    loaded machine every stream was torn down and re-synced for it). A stream silent while the process runs is."""
+    server = replay(credential, "127.16.1.1")
+    collector = Collector([target(server)], ListWriter(), None, replace(CFG, supervise_interval=3600)).start()
+    session = collector.sessions["r1"]
+    try:
+        wait_for(lambda: session.state == "streaming" and session.notifications > 3, 10, "streaming")
+        server.pause()
+        time.sleep(1.0)  # silent for 5x the 0.2 s interval ...
+        collector._last_check = time.monotonic() - 3600 - 1.0  # ... while the supervisor itself could not run
+        collector.check()
+        assert session.stalls == 0 and collector.starved_s > 0.9
+        assert collector.health()["starved_s"] >= 0.9
+        time.sleep(0.8)  # silent again for longer than the limit, this time with the process running
+        collector.check()
+        assert session.stalls == 1
+    finally:
+        server.resume()
+        collector.stop()
+        server.stop()
 
 
 def test_a_stalled_stream_is_detected_and_the_gap_recorded(credential):
