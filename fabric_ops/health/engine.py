@@ -100,9 +100,19 @@ class DetectionEngine:
     # --- state hand-over (a detection task that ends hands its memory to the next one) ------------------
     STATE_FIELDS = ("series", "changes", "active", "source", "last_seen", "lane_seen")
 
+    # Histories rebuilt from the latest values within their windows: a checkpoint leaves them out (they were 10 MB
+    # and 1.8 s of pickling every 10 s on the 48-switch benchmark). What is lost on a hand-over to another process is
+    # small: an active hot-link or optic alarm keeps its hysteresis (active findings are kept, and an active one
+    # needs one sample), a hot link still building up restarts its 30 s window, the in-loop Rx-power trend restarts
+    # (health.optical_scan computes trends from InfluxDB anyway).
+    LATEST_SERIES = ("interface-util", "optics-lane")
+
     def memory(self) -> dict[str, Any]:
-        """Everything the engine remembers (histories, active findings), as plain picklable containers."""
-        return {name: getattr(self, name) for name in self.STATE_FIELDS}
+        """What the engine remembers (stream-fed histories, state changes, active findings), picklable."""
+        state = {name: getattr(self, name) for name in self.STATE_FIELDS}
+        state["series"] = {k: v for k, v in self.series.items() if k[0] not in self.LATEST_SERIES}
+        state["lane_seen"] = {}
+        return state
 
     def load_memory(self, state: Mapping[str, Any]) -> None:
         """Continue from :meth:`memory` of another engine (thresholds and topology stay this engine's own)."""
@@ -283,7 +293,8 @@ class DetectionEngine:
                     util[port] = max(fields.get("out_bps") or 0.0, 0.0) / speed
                     ingress[port] = max(fields.get("in_bps") or 0.0, 0.0) / speed
                     skey = ("interface-util", device, port)
-                    hist = self._history(skey, Sample("interface", {"device": device, **tags}, fields, ts))
+                    slim = {"out_bps": fields.get("out_bps"), "in_bps": fields.get("in_bps")}  # what hot_link reads
+                    hist = self._history(skey, Sample("interface", {"device": device, **tags}, slim, ts))
                     key = ("hot-link", device, port)
                     speed_g = self.index.port_speed.get((device, port), 400)
                     self._set(result, "hot-link", key, cg.hot_link(list(hist), self.cth, speed_g, key in self.active))
@@ -297,7 +308,8 @@ class DetectionEngine:
                     if self.lane_seen.get(skey) == ts:
                         continue
                     self.lane_seen[skey] = ts
-                    hist = self._history(skey, Sample("optics", {"device": device, **tags}, fields, ts))
+                    slim = {"input_power_dbm": fields["input_power_dbm"]}  # what rx_power reads
+                    hist = self._history(skey, Sample("optics", {"device": device, **tags}, slim, ts))
                     finding = lk.rx_power(list(hist), self.lth)
                     for kind in ("optic-rx-low", "optic-rx-trend"):
                         key = (kind, device, port)

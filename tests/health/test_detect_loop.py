@@ -169,3 +169,20 @@ def test_a_slow_consumer_retakes_an_expired_lease_only_if_nobody_moved_on(client
     other = DetectionLoop(client=client, prefix=prefix, dispatch=lambda pk, delay: None, devices=[])
     assert other.checkpoint()  # another consumer ran and checkpointed meanwhile: this memory is stale
     assert not retake(lease, loop) and lease.holder() is None
+
+
+def test_a_checkpoint_leaves_out_the_histories_the_latest_values_rebuild(client, prefix):
+    from fabric_ops.health.detectors.base import Sample
+
+    loop = DetectionLoop(client=client, prefix=prefix, dispatch=lambda pk, delay: None, devices=[])
+    engine = loop.engine
+    now = time.time_ns()
+    for i in range(30):  # a busy port's utilisation history: rebuilt from the collector's latest values
+        engine._history(("interface-util", "leaf1", "Et1"),
+                        Sample("interface", {"device": "leaf1"}, {"out_bps": 1e9}, now + i * NS))  # fmt: skip
+    engine._history(("pfc", "leaf1", (("interface", "Et1"), ("priority", "3"))),
+                    Sample("pfc", {"device": "leaf1"}, {"rx_pause_ps": 5.0}, now))  # fmt: skip
+    assert loop.checkpoint()
+    other = DetectionLoop(client=client, prefix=prefix, dispatch=lambda pk, delay: None, devices=[], resume=True)
+    assert [k[0] for k in other.engine.series] == ["pfc"]  # the stream-fed one survives, the latest-fed one not
+    assert loop.checkpoint_stats["bytes"] < 5000
