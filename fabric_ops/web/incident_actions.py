@@ -17,6 +17,16 @@ incident, ``health.change_remediationrun`` for its runs).
 * ``rollback`` — undo a verified mitigation through the restore path (Celery ``web.rollback_remediation``
   calling ``fabric_ops.health.remediation.restore``): links back up and/or ports out of the per-port overrides
   (cost-out, PFC off), push, verify, incident resolved.
+
+Approve and rollback are serialised per run: the run's row is locked (``select_for_update``) while the state is
+checked and the audit row written, and the task is sent once that transaction commits (``on_commit``), so a worker
+never looks for a row it cannot see. The audit row of a queued approval / rollback is what a second submit finds:
+it is refused (409) while that task is waiting for a worker (``FABRIC_OPS_WEB_QUEUED_ACTION_S``, 300 s; after that
+the task is taken as lost and the action may be queued again) or while a restore of the run runs. When the broker
+does not take the task the change is withdrawn: a ``not-queued`` audit row follows and the caller gets
+:class:`NotQueued` (503).
+
+Notes (resolve, reject) are capped at :data:`NOTE_MAX` characters, the same for the API and the page.
 """
 
 from __future__ import annotations
@@ -25,6 +35,7 @@ import logging
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -33,11 +44,15 @@ from fabric_ops.health.choices import IncidentStatus, RunStatus
 from fabric_ops.health.models import Cooldown, Incident, RemediationRun
 
 from . import audit
+from .models import AuditEntry
 
 logger = logging.getLogger(__name__)
 
 BUSY_RUN_STATUSES = (RunStatus.PENDING, RunStatus.RUNNING, RunStatus.VERIFYING)
 DEFAULT_REJECT_COOLDOWN_S = 900.0
+# The longest note a person may give a resolve or a reject, for the API's serializers and the page alike.
+NOTE_MAX = 1000
+NOT_QUEUED = "not-queued"  # audit action: a queued approve / rollback the broker did not take (withdrawn)
 
 
 class ActionRefused(FabricOpsError):
@@ -122,10 +137,17 @@ def _acknowledge_alerts(incident: Incident, name: str) -> list[int]:
         return []
 
 
+def _note(note: str | None) -> str:
+    note = (note or "").strip()
+    if len(note) > NOTE_MAX:
+        raise ValueError(f"note too long: {len(note)} characters, at most {NOTE_MAX}")
+    return note
+
+
 def resolve(incident_id: int, user: Any, note: str, request: Any = None, *, source: str) -> Incident:
     from fabric_ops.health.incidents import transition
 
-    name, note = user.get_username(), (note or "").strip()
+    name, note = user.get_username(), _note(note)
     if not note:
         raise ValueError("say how it was resolved (note)")
     with transaction.atomic():
@@ -177,7 +199,7 @@ def _cooldown_s(playbook_name: str) -> float:
 
 
 def reject(run_id: int, user: Any, note: str = "", request: Any = None, *, source: str) -> RemediationRun:
-    name, note = user.get_username(), (note or "").strip()
+    name, note = user.get_username(), _note(note)
     cooldown = None
     with transaction.atomic():
         run = RemediationRun.objects.select_for_update().select_related("incident").get(pk=run_id)
@@ -201,44 +223,108 @@ def reject(run_id: int, user: Any, note: str = "", request: Any = None, *, sourc
     return run
 
 
-def _queue(task: Any, run: RemediationRun, name: str) -> None:
-    try:
-        task.apply_async(args=[run.pk, name], retry=False)
-    except Exception as exc:  # the broker's errors vary by transport
-        logger.error("remediation %s: %s could not be queued: %s", run.pk, task.name, exc)
-        raise NotQueued(f"not queued: broker unreachable ({exc})") from exc
+def _queued_for_s() -> float:
+    return float(getattr(settings, "FABRIC_OPS_WEB_QUEUED_ACTION_S", 300))
+
+
+def queued(run: RemediationRun, action: str) -> AuditEntry | None:
+    """The audit row of an ``approve`` / ``rollback`` of ``run`` that is queued and not yet taken by a worker (the
+    run still in the state it needs), or None. A rollback counts as taken once a restore step started after it."""
+    since = timezone.now() - timedelta(seconds=_queued_for_s())
+    last = (
+        AuditEntry.objects.filter(object_type="health.remediationrun", object_id=str(run.pk),
+                                  action__in=(action, NOT_QUEUED), timestamp__gte=since)
+        .order_by("-timestamp", "-id")
+        .first()
+    )  # fmt: skip
+    if last is None or last.action != action:
+        return None
+    if action == "rollback" and run.actions.filter(phase="restore", started_at__gte=last.timestamp).exists():
+        return None
+    return last
+
+
+def _refuse_if_queued(run: RemediationRun, action: str, what: str) -> None:
+    entry = queued(run, action)
+    if entry is not None:
+        raise ActionRefused(
+            f"{run}: {what} already queued by {entry.actor} at {entry.timestamp:%Y-%m-%d %H:%M:%S} UTC "
+            f"({entry.get_source_display()}); a worker carries it out"
+        )
+
+
+def _send_on_commit(task: Any, run: RemediationRun, user: Any, request: Any, source: str, action: str) -> list:
+    """Send ``task(run, user)`` once the surrounding transaction commits. Returns a list that holds the broker's
+    error if it did not take the task; the change is then withdrawn with a ``not-queued`` audit row."""
+    failed: list[Exception] = []
+    name = user.get_username()
+
+    def send() -> None:
+        try:
+            task.apply_async(args=[run.pk, name], retry=False)
+        except Exception as exc:  # the broker's errors vary by transport
+            logger.error("remediation %s: %s could not be queued: %s", run.pk, task.name, exc)
+            failed.append(exc)
+            audit.record(user, NOT_QUEUED, run, {action: ["queued", "not queued: broker unreachable"]}, request,
+                         source=source)  # fmt: skip
+
+    transaction.on_commit(send)
+    return failed
+
+
+def _raise_if_failed(failed: list) -> None:
+    if failed:
+        raise NotQueued(f"not queued: broker unreachable ({failed[0]})")
+
+
+def _restoring(run: RemediationRun) -> Any:
+    """A restore step of ``run`` running now (not left behind by a dead worker), or None."""
+    stale = timezone.now() - timedelta(seconds=float(getattr(settings, "FABRIC_OPS_HEALTH_STALE_RESTORE_S", 300)))
+    return run.actions.filter(phase="restore", status="running", started_at__gt=stale).order_by("-sequence").first()
 
 
 def approve(run_id: int, user: Any, request: Any = None, *, source: str) -> RemediationRun:
-    """Queue the approval to a worker. Nothing the worker reads is written here, so the task goes out at once;
-    the audit row is written only once the broker took it. A rejection that lands before the worker starts wins
-    (the worker finds the run no longer waiting)."""
+    """Queue the approval to a worker. Nothing the worker reads is written here: the run's row is locked, its state
+    checked, the audit row written, and the task sent once that commits. A second approval while the first waits
+    for a worker is refused. A rejection that lands before the worker starts wins (the worker finds the run no
+    longer waiting)."""
     from .tasks import approve_remediation
 
-    run = RemediationRun.objects.get(pk=run_id)
-    if run.status != RunStatus.AWAITING_APPROVAL:
-        raise ActionRefused(f"{run} is {run.status}, not awaiting approval")
     name = user.get_username()
-    _queue(approve_remediation, run, name)
-    audit.record(user, "approve", run, {"approved_by": [None, name]}, request, source=source)
+    with transaction.atomic():
+        run = RemediationRun.objects.select_for_update().get(pk=run_id)
+        if run.status != RunStatus.AWAITING_APPROVAL:
+            raise ActionRefused(f"{run} is {run.status}, not awaiting approval")
+        _refuse_if_queued(run, "approve", "approval")
+        audit.record(user, "approve", run, {"approved_by": [None, name]}, request, source=source)
+        failed = _send_on_commit(approve_remediation, run, user, request, source, "approve")
+    _raise_if_failed(failed)
     return run
 
 
 def rollback(run_id: int, user: Any, request: Any = None, *, source: str) -> RemediationRun:
     """Queue the restore of a verified mitigation (links back up, ports out of the overrides, push, verify) to a
-    worker."""
+    worker; serialised per run like :func:`approve`."""
     from .tasks import rollback_remediation
 
-    run = RemediationRun.objects.select_related("incident").get(pk=run_id)
-    held = in_force(run)
-    if not held:
-        raise ActionRefused(f"{run} is {run.status}: no drain, cost-out or PFC disable of it is in force to roll back")
-    if run.incident.status == IncidentStatus.MITIGATING:
-        raise ActionRefused(f"incident {run.incident_id} is being mitigated by another run; wait for it")
-    name = user.get_username()
-    _queue(rollback_remediation, run, name)
-    changes: dict[str, Any] = {key: [names, []] for key, names in held.items() if key != "links"}
-    if "links" in held:
-        changes.update({"links": [held["links"], held["links"]], "state": ["drained", "up"]})
-    audit.record(user, "rollback", run, changes, request, source=source)
+    with transaction.atomic():
+        run = RemediationRun.objects.select_for_update(of=("self",)).select_related("incident").get(pk=run_id)
+        held = in_force(run)
+        if not held:
+            raise ActionRefused(
+                f"{run} is {run.status}: no drain, cost-out or PFC disable of it is in force to roll back"
+            )
+        if run.incident.status == IncidentStatus.MITIGATING:
+            raise ActionRefused(f"incident {run.incident_id} is being mitigated by another run; wait for it")
+        busy = _restoring(run)
+        if busy is not None:
+            who = (busy.params or {}).get("approved_by") or "auto"
+            raise ActionRefused(f"{run} is already being restored (since {busy.started_at:%H:%M:%S}, by {who})")
+        _refuse_if_queued(run, "rollback", "a rollback")
+        changes: dict[str, Any] = {key: [names, []] for key, names in held.items() if key != "links"}
+        if "links" in held:
+            changes.update({"links": [held["links"], held["links"]], "state": ["drained", "up"]})
+        audit.record(user, "rollback", run, changes, request, source=source)
+        failed = _send_on_commit(rollback_remediation, run, user, request, source, "rollback")
+    _raise_if_failed(failed)
     return run

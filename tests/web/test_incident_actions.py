@@ -110,6 +110,7 @@ def test_reject_declines_the_run_and_cools_the_playbook_down(clients, users) -> 
     assert entry.object_type == "health.remediationrun" and entry.changes["status"] == ["awaiting-approval", "refused"]
 
 
+@pytest.mark.django_db(transaction=True)  # the task is sent once the request's transaction commits
 def test_rollback_is_queued_for_a_worker_only_while_a_drain_is_in_place(clients, users, broker) -> None:
     incident = make_incident(status="mitigated")
     intent_only = make_run(incident, "succeeded", "k1")
@@ -128,20 +129,159 @@ def test_rollback_is_queued_for_a_worker_only_while_a_drain_is_in_place(clients,
     assert clients["operator"].post(f"/api/remediation-runs/{drain.pk}/rollback/").status_code == 409
 
 
-def test_actions_are_503_and_unaudited_when_the_broker_is_down(clients, users) -> None:
+@pytest.mark.django_db(transaction=True)
+def test_actions_are_503_and_withdrawn_when_the_broker_is_down(clients, users, broker) -> None:
+    """The audit row is written with the state check, the task sent on commit; when the broker does not take it,
+    the caller gets 503 and a ``not-queued`` row withdraws the approval, so it can be given again at once."""
     from fabric_ops.celery import app
     from tests.web.conftest import _repoint
 
     incident = make_incident()
     waiting = make_run(incident, "awaiting-approval")
+    url = f"/api/remediation-runs/{waiting.pk}/approve/"
     old = app.conf.broker_url
     _repoint("redis://127.0.0.1:1/0")  # nothing listens on port 1
     try:
-        answer = clients["operator"].post(f"/api/remediation-runs/{waiting.pk}/approve/")
+        answer = clients["operator"].post(url)
     finally:
         _repoint(old)
     assert answer.status_code == 503 and "broker unreachable" in answer.json()["detail"]
+    rows = list(AuditEntry.objects.order_by("id").values_list("action", "actor", "source"))
+    assert rows == [("approve", "operator", "api"), ("not-queued", "operator", "api")]
+    assert AuditEntry.objects.get(action="not-queued").changes == {"approve": ["queued", "not queued: broker "
+                                                                              "unreachable"]}  # fmt: skip
+    again = clients["operator"].post(url)
+    assert again.status_code == 202, again.content
+    assert queued(broker) == [("web.approve_remediation", [waiting.pk, "operator"])]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_second_approval_is_refused_while_the_first_waits_for_a_worker(clients, users, broker, settings) -> None:
+    incident = make_incident()
+    waiting = make_run(incident, "awaiting-approval")
+    url = f"/api/remediation-runs/{waiting.pk}/approve/"
+    assert clients["operator"].post(url).status_code == 202
+    second = clients["operator2"].post(url)
+    assert second.status_code == 409, second.content
+    assert "approval already queued by operator" in second.json()["detail"]
+    assert clients["operator"].post(url).status_code == 409, "a double click of the same person too"
+    assert queued(broker) == [("web.approve_remediation", [waiting.pk, "operator"])]
+    assert AuditEntry.objects.filter(action="approve").count() == 1
+    # The page: no second Approve button, the queued approval is shown; a forged second POST changes nothing.
+    from django.test import Client
+    from django.urls import reverse
+
+    page = Client()
+    page.force_login(users["operator2"])
+    html = page.get(reverse("web:incident", args=[incident.pk])).content.decode()
+    assert 'class="approve-run"' not in html and "approve queued by operator" in html
+    refused = page.post(reverse("web:run-approve", args=[waiting.pk]), follow=True).content.decode()
+    assert "approval already queued by operator" in refused
+    assert len(queued(broker)) == 1 and AuditEntry.objects.filter(action="approve").count() == 1
+    # A task lost on the way (nothing took it within FABRIC_OPS_WEB_QUEUED_ACTION_S): the approval may be given again.
+    settings.FABRIC_OPS_WEB_QUEUED_ACTION_S = 0
+    assert clients["operator2"].post(url).status_code == 202
+    assert len(queued(broker)) == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_second_rollback_is_refused_while_the_first_is_queued_or_restoring(clients, users, broker) -> None:
+    run = make_run(make_incident(status="mitigated"), "succeeded", drained=[3, 4])
+    url = f"/api/remediation-runs/{run.pk}/rollback/"
+    assert clients["operator"].post(url).status_code == 202
+    second = clients["operator2"].post(url)
+    assert second.status_code == 409 and "a rollback already queued by operator" in second.json()["detail"]
+    assert queued(broker) == [("web.rollback_remediation", [run.pk, "operator"])]
+    # The worker took it: its restore step runs -> still refused, naming it.
+    step = run.actions.create(sequence=0, phase="restore", action="restore", target="link:1", status="running",
+                              started_at=timezone.now(), params={"approved_by": "operator"})  # fmt: skip
+    busy = clients["operator2"].post(url)
+    assert busy.status_code == 409 and "already being restored" in busy.json()["detail"]
+    # That restore failed (the link did not come up): a new rollback may be queued.
+    step.status, step.finished_at = "failed", timezone.now()
+    step.save()
+    assert clients["operator2"].post(url).status_code == 202
+    assert len(queued(broker)) == 2
+    actors = list(AuditEntry.objects.filter(action="rollback").order_by("id").values_list("actor", flat=True))
+    assert actors == ["operator", "operator2"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_approvals_queue_once(users, broker) -> None:
+    """Two approvals at the same moment (PostgreSQL row lock): both wait while a third session holds the run's row
+    and the audit table; once released, exactly one is queued and audited, the other refused. (Without the row
+    lock both callers pass the state check before either writes its audit row, and both are queued.)"""
+    import threading
+    import time
+
+    from django.db import connection, connections, transaction
+
+    from fabric_ops.web import incident_actions
+
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks: PostgreSQL")
+    waiting = make_run(make_incident(), "awaiting-approval")
+    outcomes: dict[str, str] = {}
+    started = threading.Barrier(3)
+
+    def approve(name: str) -> None:
+        try:
+            started.wait(timeout=10)
+            incident_actions.approve(waiting.pk, users[name], source="api")
+            outcomes[name] = "queued"
+        except incident_actions.ActionRefused as exc:
+            outcomes[name] = f"refused: {exc}"
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=approve, args=(name,)) for name in ("operator", "operator2")]
+    with transaction.atomic():
+        RemediationRun.objects.select_for_update().get(pk=waiting.pk)  # hold the row: both callers queue up
+        with connection.cursor() as cursor:  # and hold audit writes: without the row lock both would check first
+            cursor.execute(f"LOCK TABLE {AuditEntry._meta.db_table} IN SHARE MODE")
+        for thread in threads:
+            thread.start()
+        started.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # until both wait on the lock (this test database's sessions only)
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                               "AND wait_event_type = 'Lock'")  # fmt: skip
+                if cursor.fetchone()[0] >= 2:
+                    break
+            time.sleep(0.05)
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sorted(v.split(":")[0] for v in outcomes.values()) == ["queued", "refused"], outcomes
+    assert len(queued(broker)) == 1
+    assert AuditEntry.objects.filter(action="approve").count() == 1
+
+
+def test_notes_are_capped_like_the_api(clients, users) -> None:
+    from django.test import Client
+    from django.urls import reverse
+
+    from fabric_ops.web.incident_actions import NOTE_MAX
+
+    incident = make_incident()
+    url = f"/api/incidents/{incident.pk}/resolve/"
+    assert clients["operator"].post(url, {"note": "x" * (NOTE_MAX + 1)}, format="json").status_code == 400
+    page = Client()
+    page.force_login(users["operator"])
+    html = page.get(reverse("web:incident", args=[incident.pk])).content.decode()
+    assert f'maxlength="{NOTE_MAX}"' in html
+    refused = page.post(reverse("web:incident-resolve", args=[incident.pk]), {"note": "y" * (NOTE_MAX + 1)},
+                        follow=True).content.decode()  # fmt: skip
+    assert f"note too long: {NOTE_MAX + 1} characters, at most {NOTE_MAX}" in refused
+    waiting = make_run(incident, "awaiting-approval")
+    page.post(reverse("web:run-reject", args=[waiting.pk]), {"note": "z" * (NOTE_MAX + 1)})
+    waiting.refresh_from_db()
+    incident.refresh_from_db()
+    assert waiting.status == "awaiting-approval" and incident.status == "needs-human"
     assert AuditEntry.objects.count() == 0
+    page.post(reverse("web:incident-resolve", args=[incident.pk]), {"note": "y" * NOTE_MAX})
+    incident.refresh_from_db()
+    assert incident.status == "resolved", "exactly the cap is accepted"
 
 
 def test_rollback_task_reports_what_restore_refuses(users) -> None:
@@ -164,6 +304,7 @@ def make_port_run(incident: Incident, key: str, action: str, ports: dict[str, di
     return run
 
 
+@pytest.mark.django_db(transaction=True)
 def test_a_pfc_disable_holds_the_resolve_and_is_rolled_back_like_a_drain(clients, users, broker) -> None:
     incident = make_incident("port:dx-a-leaf1:Ethernet1/1", status="mitigated")
     pfc = make_port_run(incident, "p0", "disable-pfc", {"dx-a-leaf1": {"pfc_disabled_ports": ["Ethernet1/1"]}})

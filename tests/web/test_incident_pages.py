@@ -113,6 +113,7 @@ def test_csrf_is_enforced_on_the_action_forms(users, incident) -> None:
     assert incident.acknowledged_at is None
 
 
+@pytest.mark.django_db(transaction=True)  # the tasks are sent once the request's transaction commits
 def test_reject_approve_rollback_and_resolve_from_the_page(users, incident, broker) -> None:
     operator = login(users, "operator")
     waiting = incident.runs.get(status="awaiting-approval")

@@ -64,11 +64,11 @@ class ActionRecordSerializer(serializers.ModelSerializer):
 
 
 class NoteSerializer(serializers.Serializer):
-    note = serializers.CharField(required=False, allow_blank=True, max_length=1000)
+    note = serializers.CharField(required=False, allow_blank=True, max_length=incident_actions.NOTE_MAX)
 
 
 class ResolveSerializer(serializers.Serializer):
-    note = serializers.CharField(max_length=1000, help_text="How it was resolved (required)")
+    note = serializers.CharField(max_length=incident_actions.NOTE_MAX, help_text="How it was resolved (required)")
 
 
 def _act(serializer: type, call: Callable[[], Any], code: int = 200) -> Response:

@@ -107,6 +107,12 @@ def incident_context(request: HttpRequest, incident: Incident) -> dict[str, Any]
         for act in run.action_rows:
             act.diff, act.result = redact(act.diff), redact(act.result)
         run.can_roll_back = run.status == RunStatus.SUCCEEDED and incident_actions.can_roll_back(run)
+        # An approval / rollback already queued for a worker: shown, and its button hidden (a second is refused).
+        run.queued_action = None
+        if run.status == RunStatus.AWAITING_APPROVAL:
+            run.queued_action = incident_actions.queued(run, "approve")
+        elif run.can_roll_back:
+            run.queued_action = incident_actions.queued(run, "rollback")
     user = request.user
     live = incident.status != IncidentStatus.RESOLVED or any(r.status in ACTIVE_RUN_STATUSES for r in runs)
     return {
@@ -118,6 +124,7 @@ def incident_context(request: HttpRequest, incident: Incident) -> dict[str, Any]
         "live": live,
         "may_change": user.has_perms(INCIDENT_CHANGE),
         "may_run": user.has_perms(RUN_CHANGE),
+        "note_max": incident_actions.NOTE_MAX,
     }
 
 
