@@ -414,6 +414,9 @@ def main() -> int:
     ap.add_argument("--database-url", help="default: SQLite in the temp dir (PostgreSQL: its own database)")
     ap.add_argument("--workdir", help="keep the run's files here instead of a temp dir")
     ap.add_argument("--skip-baseline", action="store_true", help="FabricOps only (profiling)")
+    ap.add_argument(
+        "--rounds", type=int, default=1, help="alternate FabricOps and Nornir this many times (fresh lab each push)"
+    )
     ap.add_argument("--output", default=str(ROOT / "benchmarks" / "results" / "config_push.json"))
     args = ap.parse_args()
 
@@ -445,24 +448,36 @@ def main() -> int:
         f"lab up in {setup['lab_up_s'][0]} s (pid {lab.pid}); FabricOps push, concurrency {args.concurrency} ...",
         flush=True,
     )
+    rounds: list[dict] = []
     try:
-        fabricops, fo_durations = run_fabricops(devices, args, lab)
-        fabricops.update(percentiles(fo_durations))
-        print(f"  {fabricops['confirmed']}/{len(devices)} confirmed in {fabricops['wall_s']} s", flush=True)
-        nornir = None
-        if not args.skip_baseline:
-            lab.down()
-            setup["lab_up_s"].append(round(lab.up(len(devices)), 1))
-            print(f"lab restarted (fresh switches) in {setup['lab_up_s'][1]} s; Nornir baseline ...", flush=True)
-            nornir, nr_durations = run_nornir(devices, configs, args, lab, workdir)
-            nornir.update(percentiles(nr_durations))
-            nornir["spot_check_problems"] = spot_check(devices, configs)
-            print(f"  {nornir['committed']}/{len(devices)} committed in {nornir['wall_s']} s", flush=True)
+        for index in range(args.rounds):
+            if index:
+                lab.down()
+                setup["lab_up_s"].append(round(lab.up(len(devices)), 1))
+                print(f"round {index + 1}: lab restarted (fresh switches); FabricOps push ...", flush=True)
+            fabricops, fo_durations = run_fabricops(devices, args, lab)
+            fabricops.update(percentiles(fo_durations))
+            print(f"  {fabricops['confirmed']}/{len(devices)} confirmed in {fabricops['wall_s']} s", flush=True)
+            nornir = None
+            if not args.skip_baseline:
+                lab.down()
+                setup["lab_up_s"].append(round(lab.up(len(devices)), 1))
+                print(f"lab restarted (fresh switches) in {setup['lab_up_s'][-1]} s; Nornir baseline ...", flush=True)
+                nornir, nr_durations = run_nornir(devices, configs, args, lab, workdir)
+                nornir.update(percentiles(nr_durations))
+                nornir["spot_check_problems"] = spot_check(devices, configs)
+                print(f"  {nornir['committed']}/{len(devices)} committed in {nornir['wall_s']} s", flush=True)
+            ratio = round(fabricops["devices_per_s"] / nornir["devices_per_s"], 3) if nornir else None
+            rounds.append({"fabricops": fabricops, "nornir": nornir, "ratio": ratio})
     finally:
         lab.down()
 
-    ok_fo = fabricops["confirmed"] == len(devices)
-    ratio = round(fabricops["devices_per_s"] / nornir["devices_per_s"], 3) if nornir else None
+    # Headline: the round with the median ratio (the lower middle one for an even count): the machine is shared,
+    # and alternating rounds expose both sides to the same swings of everyone else's load.
+    ordered = sorted(rounds, key=lambda r: r["ratio"] if r["ratio"] is not None else 0.0)
+    headline = ordered[(len(ordered) - 1) // 2]
+    fabricops, nornir, ratio = headline["fabricops"], headline["nornir"], headline["ratio"]
+    ok_fo = all(r["fabricops"]["confirmed"] == len(devices) for r in rounds)
     result = {
         "benchmark": "config_push",
         "when": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -492,6 +507,9 @@ def main() -> int:
             else None
         ),
         "ratio_fabricops_over_nornir": ratio,
+        "rounds": len(rounds),
+        "ratios_all_rounds": [r["ratio"] for r in rounds],
+        "all_rounds": rounds,
         "target": {
             "devices_per_s": TARGET_DEVICES_PER_S,
             "met_rate": fabricops["devices_per_s"] >= TARGET_DEVICES_PER_S,
@@ -504,7 +522,10 @@ def main() -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1) + "\n")
     print(f"results written to {out}")
-    nornir_ok = nornir is None or (nornir["committed"] == len(devices) and not nornir["spot_check_problems"])
+    nornir_ok = all(
+        r["nornir"] is None or (r["nornir"]["committed"] == len(devices) and not r["nornir"]["spot_check_problems"])
+        for r in rounds
+    )
     if ok_fo and nornir_ok and not args.workdir:
         shutil.rmtree(workdir, ignore_errors=True)  # a failed run keeps its files (lab.log) for a look
         return 0
@@ -530,6 +551,12 @@ def print_table(result: dict) -> None:
         )
     for name, r in rows:
         print(f"  {name}: {r['does']}")
+    if result["rounds"] > 1:
+        for number, r in enumerate(result["all_rounds"], start=1):
+            fo, nr = r["fabricops"], r["nornir"]
+            versus = f" vs Nornir {nr['devices_per_s']:.2f}/s, ratio {r['ratio']}" if nr else ""
+            print(f"  round {number}: FabricOps {fo['devices_per_s']:.2f}/s{versus}")
+        print("  (table: the round with the median ratio)")
     if result["ratio_fabricops_over_nornir"] is not None:
         print(f"ratio FabricOps/Nornir devices/s: {result['ratio_fabricops_over_nornir']}")
     print(f"target: {json.dumps(result['target'])}")
