@@ -183,7 +183,7 @@ def start_server(kind: str, port: int, workers: int, static_root: Path | None = 
     with log.open("wb") as sink:
         env = {**server_env(kind), "BENCH_STATIC_ROOT": str(static_root or "")}
         proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 180  # 4 workers importing Django on a busy machine
     while time.monotonic() < deadline:
         try:
             urllib.request.urlopen(f"http://{HOST}:{port}/api/health/live/", timeout=2)
@@ -334,8 +334,9 @@ def api_load(base: str, token: str, clients: int, requests: int) -> dict:
 
 
 def api_profile(token: str, repeat: int = 5) -> dict:
-    """Per endpoint, in this process and one request at a time: SQL queries, time in SQL and in total (median).
-    What a single request costs without queueing; the load test above adds the concurrency."""
+    """Per endpoint, in this process and one request at a time: SQL queries, time in SQL and in total (median),
+    and the CPU time of Django's side (best of ``repeat``: the least disturbed by a busy machine). What a single
+    request costs without queueing; the load test above adds the concurrency."""
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
@@ -344,17 +345,19 @@ def api_profile(token: str, repeat: int = 5) -> dict:
     out = {}
     for path in API_ENDPOINTS:
         client.get(path)
-        totals, sqls, counts = [], [], []
+        totals, sqls, counts, cpus = [], [], [], []
         for _ in range(repeat):
             with CaptureQueriesContext(connection) as ctx:
-                started = time.perf_counter()
+                started, cpu = time.perf_counter(), time.process_time()
                 answer = client.get(path)
                 totals.append((time.perf_counter() - started) * 1000)
+                cpus.append((time.process_time() - cpu) * 1000)
             assert answer.status_code == 200, (path, answer.status_code)
             counts.append(len(ctx.captured_queries))
             sqls.append(sum(float(q["time"]) for q in ctx.captured_queries) * 1000)
         out[path] = {"queries": max(counts), "sql_ms": round(statistics.median(sqls), 1),
-                     "total_ms": round(statistics.median(totals), 1), "bytes": len(answer.content)}  # fmt: skip
+                     "total_ms": round(statistics.median(totals), 1), "python_cpu_ms": round(min(cpus), 1),
+                     "bytes": len(answer.content)}  # fmt: skip
     return out
 
 
@@ -377,6 +380,20 @@ def table(result: dict) -> str:
     ]  # fmt: skip
     for path, figures in api["per_endpoint"].items():
         rows.append((f"  {path} p50 / p95 ms", f"{figures['p50_ms']} / {figures['p95_ms']}", "", ""))
+    base = result.get("api_baseline_runserver")
+    if base:
+        rows += [
+            (
+                "API p50 / p95 / p99 ms, runserver now",
+                "",
+                f"{base['p50_ms']} / {base['p95_ms']} / {base['p99_ms']}",
+                "",
+            ),
+            ("API throughput req/s, runserver now", "", base["throughput_rps"], ""),
+        ]
+    for path, figures in result.get("api_profile", {}).items():
+        rows.append((f"  {path} alone: queries, Python CPU ms", f"{figures['queries']}, {figures['python_cpu_ms']}",
+                     "", ""))  # fmt: skip
     head = ("figure", f"this run ({result['setup']})", f"previous ({prev['setup']})", "target")
     widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(4)]
     lines = [" | ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) for r in [head, *rows]]
@@ -397,6 +414,8 @@ def main() -> None:
     parser.add_argument("--database-url", help="default: DATABASE_URL, else SQLite under var/bench/")
     parser.add_argument("--reuse", action="store_true", help="keep the fabric if the database already has it")
     parser.add_argument("--skip-api", action="store_true")
+    parser.add_argument("--baseline", action="store_true",
+                        help="then the same API load on runserver (DEBUG on) over the same database")  # fmt: skip
     parser.add_argument("--skip-topology", action="store_true")
     parser.add_argument("--all-links", action="store_true", help="also time drawing every link (slow at scale)")
     args = parser.parse_args()
@@ -430,6 +449,14 @@ def main() -> None:
         load["after_api"] = loadavg()
     finally:
         stop_server(server)
+    baseline = None
+    if args.baseline and not args.skip_api:  # the development server on the same data, right after, same load
+        server = start_server("runserver", args.port + 1, 1)
+        try:
+            baseline = api_load(f"http://{HOST}:{args.port + 1}", token, args.clients, args.requests)
+            load["after_baseline"] = loadavg()
+        finally:
+            stop_server(server)
     profile = api_profile(token)
     result = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -439,6 +466,7 @@ def main() -> None:
         "topology": render,
         "topology_all_links": render_all,
         "api": api,
+        "api_baseline_runserver": baseline,
         "api_profile": profile,
         "targets": TARGETS,
         "previous": PREVIOUS,
@@ -452,7 +480,7 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "web.json").write_text(json.dumps(result, indent=2))
     print(table(result))
-    print("API, one request at a time (queries, ms in SQL, ms in all):", json.dumps(profile))
+    print("API, one request at a time:", json.dumps(profile))
     print(f"load average {load}; pass: {result['pass']}; written to {out / 'web.json'}")
 
 
