@@ -2,8 +2,13 @@
 
 An incident alert's labels are ``alertname`` (from the kind: link-down -> LinkDown), ``kind``, ``severity``,
 ``scope``, ``fabric``, ``site``, ``role``, ``device``, ``interface``, ``peer_device``, ``link_id``, ``span``,
-``channel`` and ``incident`` (its id, so each incident is its own alert), plus the matching rules' labels. The
-incident's status is an annotation, not a label, so a status change does not make a new alert.
+``channel`` and ``incident`` (its id), plus the matching rules' labels. The incident's status is an annotation.
+
+Identity: one alert per incident, fingerprinted from the incident id, never from labels that change during the
+incident's life (link-down becoming link-flap, a channel incident re-keyed into a span incident, ``page=true``
+added when a needs-human rule starts matching). A label change updates that alert in place
+(``engine.raise_alert(fingerprint=...)`` moves it to the groups its labels now belong to); when no rule matches any
+more it resolves.
 
 Saves of ``health.Incident`` are followed (post_save, after commit); ``reconcile_incidents`` (beat) catches
 changes made with ``QuerySet.update`` and anything missed while the broker was down.
@@ -11,6 +16,7 @@ changes made with ``QuerySet.update`` and anything missed while the broker was d
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from typing import Any
 
@@ -88,16 +94,26 @@ def matching_rules(incident: Any, rules: list[AlertRule]) -> list[AlertRule]:
     return out
 
 
+def incident_fingerprint(incident_id: int) -> str:
+    """The identity of an incident's alert (16 hex, like label fingerprints): the incident id, nothing mutable."""
+    return hashlib.sha256(f"incident:{incident_id}".encode()).hexdigest()[:16]
+
+
 def sync_incident(incident: Any) -> Alert | None:
-    """Raise, update or resolve the alert of one incident according to the incident rules."""
+    """Raise, update in place or resolve the one alert of an incident according to the incident rules."""
     rules = matching_rules(incident, list(AlertRule.objects.filter(source=RuleSource.INCIDENT, enabled=True)))
-    labels = incident_labels(incident)
     source = f"incident:{incident.pk}"
+    fp = incident_fingerprint(incident.pk)
+    firing = Alert.objects.filter(source=source, status=AlertStatus.FIRING)
     if not rules:
-        alert = Alert.objects.filter(source=source, status=AlertStatus.FIRING).first()
-        if alert is not None:
-            return resolve_alert(fingerprint=alert.fingerprint, ends_at=incident.resolved_at)
-        return None
+        result = None
+        for alert in firing:
+            result = resolve_alert(fingerprint=alert.fingerprint, ends_at=incident.resolved_at) or result
+        return result
+    # An alert of this incident under another identity (raised before identities were per incident) resolves.
+    for alert in firing.exclude(fingerprint=fp):
+        resolve_alert(fingerprint=alert.fingerprint)
+    labels = incident_labels(incident)
     for rule in rules:
         labels.update({str(k): str(v) for k, v in rule.labels.items()})
     severity = next((r.severity for r in rules if r.severity), "")
@@ -113,7 +129,7 @@ def sync_incident(incident: Any) -> Alert | None:
         annotations.update({str(k): str(v) for k, v in rule.annotations.items()})
     if getattr(incident, "acknowledged_at", None):
         annotations["acknowledged_by"] = incident.acknowledged_by
-    alert = raise_alert(labels, annotations, starts_at=incident.detected_at, source=source)
+    alert = raise_alert(labels, annotations, starts_at=incident.detected_at, source=source, fingerprint=fp)
     if getattr(incident, "acknowledged_at", None):  # acknowledged before this alert reached a group
         from .acknowledgement import acknowledge_incident_groups
 

@@ -52,6 +52,15 @@ def _arm(group: AlertGroup, settings: RouteSettings, now: datetime) -> None:
         scheduler.schedule_flush(group.pk, group.next_flush_at)
 
 
+# A fingerprint in ``AlertGroup.notified_firing`` ending with this mark: the alert was notified in that group, but
+# its labels changed since; the next flush announces it again (with the new labels).
+RELABELLED = "~"
+
+
+def _notified(group: AlertGroup) -> set[str]:
+    return {fp.rstrip(RELABELLED) for fp in group.notified_firing}
+
+
 def raise_alert(
     labels: dict[str, Any],
     annotations: dict[str, Any] | None = None,
@@ -59,13 +68,18 @@ def raise_alert(
     starts_at: datetime | None = None,
     source: str = "",
     generator_url: str = "",
+    fingerprint: str | None = None,
 ) -> Alert:
-    """Fire (or re-fire) the alert with these labels; repeated calls update the same alert (dedup)."""
+    """Fire (or re-fire) the alert with these labels; repeated calls update the same alert (dedup).
+
+    ``fingerprint``: the alert's identity when the source has a stable one (an incident alert: incident id + rule)
+    instead of the hash of its labels; a firing alert re-raised with other labels is then updated in place and
+    moves to the groups its new labels belong to (:func:`_relabel`)."""
     labels = _clean_labels(labels)
     if "alertname" not in labels:
         raise ValueError(f"alert labels need an 'alertname': {labels}")
     now = clock.now()
-    fp = fingerprint_of(labels)
+    fp = fingerprint or fingerprint_of(labels)
     for _ in range(3):  # a concurrent first trigger of the same fingerprint wins the unique constraint; join it
         try:
             with transaction.atomic():
@@ -73,9 +87,17 @@ def raise_alert(
                 if alert is not None:
                     alert.last_received_at = now
                     alert.received_count += 1
+                    old_labels, old_annotations = dict(alert.labels), dict(alert.annotations)
                     if annotations is not None:
                         alert.annotations = {str(k): str(v) for k, v in annotations.items()}
-                    alert.save(update_fields=["last_received_at", "received_count", "annotations"])
+                    fields = ["last_received_at", "received_count", "annotations"]
+                    if labels != old_labels:
+                        alert.labels = labels
+                        fields.append("labels")
+                    alert.save(update_fields=fields)
+                    if labels != old_labels:
+                        _relabel(alert, old_labels, old_annotations, now)
+                        logger.info("alert %s relabelled %s", fp, labels.get("alertname"))
                     return alert
                 alert = Alert.objects.create(
                     fingerprint=fp,
@@ -94,12 +116,60 @@ def raise_alert(
     raise RuntimeError(f"alert {fp}: could not be stored after 3 attempts")
 
 
-def _place(alert: Alert, now: datetime) -> None:
-    """Put a new alert into the group of every route it matches (creating groups as needed)."""
+def _relabel(alert: Alert, old_labels: dict[str, str], old_annotations: dict[str, str], now: datetime) -> None:
+    """A firing alert's labels changed in place: keep one alert, in the groups its labels now belong to.
+
+    * a group it stays in announces it again at its next flush (its labels changed);
+    * a group it leaves, where it was notified, gets a resolved copy with the labels it was notified with (the
+      alert as that group knew it ended there: its receivers, e.g. a PagerDuty incident keyed by the group, are
+      closed instead of being left open), then sends the resolution at its next flush;
+    * groups of routes it now matches receive it as a new alert (group_wait for a new group).
+    """
     tree = RouteTree.load()
+    wanted = {}
     for settings in tree.match(alert.labels):
         glabels = group_labels_of(alert.labels, list(settings.group_by))
-        key = _group_key(settings.route_id, glabels)
+        wanted[_group_key(settings.route_id, glabels)] = settings
+    kept: set[str] = set()
+    for group in alert.groups.select_for_update().exclude(state=GroupState.CLOSED):
+        settings = tree.settings_of(group.route_id)
+        notified = alert.fingerprint in _notified(group)
+        if group.group_key in wanted:
+            kept.add(group.group_key)
+            if notified:
+                marks = [fp for fp in group.notified_firing if fp.rstrip(RELABELLED) != alert.fingerprint]
+                group.notified_firing = sorted([*marks, alert.fingerprint + RELABELLED])
+        else:
+            group.alerts.remove(alert)
+            if notified:
+                ended = Alert.objects.create(
+                    fingerprint=alert.fingerprint,
+                    labels=old_labels,
+                    annotations={**old_annotations, "relabelled": "labels changed; the alert continues"},
+                    status=AlertStatus.RESOLVED,
+                    starts_at=alert.starts_at,
+                    ends_at=now,
+                    last_received_at=now,
+                    received_count=alert.received_count,
+                    source=alert.source,
+                    generator_url=alert.generator_url,
+                )
+                group.alerts.add(ended)
+        _arm(group, settings, now)
+        group.save(update_fields=["next_flush_at", "scheduled_for", "notified_firing"])
+    _place(alert, now, only={k: v for k, v in wanted.items() if k not in kept})
+
+
+def _place(alert: Alert, now: datetime, only: dict[str, RouteSettings] | None = None) -> None:
+    """Put a new alert into the group of every route it matches (creating groups as needed); ``only``: into these
+    groups (key -> route settings) instead."""
+    if only is None:
+        tree = RouteTree.load()
+        only = {}
+        for settings in tree.match(alert.labels):
+            only[_group_key(settings.route_id, group_labels_of(alert.labels, list(settings.group_by)))] = settings
+    for key, settings in only.items():
+        glabels = group_labels_of(alert.labels, list(settings.group_by))
         group = AlertGroup.objects.select_for_update().exclude(state=GroupState.CLOSED).filter(group_key=key).first()
         if group is None:
             try:
@@ -170,7 +240,8 @@ def flush_group(group_id: int) -> list[Notification]:
         firing = [a for a in alerts if a.status == AlertStatus.FIRING]
         muted = {a.fingerprint for a in firing if muter.why(a)}
         shown = [a for a in firing if a.fingerprint not in muted]
-        previous = set(group.notified_firing)
+        marked = set(group.notified_firing)  # a relabelled alert's mark differs from its fingerprint: re-announced
+        previous = _notified(group)
         resolved_known = [a for a in alerts if a.status == AlertStatus.RESOLVED and a.fingerprint in previous]
         current = {a.fingerprint for a in shown}
         repeat_due = bool(
@@ -179,7 +250,7 @@ def flush_group(group_id: int) -> list[Notification]:
             and now - group.last_notified_at >= timedelta(seconds=settings.repeat_interval_s)
         )
         sent: list[Notification] = []
-        if (current and (current != previous or repeat_due)) or (resolved_known and current != previous):
+        if (current and (current != marked or repeat_due)) or (resolved_known and current != marked):
             sent = _send_update(group, settings, shown, resolved_known, now)
         # A muted alert that was already notified stays "notified", so its resolution is still announced.
         group.notified_firing = sorted(current | (previous & muted))
@@ -256,9 +327,7 @@ def escalate_due() -> list[Notification]:
             if group.state != GroupState.ACTIVE or not group.escalation_due_at or group.escalation_due_at > now:
                 continue
             steps = _steps(tree.settings_of(group.route_id).escalation_id)
-            firing = [
-                a for a in group.alerts.filter(status=AlertStatus.FIRING) if a.fingerprint in group.notified_firing
-            ]
+            firing = [a for a in group.alerts.filter(status=AlertStatus.FIRING) if a.fingerprint in _notified(group)]
             if not steps or not firing:
                 group.escalation_due_at = None
                 group.save(update_fields=["escalation_due_at"])
