@@ -80,6 +80,7 @@ def pages(fabric) -> dict[str, str]:
         "incident": reverse("web:incident", args=[incident.pk]),
         "incident-live": reverse("web:incident-live", args=[incident.pk]),
         "alerting-rules": reverse("web:alerting-rules"),
+        "alerting-groups": reverse("web:alerting-groups"),
         "alerting-routes": reverse("web:alerting-routes"),
         "alerting-receivers": reverse("web:alerting-receivers"),
         "alerting-silences": reverse("web:alerting-silences"),
