@@ -293,7 +293,10 @@ def test_operator_acknowledges_an_incident_viewer_sees_no_action_button(browser,
     page.wait_for_selector("#incident-status:has-text('Mitigating')", timeout=15000)
     assert page.evaluate("() => window.__noReload") == 1
     shot(page, "incident-viewer-live")
-    page.click("#nav-alerting")
+    page.click("#nav-alerting")  # the open alert groups (a viewer: no Acknowledge button)
+    page.wait_for_selector("#alert-groups")
+    assert page.locator("button.ack-group").count() == 0
+    shot(page, "alerting-groups")
     page.click("text=Routes")
     page.wait_for_selector("h2:has-text('Route tree')")  # (the default routes exist unless a flush removed them)
     shot(page, "alerting-routes")
