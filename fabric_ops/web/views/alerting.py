@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from django.contrib import messages
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.views.decorators.http import require_POST
@@ -143,14 +144,16 @@ def groups(request: HttpRequest) -> HttpResponse:
 @require_POST
 @page(*GROUP_ACK)
 def group_acknowledge(request: HttpRequest, pk: int) -> HttpResponse:
-    group = get_object_or_404(AlertGroup, pk=pk)
-    if group.state != GroupState.ACTIVE:
-        who = f" by {group.acknowledged_by}" if group.acknowledged_by else ""
-        messages.error(request, f"alert group {group.pk} is already {group.state}{who}")
-        return redirect("web:alerting-groups")
-    name = request.user.get_username()
-    group = acknowledge_group(group.pk, name, by=request.user, source=WEB, request=request)
-    audit.record(request.user, "alert-ack", group, {"state": [None, group.state]}, request, source=WEB)
+    get_object_or_404(AlertGroup, pk=pk)
+    with transaction.atomic():  # the group's row held: of two operators pressing at once, one acknowledges
+        group = AlertGroup.objects.select_for_update().get(pk=pk)
+        if group.state != GroupState.ACTIVE:
+            who = f" by {group.acknowledged_by}" if group.acknowledged_by else ""
+            messages.error(request, f"alert group {group.pk} is already {group.state}{who}")
+            return redirect("web:alerting-groups")
+        group = acknowledge_group(group.pk, request.user.get_username(), by=request.user, source=WEB, request=request)
+        audit.record(request.user, "alert-ack", group, {"state": [GroupState.ACTIVE, group.state]}, request,
+                     source=WEB)  # fmt: skip
     messages.success(request, f"alert group {group.pk} acknowledged: escalation stopped")
     return redirect("web:alerting-groups")
 
