@@ -30,7 +30,7 @@ from fabric_ops.topology.models import Device
 from .models import DeviceConfigState, DeviceJob, PushJob
 from .models.jobs import FAILED_DEVICE_STATUSES, DeviceStatus, JobStatus
 from .redaction import redact
-from .rendering import render_device
+from .rendering import render_devices
 from .verify import missing_changes
 from .waves import plan_waves
 
@@ -271,12 +271,12 @@ def _run_wave(job: PushJob, rows: list[DeviceJob], verify) -> int:
     owner = f"{job} ({job.requested_by})"
     pending: dict[Future, DeviceJob] = {}
     with ThreadPoolExecutor(max_workers=max(1, min(job.concurrency, len(rows)))) as pool:
-        for row in rows:
+        # One bulk read of the source of truth for the wave; each device is still rendered just before its submit.
+        rendered = render_devices(row.device for row in rows)
+        for row, (_, intended) in zip(rows, rendered, strict=True):
             row.started_at = timezone.now()
-            try:
-                intended = render_device(row.device)
-            except FabricOpsError as exc:
-                _finish(job, row, DeviceOutcome(DeviceStatus.FAILED, error=f"render failed: {exc}"))
+            if isinstance(intended, FabricOpsError):
+                _finish(job, row, DeviceOutcome(DeviceStatus.FAILED, error=f"render failed: {intended}"))
                 continue
             future = pool.submit(
                 push_device,

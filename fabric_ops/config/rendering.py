@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import sys
 import traceback
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import jinja2
@@ -19,7 +20,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from fabric_ops.errors import FabricOpsError
 from fabric_ops.topology.models import Device
 
-from .context import device_context
+from .context import device_context, device_contexts
 
 
 class TemplateRenderError(FabricOpsError):
@@ -83,3 +84,23 @@ def render_template(template_name: str, context: dict, templates_dir: Path | Non
 def render_device(device: Device, templates_dir: Path | None = None) -> str:
     """The complete intended configuration of ``device`` (base + underlay + RoCE) in its platform's syntax."""
     return render_template(f"{device.platform}/device.j2", device_context(device), templates_dir)
+
+
+def render_devices(
+    devices: Iterable[Device], templates_dir: Path | None = None
+) -> Iterator[tuple[Device, str | FabricOpsError]]:
+    """``render_device`` for many devices: (device, configuration text or the error that stopped it), in order.
+
+    The source of truth is read with a few bulk queries per batch of devices (``context.device_contexts``),
+    not several per device; each device is rendered only when the caller asks for the next one, so a push job
+    can hand the first device to its pool while the rest are still rendering. The text is identical to
+    ``render_device``'s.
+    """
+    for device, context in device_contexts(devices):
+        if isinstance(context, FabricOpsError):
+            yield device, context
+            continue
+        try:
+            yield device, render_template(f"{device.platform}/device.j2", context, templates_dir)
+        except TemplateRenderError as exc:
+            yield device, exc

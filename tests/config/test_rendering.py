@@ -131,3 +131,69 @@ def test_port_overrides_are_validated(lab_devices, scope, ports, message):
                                   overrides={"bgp_cost_out": ports})  # fmt: skip
     with pytest.raises(ValidationError, match=message):
         assignment.full_clean()
+
+
+# --- rendering many devices at once (push jobs): same text, a constant number of queries ----------------------------
+def _varied_intents():
+    """Assignments at every level (fabric, role, device, per-port) so the bulk path merges like the per-device one."""
+    from fabric_ops.config.models import IntentAssignment, RoceProfile, UnderlayProfile
+    from fabric_ops.topology.models import Device
+
+    leaf = Device.objects.select_related("fabric").get(hostname="sjc-leaf1")
+    fabric_roce = RoceProfile.objects.create(name="bulk-fabric", mtu=9000, ecn_max_probability=10)
+    role_roce = RoceProfile.objects.create(name="bulk-leaf", lossless_priorities=[3, 4], mtu=9000)
+    underlay = UnderlayProfile.objects.create(name="bulk-underlay", bfd=False)
+    IntentAssignment.objects.create(fabric=leaf.fabric, roce_profile=fabric_roce, underlay_profile=underlay)
+    IntentAssignment.objects.create(fabric=leaf.fabric, role="leaf", roce_profile=role_roce)
+    _port_overrides("sjc-leaf1", bgp_cost_out=[_leaf_uplink()[0]], pfc_disabled_ports=["Ethernet2/1"])
+    return leaf
+
+
+def test_render_devices_is_byte_identical_to_render_device(lab_devices):
+    from fabric_ops.config.rendering import render_device, render_devices
+    from fabric_ops.topology.models import Device
+
+    _varied_intents()
+    devices = list(Device.objects.order_by("hostname"))
+    assert len(devices) > 4
+    bulk = list(render_devices(devices))
+    assert [device.hostname for device, _ in bulk] == [device.hostname for device in devices]
+    for device, text in bulk:
+        assert isinstance(text, str), text
+        assert text == render_device(Device.objects.get(pk=device.pk)), device.hostname
+    leaf = dict((d.hostname, t) for d, t in bulk)["sjc-leaf1"]
+    # the intents took effect: role profile, device port overrides; the fabric-wide profile on the spines
+    assert "   mtu 9000\n" in leaf and "priority-flow-control priority 4 no-drop" in leaf
+    assert "priority-flow-control priority 3 drop" in leaf and "FABRICOPS-COST-OUT out" in leaf
+    spine = next(t for d, t in bulk if d.role == "spine" and d.platform == "eos")
+    assert "   mtu 9000\n" not in spine and "priority-flow-control priority 4 no-drop" not in spine
+
+
+def test_render_devices_query_count_does_not_grow_with_devices(lab_devices):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from fabric_ops.config.rendering import render_devices
+    from fabric_ops.topology.models import Device
+
+    _varied_intents()
+    devices = list(Device.objects.order_by("hostname"))
+    with CaptureQueriesContext(connection) as few:
+        list(render_devices(devices[:2]))
+    with CaptureQueriesContext(connection) as many:
+        list(render_devices(devices))
+    assert len(many) == len(few) <= 7, [q["sql"] for q in many.captured_queries]
+
+
+def test_render_devices_reports_a_bad_intent_for_that_device_only(lab_devices):
+    from fabric_ops.config.models import IntentAssignment
+    from fabric_ops.config.rendering import render_devices
+    from fabric_ops.errors import ConfigurationError
+    from fabric_ops.topology.models import Device
+
+    leaf = Device.objects.select_related("fabric").get(hostname="sjc-leaf1")
+    # Saved without validation, as a stale assignment would be after its interface was renamed.
+    IntentAssignment.objects.create(fabric=leaf.fabric, device=leaf, overrides={"bgp_cost_out": ["Ethernet99/1"]})
+    results = dict((d.hostname, t) for d, t in render_devices(Device.objects.order_by("hostname")))
+    assert isinstance(results.pop("sjc-leaf1"), ConfigurationError)
+    assert results and all(isinstance(text, str) for text in results.values())
