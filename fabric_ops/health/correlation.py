@@ -2,6 +2,10 @@
 
 Rules, in order (pure functions over the :class:`~fabric_ops.health.topology.TopologyIndex`):
 
+0. A port going down (or flapping on its way down) on a link FabricOps drained on purpose (Link.state ``drained``,
+   or the undo of an active remediation run holding it: a ``drain-link``, the ``move-dci`` of a span) is expected,
+   not a fault: it opens no incident. Once the link is restored (no longer drained) and the port is still down, it
+   alarms as usual.
 1. Device findings (unreachable, telemetry lost) are rooted at the device. A link finding on a port whose link
    ends on a device that is down is a symptom of that device (a dead switch takes every peer port down).
 2. Port findings on a switch-to-switch link are rooted at the *link* (``link:<id>``): both ends of one bad optic
@@ -17,7 +21,7 @@ Rules, in order (pure functions over the :class:`~fabric_ops.health.topology.Top
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 from .choices import ScopeKind
@@ -30,6 +34,7 @@ LINK_KINDS = {
     "hot-link",
 }  # fmt: skip
 CONGESTION_KINDS = {"pfc-pause", "ecn-marking", "lossless-drops"}
+DRAIN_SYMPTOMS = {"link-down", "link-flap"}  # what shutting a port looks like from its own oper-status
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,14 @@ def port_of(finding: Finding) -> str:
     if finding.kind in CONGESTION_KINDS | {"pfc-storm"} and "/" in subject:
         return subject.rsplit("/", 1)[0]
     return subject
+
+
+def expected_down(finding: Finding, index: TopologyIndex, drained_links: Collection[int]) -> int | None:
+    """Rule 0: the drained link whose shutdown explains ``finding`` (an oper-down of one of its ends), or None."""
+    if finding.kind not in DRAIN_SYMPTOMS:
+        return None
+    link = index.port_link.get((finding.device, port_of(finding)))
+    return link if link is not None and link in drained_links else None
 
 
 def root_of(

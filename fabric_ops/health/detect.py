@@ -37,6 +37,7 @@ from fabric_ops.telemetry.handoff import read_events, redis_prefix, redis_url
 
 from . import incidents
 from .choices import IncidentStatus
+from .detectors.base import Finding
 from .engine import DetectionEngine, Result
 from .topology import load_index
 
@@ -118,6 +119,10 @@ class DetectionLoop:
         self.state_key, self.state_id_key = f"{self.prefix}:health:state", f"{self.prefix}:health:state-id"
         self.state_id = ""  # the checkpoint this loop's memory corresponds to
         self.checkpoint_stats = {"saved": 0, "bytes": 0, "seconds": 0.0, "restored_from": ""}
+        # findings that recording held back as expected (a port down on a link FabricOps drained): offered again
+        # every refresh_s while the engine holds them, so a restored link that stays down alarms as usual
+        self.suppressed: set[tuple[str, str, str]] = set()
+        self._suppressed_at = 0.0
         stored = self.client.get(self.cursor_key)
         self.last_id = start_id or (stored.decode() if stored else "$")
         if resume and not start_id:
@@ -135,7 +140,7 @@ class DetectionLoop:
         self.arrivals: dict[str, int] = {}
         self._recorded: dict[tuple[str, str, str], float] = {}
         self.refresh_s = 5.0
-        self.stats = {"entries": 0, "raised": 0, "cleared": 0, "incidents": 0}
+        self.stats = {"entries": 0, "raised": 0, "cleared": 0, "incidents": 0, "expected_down": 0}
 
     # --- checkpoints -----------------------------------------------------------------------------------
     def checkpoint(self, lease: Lease | None = None) -> bool:
@@ -144,7 +149,7 @@ class DetectionLoop:
         state_id = uuid.uuid4().hex
         blob = pickle.dumps(
             {"version": STATE_VERSION, "id": state_id, "last_id": self.last_id, "engine": self.engine.memory(),
-             "saved_at": time.time()}, protocol=pickle.HIGHEST_PROTOCOL,
+             "suppressed": sorted(self.suppressed), "saved_at": time.time()}, protocol=pickle.HIGHEST_PROTOCOL,
         )  # fmt: skip
         keys = (lease.key if lease else "-", self.state_key, self.state_id_key, self.cursor_key)
         saved = bool(self.client.eval(self.SAVE, 4, *keys, lease.token if lease else "", blob, state_id, self.last_id))
@@ -176,6 +181,7 @@ class DetectionLoop:
             self.engine = DetectionEngine(self.index)
             return False
         self.last_id, self.state_id = state["last_id"], state["id"]
+        self.suppressed = {tuple(key) for key in state.get("suppressed", ())}
         self.checkpoint_stats["restored_from"] = state["id"]
         logger.info("health detection: continuing from checkpoint %s at %s (saved %.1f s ago)", state["id"],
                     self.last_id, time.time() - state["saved_at"])  # fmt: skip
@@ -265,17 +271,32 @@ class DetectionLoop:
             if now - self._recorded.get(finding.key, -1e9) >= self.refresh_s:
                 self._recorded[finding.key] = now
                 fresh.append(finding)
+        if self.suppressed and now - self._suppressed_at >= self.refresh_s:
+            # expected-down ports: still drained -> held back again; restored and still down -> an incident now
+            self._suppressed_at = now
+            offered = {f.key for f in fresh}
+            self.suppressed = {key for key in self.suppressed if key in self.engine.active}
+            fresh.extend(self.engine.active[key] for key in sorted(self.suppressed) if key not in offered)
         if fresh:
             self.stats["raised"] += len(fresh)
-            for incident, new in incidents.record(fresh, self.index):
+            held: list[Finding] = []
+            for incident, new in incidents.record(fresh, self.index, suppressed=held):
                 if new and incident.status == IncidentStatus.OPEN:
                     self.stats["incidents"] += 1
                     self.dispatch(incident.pk, HOLD_KINDS.get(incident.kind, 0.0))
+            held_keys = {f.key for f in held}
+            for finding in fresh:
+                if finding.key in held_keys:
+                    self.suppressed.add(finding.key)
+                    self.stats["expected_down"] += 1
+                else:
+                    self.suppressed.discard(finding.key)
         gone = [key for key, up in final.items() if not up]
         if gone:
             self.stats["cleared"] += incidents.clear(gone)
             for key in gone:
                 self._recorded.pop(key, None)
+                self.suppressed.discard(key)
 
     def run(self, stop: threading.Event) -> None:
         logger.info("health detection: reading %s:events from %s", self.prefix, self.last_id)

@@ -21,11 +21,12 @@ from django.utils import timezone
 
 from fabric_ops.errors import TopologyError
 from fabric_ops.topology.graph import FabricGraph
+from fabric_ops.topology.models import Link
 
-from .choices import ACTIVE_STATUSES, IncidentStatus, ScopeKind
-from .correlation import Root, common_span, root_of
+from .choices import ACTIVE_STATUSES, IncidentStatus, RunStatus, ScopeKind
+from .correlation import DRAIN_SYMPTOMS, Root, common_span, expected_down, root_of
 from .detectors.base import Finding
-from .models import Alarm, Incident
+from .models import ActionRecord, Alarm, Incident
 from .topology import TopologyIndex
 
 logger = logging.getLogger(__name__)
@@ -103,6 +104,33 @@ def _context() -> tuple[set[str], dict[str, str]]:
     down = set(active.filter(kind="device-unreachable").values_list("device", flat=True))
     storms = dict(active.filter(kind="pfc-storm").values_list("device", "root_key"))
     return down, storms
+
+
+# Runs whose drains are in force: acting, verifying, or verified and not yet restored.
+HOLDING_RUN_STATUSES = (RunStatus.RUNNING, RunStatus.VERIFYING, RunStatus.SUCCEEDED)
+
+
+def drained_links() -> set[int]:
+    """Links FabricOps shut on purpose: Link.state ``drained`` (set when a drain's guardrail check reserves it),
+    plus the links an active remediation run's undo still holds (``drain-link``, ``move-dci``) until restored."""
+    links = set(Link.objects.filter(state="drained").values_list("id", flat=True))
+    held = ActionRecord.objects.filter(
+        phase="act", action__in=("drain-link", "move-dci"), run__status__in=HOLDING_RUN_STATUSES,
+        run__restored_at__isnull=True,
+    ).values_list("params", flat=True)  # fmt: skip
+    for params in held:
+        undo = (params or {}).get("undo") or {}
+        if undo.get("state"):  # a shut (a cost-out names its links but never shuts them)
+            links.update(int(lid) for lid in undo.get("links", []))
+    return links
+
+
+def _active_span_incident(root: Root, index: TopologyIndex) -> Incident | None:
+    """The active ``span:`` incident over one of the channel's spans: its wavelengths' findings belong to it."""
+    keys = [f"span:{span}" for span in index.channel_spans.get(root.channel, ())]
+    if not keys:
+        return None
+    return Incident.objects.filter(root_key__in=keys, status__in=ACTIVE_STATUSES).order_by("pk").first()
 
 
 def _open(root: Root, finding: Finding, index: TopologyIndex) -> tuple[Incident, bool]:
@@ -231,20 +259,42 @@ def _fold_links_into_device(incident: Incident, index: TopologyIndex) -> None:
         other.save()
 
 
-def record(findings: Iterable[Finding], index: TopologyIndex) -> list[tuple[Incident, bool]]:
-    """Attach findings to their root-cause incidents; returns (incident, newly opened) for each touched one."""
+def record(
+    findings: Iterable[Finding], index: TopologyIndex, *, suppressed: list[Finding] | None = None
+) -> list[tuple[Incident, bool]]:
+    """Attach findings to their root-cause incidents; returns (incident, newly opened) for each touched one.
+
+    A port going down on a link FabricOps drained on purpose opens nothing (correlation rule 0): the finding is
+    appended to ``suppressed`` (if given) so the caller can offer it again once the link is no longer drained.
+    A degraded wavelength over a span that already has an active span incident joins that incident directly.
+    """
     touched: dict[int, tuple[Incident, bool]] = {}
     context = None
+    drained: set[int] | None = None
     for finding in findings:
+        if finding.kind in DRAIN_SYMPTOMS:
+            if drained is None:  # one query per batch, only when a batch holds a port going down
+                drained = drained_links()
+            link = expected_down(finding, index, drained)
+            if link is not None:
+                logger.info("expected down (link %s drained by FabricOps): %s %s %s", link, finding.kind,
+                            finding.device, finding.subject)  # fmt: skip
+                if suppressed is not None:
+                    suppressed.append(finding)
+                continue
         if context is None:  # two queries per batch, again only after a finding that changes them was recorded
             context = _context()
         down, storms = context
         root = root_of(finding, index, down, storms)
-        incident, new = _open(root, finding, index)
+        span_incident = _active_span_incident(root, index) if root.scope_kind == ScopeKind.CHANNEL else None
+        if span_incident is not None:  # the span is the known root: no channel incident to open and fold
+            incident, new = span_incident, False
+        else:
+            incident, new = _open(root, finding, index)
         if root.kind in ("device-unreachable", "pfc-storm"):
             context = None
         _attach(incident, finding)
-        if root.scope_kind == ScopeKind.CHANNEL:
+        if root.scope_kind == ScopeKind.CHANNEL and span_incident is None:
             folded = _fold_channels_into_span(incident, index)
             new = new and folded.pk == incident.pk
             incident = folded

@@ -7,7 +7,10 @@
 * ``health.resolve_cleared`` (beat) — resolve incidents whose alarms all cleared (non-drain mitigations,
   notifications, faults that went away by themselves).
 * ``health.reevaluate`` (beat) — retry needs-human/failed incidents whose refusal may no longer hold (capacity
-  came back, a cooldown ended); approval waits are left to people.
+  came back, a cooldown ended); approval waits are left to people. It also dispatches open incidents that were
+  never dispatched (a worker died between opening the incident and sending ``health.remediate``): older than
+  ``FABRIC_OPS_HEALTH_DISPATCH_GRACE_S``, no run, a matching playbook. Sending it twice is harmless: the task
+  resumes the run by its idempotency key.
 * ``health.optical_scan`` (beat) — Rx-power trends from the collector's latest values, for every optic.
 * ``health.detect`` (beat, then itself) — the detection loop as Celery work: holds the stream's consumer lease
   for ``FABRIC_OPS_HEALTH_DETECT_RUN_S`` seconds, checkpoints, lets go and re-queues itself. Beat sends it every
@@ -120,10 +123,37 @@ def resolve_cleared() -> int:
     return resolved
 
 
+def dispatch_lost() -> int:
+    """Open incidents older than the dispatch grace with no run and a playbook that matches: their dispatch was
+    lost (the detecting worker died after opening them). Sent with ``attempt=None``, exactly what detection sends:
+    if the original message does arrive after all, both resolve to the same run (``incident-<id>:<playbook>:0``)."""
+    from .playbooks import load_playbooks, select
+    from .remediation import _evidence
+    from .topology import load_index
+
+    grace = float(getattr(settings, "FABRIC_OPS_HEALTH_DISPATCH_GRACE_S", 10.0))
+    lost = Incident.objects.filter(
+        status=IncidentStatus.OPEN, runs__isnull=True, detected_at__lte=timezone.now() - timedelta(seconds=grace)
+    ).order_by("pk")
+    books = index = None
+    sent = 0
+    for incident in lost:
+        if books is None:
+            books, index = load_playbooks(), load_index()
+        role = index.device_role.get(incident.device, "")
+        if select(books, incident.kind, incident.scope_kind, role, _evidence(incident)) is None:
+            continue  # nothing would act: it waits for a person, as it did before
+        logger.warning("%s was never dispatched; dispatching it now", incident)
+        remediate_task.delay(incident.pk)
+        sent += 1
+    return sent
+
+
 @shared_task(name="health.reevaluate")
 def reevaluate() -> dict[str, int]:
-    """Scheduled: try again the incidents a guardrail or a failure left to a human, if the fault is still there."""
-    counts = {"retried": 0, "skipped": 0}
+    """Scheduled: try again the incidents a guardrail or a failure left to a human, if the fault is still there;
+    dispatch open incidents whose dispatch was lost."""
+    counts = {"retried": 0, "skipped": 0, "dispatched": dispatch_lost()}
     for incident in Incident.objects.filter(status__in=(IncidentStatus.NEEDS_HUMAN, IncidentStatus.FAILED)):
         if incident.runs.filter(status=RunStatus.AWAITING_APPROVAL).exists() or incidents.all_clear_since(incident):
             counts["skipped"] += 1

@@ -182,3 +182,27 @@ def test_a_lagging_collector_that_still_delivers_is_not_telemetry_lost():
     assert arrivals_from_health(health, later / NS) == {}
     lost = engine.scan(later, lagging, arrivals_from_health(health, later / NS)).raised
     assert [f.kind for f in lost] == ["telemetry-lost"]
+
+
+@pytest.mark.django_db
+def test_a_wavelength_over_a_span_with_an_active_span_incident_joins_it_directly():
+    """During a span fault every new finding on one of its wavelengths opened a channel incident: folded at once
+    when a second one was open, left open (and dispatched on its own) when it was the only one."""
+    b = two_sites()
+    north = b.spans["north"]
+    chans = []
+    for n in (3, 4):
+        link = b.link("dx-a-dci", "dx-b-dci", kind="dci", n=n)
+        chans.append(OpticalChannel.objects.create(name=f"dx-ch{n}", link=link, frequency_ghz=193100.0 + 100 * n))
+        chans[-1].spans.add(north)
+    idx = build_index()
+    incidents.record([Finding("dci-degradation", "dx-a-dci", "dx-ch1", ts=T0)], idx)
+    ((span, _),) = incidents.record([Finding("dci-degradation", "dx-a-dci", "dx-ch3", ts=T0)], idx)
+    assert span.root_key == "span:dx-north"
+    ((joined, new),) = incidents.record([Finding("dci-degradation", "dx-a-dci", "dx-ch4", ts=T0)], idx)
+    assert joined.pk == span.pk and not new
+    assert not Incident.objects.filter(root_key="channel:dx-ch4").exists()  # not even a folded one
+    assert {a.subject for a in span.alarms.all()} == {"dx-ch1", "dx-ch3", "dx-ch4"}
+    # a wavelength over the other span is still its own root
+    ((south, new),) = incidents.record([Finding("dci-degradation", "dx-a-dci", "dx-ch2", ts=T0)], idx)
+    assert new and south.root_key == "channel:dx-ch2"
