@@ -36,9 +36,10 @@ class Node:
         return None
 
     def remove(self, key: str) -> bool:
-        before = len(self.children)
+        if not any(c.key == key for c in self.children):
+            return False  # nothing to remove: no new list
         self.children = [c for c in self.children if c.key != key]
-        return len(self.children) != before
+        return True
 
 
 @dataclass(frozen=True)
@@ -326,6 +327,58 @@ def _candidates(mode: str, first: str, autocomplete: bool) -> list[Rule]:
     return index[keywords[0]] if len(keywords) == 1 else []
 
 
+# (mode, tokens, autocomplete) -> what _match_in_mode found. Matching is a pure function of these (the rules are
+# fixed), and a pushed configuration repeats the same lines on every port and every switch: most lines are
+# looked up here instead of walking the grammar again. Bounded: emptied when it grows past the limit.
+_MATCH_CACHE: dict[tuple[str, tuple[str, ...], bool], tuple[Rule | None, tuple[str, ...], int]] = {}
+_MATCH_CACHE_LIMIT = 200_000
+
+
+def _match_in_mode(mode: str, body: tuple[str, ...], autocomplete: bool) -> tuple[Rule | None, tuple[str, ...], int]:
+    """The first rule of ``mode`` the whole line matches (None if none), its expanded tokens, the furthest token
+    any candidate reached (for the error message)."""
+    cache_key = (mode, body, autocomplete)
+    found = _MATCH_CACHE.get(cache_key)
+    if found is not None:
+        return found
+    tokens = list(body)
+    best = 0
+    result: tuple[Rule | None, tuple[str, ...], int] | None = None
+    for rule in _candidates(mode, tokens[0] if tokens else "", autocomplete):
+        # an exact match wins ("no ip routing vrf X" is not "no ip routing")
+        matched, reached, expanded = rule.spec.expand(tokens, autocomplete)
+        best = max(best, reached)
+        if matched:
+            result = (rule, tuple(expanded), best)
+            break
+    if result is None:
+        result = (None, (), best)
+    if len(_MATCH_CACHE) >= _MATCH_CACHE_LIMIT:
+        _MATCH_CACHE.clear()
+    _MATCH_CACHE[cache_key] = result
+    return result
+
+
+_SHORT_NO_CACHE: dict[tuple[str, tuple[str, ...], tuple[int, ...]], Rule | None] = {}
+
+
+def _short_no_rule(mode: str, body: tuple[str, ...], candidates: list[Rule]) -> Rule | None:
+    """The rule a ``no`` line with its arguments left out names, if any (pure: cached like ``_match_in_mode``)."""
+    cache_key = (mode, body, tuple(id(rule) for rule in candidates))
+    if cache_key in _SHORT_NO_CACHE:
+        return _SHORT_NO_CACHE[cache_key]
+    found = None
+    # The longest key wins: "no priority-flow-control priority 0" names one priority, not "priority-flow-control".
+    for rule in sorted(candidates, key=lambda r: -r.key_len):
+        if len(body) >= rule.key_len and rule.spec.match_prefix(list(body[: rule.key_len])):
+            found = rule
+            break
+    if len(_SHORT_NO_CACHE) >= _MATCH_CACHE_LIMIT:
+        _SHORT_NO_CACHE.clear()
+    _SHORT_NO_CACHE[cache_key] = found
+    return found
+
+
 @dataclass
 class Cursor:
     """Where the next configuration line goes: the stack of open sections from the root."""
@@ -361,39 +414,40 @@ class ConfigTree:
         tokens = line.split()
         if not tokens or line.lstrip().startswith("!"):
             return
-        if _BANNER.match(line.strip()):
+        if "banner" in line and _BANNER.match(line.strip()):
             self._apply_banner(cursor, line.strip(), heredoc)
             return
-        if [t.lower() for t in tokens] == ["exit"]:
+        if len(tokens) == 1 and tokens[0].lower() == "exit":
             if len(cursor.stack) > 1:
                 cursor.stack.pop()
             return
         negate = tokens[0].lower() in ("no", "default")
         body = tokens[1:] if negate else tokens
         best = 0
+        key = tuple(body)
         for depth in range(len(cursor.stack) - 1, -1, -1):
             parent = cursor.stack[depth]
-            candidates = _candidates(parent.mode or "global", body[0] if body else "", autocomplete)
-            for rule in candidates:  # an exact match wins ("no ip routing vrf X" is not "no ip routing")
-                matched, reached, expanded = rule.spec.expand(body, autocomplete)
-                best = max(best, reached + (1 if negate else 0))
-                if matched:
-                    del cursor.stack[depth + 1 :]
-                    self._apply_rule(cursor, parent, rule, expanded, negate)
-                    return
-            if negate and self._apply_short_no(cursor, depth, candidates, body):
+            mode = parent.mode or "global"
+            rule, expanded, reached = _match_in_mode(mode, key, autocomplete)
+            best = max(best, reached + (1 if negate else 0))
+            if rule is not None:
+                del cursor.stack[depth + 1 :]
+                self._apply_rule(cursor, parent, rule, list(expanded), negate)
                 return
+            if negate:
+                candidates = _candidates(mode, body[0] if body else "", autocomplete)
+                if self._apply_short_no(cursor, depth, candidates, body):
+                    return
         raise token_error(tokens, best)
 
     def _apply_short_no(self, cursor: Cursor, depth: int, candidates, body: list[str]) -> bool:
         """``no mtu`` / ``no description`` (arguments left out) and ``no neighbor 10.0.0.1`` (every line of it)."""
         parent = cursor.stack[depth]
-        # The longest key wins: "no priority-flow-control priority 0" names one priority, not "priority-flow-control".
-        for rule in sorted(candidates, key=lambda r: -r.key_len):
-            if len(body) >= rule.key_len and rule.spec.match_prefix(body[: rule.key_len]):
-                del cursor.stack[depth + 1 :]
-                self._apply_rule(cursor, parent, rule, body, True)
-                return True
+        rule = _short_no_rule(parent.mode or "global", tuple(body), candidates)
+        if rule is not None:
+            del cursor.stack[depth + 1 :]
+            self._apply_rule(cursor, parent, rule, body, True)
+            return True
         for rule in candidates:
             if body and not rule.mode and rule.spec.match_prefix(body):
                 prefix = " ".join(t.lower() for t in body) + " "
@@ -486,7 +540,7 @@ class ConfigTree:
             if line == "end":
                 break
             heredoc = None
-            if _BANNER.match(line) and not line.startswith(("no ", "default ")):
+            if "banner" in line and _BANNER.match(line) and not line.startswith(("no ", "default ")):
                 end = next((n for n in range(number, len(lines)) if lines[n].strip() == "EOF"), len(lines))
                 heredoc, number = "\n".join(lines[number:end]), end + 1
             try:
@@ -549,16 +603,29 @@ def _copy_node(node: Node) -> Node:
 
 
 def _normalise(rule: Rule, body: list[str]) -> str:
-    spec_words: set[str] = set()
-    for elem in _iter_elems(rule.spec.elems):
-        spec_words.update(elem.words)
+    spec_words, rest_index = _spec_words(rule.spec)
     out = []
     for index, token in enumerate(body):
-        if "<rest>" in rule.spec.text and index >= _rest_index(rule.spec.text):
+        if rest_index is not None and index >= rest_index:
             out.append(token)
         else:
             out.append(token.lower() if token.lower() in spec_words else token)
     return " ".join(out)
+
+
+_SPEC_WORDS: dict[int, tuple[frozenset[str], int | None]] = {}
+
+
+def _spec_words(spec: Spec) -> tuple[frozenset[str], int | None]:
+    """Every keyword of ``spec`` and the index of its ``<rest>`` token (None without one), computed once per spec."""
+    found = _SPEC_WORDS.get(id(spec))
+    if found is None:
+        words: set[str] = set()
+        for elem in _iter_elems(spec.elems):
+            words.update(elem.words)
+        found = (frozenset(words), _rest_index(spec.text) if "<rest>" in spec.text else None)
+        _SPEC_WORDS[id(spec)] = found
+    return found
 
 
 def _rest_index(text: str) -> int:
