@@ -58,6 +58,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files (the UI's JS/CSS) straight from gunicorn with DEBUG off; with DEBUG on runserver serves them.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "fabric_ops.web.middleware.RequestIdMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
