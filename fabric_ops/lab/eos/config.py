@@ -36,7 +36,10 @@ class Node:
         return None
 
     def remove(self, key: str) -> bool:
-        if not any(c.key == key for c in self.children):
+        for child in self.children:
+            if child.key == key:
+                break
+        else:
             return False  # nothing to remove: no new list
         self.children = [c for c in self.children if c.key != key]
         return True
@@ -479,8 +482,7 @@ class ConfigTree:
             return
         if body[0].lower() == "username" and not negate:
             body = _hash_secret(body)
-        line = _normalise(rule, body)
-        key = " ".join(t.lower() for t in line.split()[: rule.key_len])
+        line, key = _line_and_key(rule, tuple(body))
         if negate:
             parent.remove(key)
             if rule.no_stored:
@@ -600,6 +602,22 @@ class ConfigTree:
 
 def _copy_node(node: Node) -> Node:
     return Node(node.line, node.key, node.rank, node.mode, [_copy_node(c) for c in node.children])
+
+
+_LINE_CACHE: dict[tuple[int, tuple[str, ...]], tuple[str, str]] = {}
+
+
+def _line_and_key(rule: Rule, body: tuple[str, ...]) -> tuple[str, str]:
+    """The stored line (``_normalise``) and its key within the parent (pure: cached like ``_match_in_mode``)."""
+    cache_key = (id(rule), body)
+    found = _LINE_CACHE.get(cache_key)
+    if found is None:
+        line = _normalise(rule, list(body))
+        found = (line, " ".join(t.lower() for t in line.split()[: rule.key_len]))
+        if len(_LINE_CACHE) >= _MATCH_CACHE_LIMIT:
+            _LINE_CACHE.clear()
+        _LINE_CACHE[cache_key] = found
+    return found
 
 
 def _normalise(rule: Rule, body: list[str]) -> str:
