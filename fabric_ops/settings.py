@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from pathlib import Path
 
 import dj_database_url
@@ -118,6 +119,8 @@ LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "login"
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+if DEBUG:  # runserver serves static files from the apps; WhiteNoise's "no collected files yet" is expected then
+    warnings.filterwarnings("ignore", message="No directory at", category=UserWarning)
 
 # Network configuration templates (Jinja2), one folder per platform.
 NETWORK_TEMPLATES_DIR = Path(os.environ.get("FABRIC_OPS_TEMPLATES_DIR", BASE_DIR / "templates"))
