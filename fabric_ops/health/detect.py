@@ -19,6 +19,8 @@ one incident before anyone acts.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
 import json
 import logging
 import os
@@ -134,6 +136,8 @@ class DetectionLoop:
                 else None
             )
             self.last_id = info["last-generated-id"].decode() if info else "0-0"
+            # where this consumer started is kept at once: a first round that fails half-way is read again
+            self.client.set(self.cursor_key, self.last_id, nx=True)
         self.devices = devices
         self._last_scan = 0.0
         self._decoded: dict[tuple[str, bytes], tuple[bytes, str, dict[str, Any]]] = {}
@@ -147,10 +151,10 @@ class DetectionLoop:
         """Save the engine's memory with the stream id it has consumed up to; False if ``lease`` was lost."""
         started = time.perf_counter()
         state_id = uuid.uuid4().hex
-        blob = pickle.dumps(
+        blob = sign_checkpoint(pickle.dumps(
             {"version": STATE_VERSION, "id": state_id, "last_id": self.last_id, "engine": self.engine.memory(),
              "suppressed": sorted(self.suppressed), "saved_at": time.time()}, protocol=pickle.HIGHEST_PROTOCOL,
-        )  # fmt: skip
+        ))  # fmt: skip
         keys = (lease.key if lease else "-", self.state_key, self.state_id_key, self.cursor_key)
         saved = bool(self.client.eval(self.SAVE, 4, *keys, lease.token if lease else "", blob, state_id, self.last_id))
         if saved:
@@ -170,9 +174,9 @@ class DetectionLoop:
         if not blob:
             return False
         try:
-            # the checkpoint is this key prefix's own, on the platform's Redis (which is also the Celery broker:
-            # whoever can write there can already run tasks)
-            state = pickle.loads(blob)
+            # Unpickled only when signed with this deployment's SECRET_KEY: the Celery broker takes JSON only, so
+            # write access to Redis alone must not become code execution in a worker.
+            state = pickle.loads(verified_checkpoint(blob))
             if state.get("version") != STATE_VERSION:
                 raise ValueError(f"checkpoint version {state.get('version')}, expected {STATE_VERSION}")
             self.engine.load_memory(state["engine"])
@@ -202,8 +206,6 @@ class DetectionLoop:
             result.extend(self.engine.ingest(entry))
             self.last_id = entry_id
         self.stats["entries"] += len(entries)
-        if entries:
-            self.client.set(self.cursor_key, self.last_id)
         now = time.monotonic()
         if now - self._last_scan >= self.scan_interval:
             # never spend more than a third of the time scanning: the stream (state changes, storms) comes first
@@ -212,7 +214,26 @@ class DetectionLoop:
             self._last_scan = time.monotonic()
             self.scan_interval = max(self.base_scan_interval, 3 * (self._last_scan - now))
         self.handle(result)
+        if entries:  # only once the round is recorded: a round that failed half-way is read again (rewind)
+            self.client.set(self.cursor_key, self.last_id)
         return result
+
+    def rewind(self) -> None:
+        """Go back to the last checkpoint after a round failed half-way (Redis or the database went away).
+
+        The failed round had fed the engine and moved ``last_id`` before its findings were recorded; carrying on
+        would lose them for good (a clear is said once). Without a checkpoint, reading resumes at the cursor,
+        which only moves after a recorded round.
+        """
+        self.engine = DetectionEngine(self.index)
+        self.suppressed = set()
+        self._recorded.clear()
+        self.state_id = ""
+        if not self.restore():
+            stored = self.client.get(self.cursor_key)
+            if stored:
+                self.last_id = stored.decode()
+        logger.warning("health detection: a round failed half-way; continuing from %s", self.last_id)
 
     def read_latest(self) -> dict[str, dict[str, dict[str, Any]]]:
         """The series the scan detectors need, one pipelined round trip; JSON decoded only for those.
@@ -300,12 +321,34 @@ class DetectionLoop:
 
     def run(self, stop: threading.Event) -> None:
         logger.info("health detection: reading %s:events from %s", self.prefix, self.last_id)
+        failed = False
         while not stop.is_set():
             try:
+                if failed:
+                    self.rewind()
+                    failed = False
                 self.run_once()
             except redis.RedisError as exc:
                 logger.warning("health detection: Redis unavailable: %s", exc)
+                failed = True
                 stop.wait(2.0)
+
+
+def _checkpoint_key() -> bytes:
+    return hashlib.sha256(b"fabric_ops.health.detect checkpoint:" + settings.SECRET_KEY.encode()).digest()
+
+
+def sign_checkpoint(payload: bytes) -> bytes:
+    """HMAC-SHA256 (keyed from SECRET_KEY) in front of the pickled checkpoint."""
+    return hmac.new(_checkpoint_key(), payload, hashlib.sha256).digest() + payload
+
+
+def verified_checkpoint(blob: bytes) -> bytes:
+    """The payload of a checkpoint this deployment signed; ValueError for anything else (never unpickled)."""
+    mac, payload = blob[:32], blob[32:]
+    if len(blob) <= 32 or not hmac.compare_digest(mac, hmac.new(_checkpoint_key(), payload, hashlib.sha256).digest()):
+        raise ValueError("checkpoint signature does not match this deployment's SECRET_KEY")
+    return payload
 
 
 def default_loop(**kwargs: Any) -> DetectionLoop:
@@ -373,8 +416,12 @@ def run_leased(*, budget_s: float | None = None, stop: threading.Event | None = 
         loop = _loop_for(client, prefix, dispatch)
         logger.info("health detection: %s consumes %s:events from %s", lease.token, prefix, loop.last_id)
         saved = time.monotonic()
+        failed = False
         while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
             try:
+                if failed:
+                    loop.rewind()
+                    failed = False
                 loop.run_once()
                 if not lease.renew() and not retake(lease, loop):
                     outcome = "lost"
@@ -386,10 +433,17 @@ def run_leased(*, budget_s: float | None = None, stop: threading.Event | None = 
                     saved = time.monotonic()
             except redis.RedisError as exc:
                 logger.warning("health detection: Redis unavailable: %s", exc)
+                failed = True  # the round may have consumed entries it did not record
                 stop.wait(2.0)
                 if not lease.renew() and not retake(lease, loop):
                     outcome = "lost"
                     break
+            except Exception:
+                # the database (or anything else) failed a round half-way: no checkpoint of this memory, and the
+                # next run — here or in another process — starts again from the last checkpoint
+                _PROCESS_LOOP = None
+                outcome = "failed"
+                raise
         if outcome == "done" and stop.is_set():
             outcome = "stopped"
         if outcome != "lost" and not loop.checkpoint(lease):

@@ -186,3 +186,79 @@ def test_a_checkpoint_leaves_out_the_histories_the_latest_values_rebuild(client,
     other = DetectionLoop(client=client, prefix=prefix, dispatch=lambda pk, delay: None, devices=[], resume=True)
     assert [k[0] for k in other.engine.series] == ["pfc"]  # the stream-fed one survives, the latest-fed one not
     assert loop.checkpoint_stats["bytes"] < 5000
+
+
+def test_a_round_whose_database_write_fails_is_read_again(client, prefix, monkeypatch):
+    """The round fed the engine and moved past its entries before recording them: without the rewind its link-down
+    (and any clear, which is said once) would be lost for good."""
+    from django.db import OperationalError
+
+    from fabric_ops.health import detect, incidents
+
+    b = two_sites()
+    link = b.links["dx-a-leaf1-dx-a-spine#1"]
+    device, port = link.a_interface.device.hostname, link.a_interface.name
+    detect._PROCESS_LOOP = None
+    first = detect.run_leased(budget_s=0.2, client=client, prefix=prefix, dispatch=lambda pk, delay: None)
+    assert first["outcome"] == "done"
+    real_record = incidents.record
+    calls = []
+
+    def database_gone(*args, **kwargs):
+        calls.append(1)
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(incidents, "record", database_gone)
+    flap(client, prefix, device, port, time.time_ns() - NS, 2)  # down, then up: a link-down finding
+    with pytest.raises(OperationalError):
+        detect.run_leased(budget_s=1.0, client=client, prefix=prefix, dispatch=lambda pk, delay: None)
+    assert calls and detect._PROCESS_LOOP is None  # this memory is not trusted any more
+    monkeypatch.setattr(incidents, "record", real_record)
+    report = detect.run_leased(budget_s=0.5, client=client, prefix=prefix, dispatch=lambda pk, delay: None)
+    assert report["outcome"] == "done" and report["stats"]["entries"] == 2  # both entries read again
+    assert Alarm.objects.filter(kind="link-down", device=device, subject=port).count() == 1
+    detect._PROCESS_LOOP = None
+
+
+def test_a_first_round_that_fails_is_read_again_from_where_the_consumer_started(client, prefix, monkeypatch):
+    from django.db import OperationalError
+
+    from fabric_ops.health import incidents
+
+    b = two_sites()
+    link = b.links["dx-a-leaf1-dx-a-spine#1"]
+    device, port = link.a_interface.device.hostname, link.a_interface.name
+    client.xadd(f"{prefix}:events", {"type": "noise", "device": device, "ts": "0", "data": "{}"})
+    loop = DetectionLoop(client=client, prefix=prefix, dispatch=lambda pk, delay: None, devices=[device])
+    flap(client, prefix, device, port, time.time_ns() - NS, 2)
+    monkeypatch.setattr(incidents, "record", lambda *a, **k: (_ for _ in ()).throw(OperationalError("gone")))
+    with pytest.raises(OperationalError):
+        loop.run_once(block_ms=10)
+    monkeypatch.undo()
+    again = DetectionLoop(client=client, prefix=prefix, dispatch=lambda pk, delay: None, devices=[device])
+    again.run_once(block_ms=10)
+    assert again.stats["entries"] == 2
+    assert Alarm.objects.filter(kind="link-down", device=device, subject=port).exists()
+
+
+def test_a_checkpoint_not_signed_with_this_secret_key_is_never_unpickled(client, prefix, tmp_path, settings):
+    import os
+    import pickle
+
+    from fabric_ops.health import detect
+
+    marker = tmp_path / "owned"
+
+    class Exploit:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    loop = DetectionLoop(client=client, prefix=prefix, dispatch=lambda pk, delay: None, start_id="0-0")
+    client.set(loop.state_key, b"\0" * 32 + pickle.dumps(Exploit()))  # what someone with Redis access could write
+    assert loop.restore() is False and not marker.exists()
+    assert loop.checkpoint()  # a checkpoint of our own round-trips...
+    assert DetectionLoop(client=client, prefix=prefix, dispatch=lambda pk, delay: None, resume=True).state_id
+    settings.SECRET_KEY = "another-deployment-" + "x" * 40  # ...but not into a deployment with another key
+    assert DetectionLoop(client=client, prefix=prefix, dispatch=lambda pk, delay: None).restore() is False
+    with pytest.raises(ValueError, match="signature"):
+        detect.verified_checkpoint(client.get(loop.state_key))
