@@ -50,6 +50,22 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def refuse_foreign_database() -> None:
+    """The demo rewrites what it finds (lab inventory, closes active incidents, runs and cooldowns, clears the
+    telemetry handoff in Redis): pointed by mistake at a real deployment's database it would do that there."""
+    from django.db import connection
+
+    name = str(connection.settings_dict.get("NAME") or "")
+    var_dir = Path(settings.VAR_DIR).resolve()
+    if connection.vendor == "sqlite" and name and var_dir in Path(name).resolve().parents:
+        return
+    raise CommandError(
+        f"manage.py demo runs on its own SQLite database under {var_dir}; DATABASE_URL points at "
+        f"{connection.vendor} database {name!r}. Unset DATABASE_URL, or pass --any-database if this database is "
+        "really a throw-away one."
+    )
+
+
 class Children:
     """The demo's child processes, stopped in reverse start order."""
 
@@ -116,8 +132,16 @@ class Command(BaseCommand):
         parser.add_argument(
             "--scenario-watch", type=float, default=600.0, help="seconds after which the scenario stops watching"
         )
+        parser.add_argument(
+            "--any-database",
+            action="store_true",
+            help="run against DATABASE_URL even when it is not the demo's SQLite under var/ (the demo imports the "
+            "lab fabric and closes every active incident, run and cooldown it finds)",
+        )
 
     def handle(self, *args, **options) -> None:
+        if not options["any_database"]:
+            refuse_foreign_database()
         step("migrating the database")
         call_command("migrate", interactive=False, verbosity=0)
         username, password, token = self.ensure_admin()
