@@ -165,6 +165,11 @@ class Handoff:
                 self.stats["last_error"] = str(exc)
                 logger.warning("telemetry handoff: Redis at %s unavailable: %s", self.url, exc)
                 backoff = min(5.0, backoff * 2)
+            except Exception as exc:  # a source's bug must not end the thread: the whole shard would go silent
+                self.stats["errors"] += 1
+                self.stats["last_error"] = repr(exc)
+                logger.exception("telemetry handoff: publishing failed; retrying")
+                backoff = min(5.0, backoff * 2)
 
     def publish_once(self, force: bool = False) -> None:
         """Publish pending events; once a second (or when forced) latest values and health too."""

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -395,7 +396,8 @@ class Counts:
 
 
 class Normaliser:
-    """One device's normalisation state. Not thread-safe: one subscription thread owns it.
+    """One device's normalisation state. Not thread-safe: one subscription thread owns it, except
+    :meth:`take_dirty`, which the handoff thread calls.
 
     ``process(notification)`` returns (events, changes). Before :meth:`sync` (the session's sync_response),
     state leaves are held as pending and no change is reported; ``sync()`` compares the complete snapshot with
@@ -417,6 +419,9 @@ class Normaliser:
         self._channel_names: dict[str, str] = {}
         self.latest: dict[int, list] = {}  # idx -> [ns, fields] (updated in place)
         self.dirty: set[int] = set()
+        # take_dirty runs on the handoff thread while process() runs on the subscription thread: the swap and
+        # the adds share this lock (one acquisition per notification), so no add lands in a set being iterated.
+        self._dirty_lock = threading.Lock()
         self.synced = False
         self.boot_time_ns: int | None = None
 
@@ -586,7 +591,6 @@ class Normaliser:
         events = []
         series = self._series
         latest = self.latest
-        dirty = self.dirty
         for idx, fields in groups.items():
             measurement, tags = series[idx]
             events.append(TelemetryEvent(measurement, ts, tags, fields))
@@ -594,15 +598,19 @@ class Normaliser:
             if previous is None:
                 latest[idx] = [ts, dict(fields)]
             elif previous[0] <= ts:
-                previous[0] = ts
+                # fields before ts: a concurrent take_dirty may pair new fields with the old time, never the reverse
                 previous[1].update(fields)
-            dirty.add(idx)
+                previous[0] = ts
+        if groups:
+            with self._dirty_lock:
+                self.dirty.update(groups)
         counts.events += len(events)
         return events, changes
 
     def take_dirty(self) -> list[tuple[str, dict[str, str], int, dict[str, Any]]]:
         """Series whose latest value moved since the last call: (measurement, tags, ns, fields)."""
-        dirty, self.dirty = self.dirty, set()
+        with self._dirty_lock:
+            dirty, self.dirty = self.dirty, set()
         out = []
         for idx in dirty:
             entry = self.latest.get(idx)

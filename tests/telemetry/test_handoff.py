@@ -55,3 +55,35 @@ def test_latest_values_and_health(prefix):
     assert health["devices"]["leaf1"]["connected"] is True and health["devices"]["leaf1"]["stale"] is False
     assert health["collectors"]["0/1"]["devices"] == 1
     assert collection_health(prefix=prefix, stale_after=-1)["devices"]["leaf1"]["stale"] is True
+
+
+def test_a_failing_latest_source_does_not_stop_the_publisher(prefix):
+    """One exception from a source (a collector bug) must not kill the publisher thread: events, latest values
+    and health would stop for every device of the shard while the collector keeps collecting."""
+    import time
+
+    calls = {"n": 0}
+
+    def source():
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("Set changed size during iteration")
+        yield ("leaf1", "interface", {"device": "leaf1", "interface": "Et1"}, 9, {"oper_up": False})
+
+    handoff = Handoff(prefix=prefix, interval=0.05)
+    handoff.add_latest_source(source)
+    handoff._last_health = -10.0  # latest values due at the first round
+    handoff.start()
+    try:
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not latest_values("leaf1", prefix=prefix):
+            time.sleep(0.05)
+        handoff.stream("leaf1", 11, "lost", reason="after the failure")
+        while time.monotonic() < deadline and not read_events(prefix=prefix):
+            time.sleep(0.05)
+    finally:
+        handoff.close()
+    assert calls["n"] >= 2
+    assert latest_values("leaf1", prefix=prefix) == {"interface|interface=Et1": {"ts": 9, "fields": {"oper_up": False}}}
+    assert [e["ts"] for _, e in read_events(prefix=prefix)] == [11]
+    assert handoff.stats["errors"] >= 1
