@@ -16,7 +16,6 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
-import datetime
 import hmac
 import json
 import logging
@@ -38,6 +37,7 @@ from fabric_ops.errors import LabError
 from fabric_ops.lab.eos.cli import EapiError, run_cmds
 from fabric_ops.lab.eos.platform import EosPlatform
 from fabric_ops.lab.state import SwitchState
+from fabric_ops.lab.tls import self_signed_certificate, write_private_bytes
 
 __all__ = ["LabServer", "ensure_certificate"]
 
@@ -59,41 +59,18 @@ def _var_dir() -> Path:
 
 
 def ensure_certificate(directory: Path | None = None) -> tuple[Path, Path]:
-    """The lab's self-signed eAPI certificate, generated once (ECDSA P-256: cheap handshakes for many switches)."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
+    """The lab's self-signed eAPI certificate, generated once and kept under var/lab/."""
     directory = directory or _var_dir() / "lab"
     cert_path, key_path = directory / "eapi-cert.pem", directory / "eapi-key.pem"
     with _CERT_LOCK:
         if cert_path.exists() and key_path.exists():
             return cert_path, key_path
         directory.mkdir(parents=True, exist_ok=True)
-        key = ec.generate_private_key(ec.SECP256R1())
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fabric-ops-lab-eapi")])
-        now = datetime.datetime.now(datetime.UTC)
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(name)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(days=1))
-            .not_valid_after(now + datetime.timedelta(days=3650))
-            .sign(key, hashes.SHA256())
-        )
+        cert_pem, key_pem = self_signed_certificate("fabric-ops-lab-eapi", days=3650)
         tmp_key = key_path.with_suffix(f".{os.getpid()}.tmp")
-        fd = os.open(tmp_key, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(
-                key.private_bytes(
-                    serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-                )
-            )
+        write_private_bytes(tmp_key, key_pem)
         tmp_cert = cert_path.with_suffix(f".{os.getpid()}.tmp")
-        tmp_cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        tmp_cert.write_bytes(cert_pem)
         os.replace(tmp_key, key_path)
         os.replace(tmp_cert, cert_path)
         logger.info("generated lab eAPI certificate %s", cert_path)
@@ -111,9 +88,7 @@ def _server_context(tls: tuple[bytes, bytes] | None) -> ssl.SSLContext:
     with tempfile.TemporaryDirectory(prefix="eapi-tls-") as tmp:
         cert_path, key_path = Path(tmp) / "cert.pem", Path(tmp) / "key.pem"
         cert_path.write_bytes(tls[0])
-        fd = os.open(key_path, os.O_WRONLY | os.O_CREAT, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(tls[1])
+        write_private_bytes(key_path, tls[1])
         try:
             context.load_cert_chain(cert_path, key_path)
         except ssl.SSLError as exc:

@@ -10,8 +10,8 @@ Use::
 Paths and models are listed in docs/telemetry-paths.md.
 """
 
+from ..tls import self_signed_certificate
 from .paths import MODELS, GnmiPathError, transceiver_name
 from .server import LabServer, serve
-from .tls import self_signed_certificate
 
 __all__ = ["MODELS", "GnmiPathError", "LabServer", "self_signed_certificate", "serve", "transceiver_name"]
