@@ -178,6 +178,7 @@ def prepare_environment(workdir: Path, database_url: str | None) -> None:
     os.environ.setdefault("FABRIC_OPS_LOG_LEVEL", "WARNING")
     # Production settings: DEBUG off (Django would otherwise keep every SQL query in memory), a real secret key.
     os.environ["FABRIC_OPS_DEBUG"] = "0"
+    os.environ["FABRIC_OPS_GNMI_TLS"] = "0"  # the lab's gNMI is plain gRPC (TLS is the default with DEBUG off)
     os.environ.setdefault("FABRIC_OPS_SECRET_KEY", secrets.token_urlsafe(48))
     (workdir / "var").mkdir(parents=True, exist_ok=True)
 

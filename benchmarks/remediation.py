@@ -138,6 +138,7 @@ def prepare(workdir: Path, database_url: str | None, influx_url: str | None = No
     os.environ["DATABASE_URL"] = database_url or f"sqlite:///{workdir / 'bench.sqlite3'}"
     os.environ.setdefault("FABRIC_OPS_LOG_LEVEL", "WARNING")
     os.environ["FABRIC_OPS_DEBUG"] = "0"
+    os.environ["FABRIC_OPS_GNMI_TLS"] = "0"  # the lab's gNMI is plain gRPC (TLS is the default with DEBUG off)
     os.environ.setdefault("FABRIC_OPS_SECRET_KEY", secrets.token_urlsafe(48))
     # nothing listens here unless --influx-url says otherwise: the collector spools under workdir/var
     os.environ["FABRIC_OPS_INFLUX_URL"] = influx_url or "http://127.18.255.254:8086"

@@ -237,6 +237,12 @@ FABRIC_OPS_INFLUX_SPOOL_FSYNC_S = float(os.environ.get("FABRIC_OPS_INFLUX_SPOOL_
 # gzip request bodies (~5x less traffic); worth it across a network, not on the demo's loopback.
 FABRIC_OPS_INFLUX_GZIP = env_bool("FABRIC_OPS_INFLUX_GZIP", False)
 
+# gNMI to the switches (collector streams, post-push checks): TLS verified against FABRIC_OPS_GNMI_TLS_CA (a PEM
+# bundle of the CA that signed the switches' gNMI certificates). On by default whenever DEBUG is off; the embedded
+# demo and the lab serve plain gRPC, so it is off by default with DEBUG on.
+FABRIC_OPS_GNMI_TLS = env_bool("FABRIC_OPS_GNMI_TLS", not DEBUG)
+FABRIC_OPS_GNMI_TLS_CA = os.environ.get("FABRIC_OPS_GNMI_TLS_CA", "")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -13,10 +13,14 @@ long-lived streams, uses pygnmi itself.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from pathlib import Path
 
 import grpc
+from django.conf import settings
 from pygnmi.spec.v080 import gnmi_pb2, gnmi_pb2_grpc
 
+from fabric_ops.errors import ConfigurationError
 from fabric_ops.topology.models import Device
 
 from .connection import DeviceAuthError, DeviceUnreachable
@@ -25,13 +29,47 @@ from .credentials import resolve
 logger = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class GnmiTransport:
+    """How to reach switches' gNMI: TLS verified against a CA bundle, or plain gRPC (lab, demo)."""
+
+    tls: bool
+    ca_file: str | None = None
+
+    def channel(self, target: str) -> grpc.Channel:
+        if not self.tls:
+            return grpc.insecure_channel(target)
+        return grpc.secure_channel(target, grpc.ssl_channel_credentials(root_certificates=self.ca_pem()))
+
+    def ca_pem(self) -> bytes:
+        try:
+            return Path(self.ca_file or "").read_bytes()
+        except OSError as exc:
+            raise ConfigurationError(f"FABRIC_OPS_GNMI_TLS_CA={self.ca_file}: {exc}") from exc
+
+
+def gnmi_transport() -> GnmiTransport:
+    """The deployment's gNMI transport; TLS without a CA bundle is refused (it would trust whoever answers)."""
+    if not settings.FABRIC_OPS_GNMI_TLS:
+        return GnmiTransport(tls=False)
+    ca_file = settings.FABRIC_OPS_GNMI_TLS_CA
+    if not ca_file:
+        raise ConfigurationError(
+            "gNMI TLS is on (FABRIC_OPS_GNMI_TLS, the default with DEBUG off) but FABRIC_OPS_GNMI_TLS_CA names no CA "
+            "bundle to verify the switches' certificates; set it, or FABRIC_OPS_GNMI_TLS=0 for plain gRPC"
+        )
+    transport = GnmiTransport(tls=True, ca_file=ca_file)
+    transport.ca_pem()  # unreadable: say so now, naming the file
+    return transport
+
+
 def check_gnmi(device: Device, timeout: float = 5.0) -> None:
     """Raise DeviceUnreachable (or DeviceAuthError) naming the device unless gNMI answers Capabilities."""
     credential = resolve(device.credential)
     target = f"{device.mgmt_address}:{device.gnmi_port}"
     metadata = [("username", credential.username), ("password", credential.password)]
     try:
-        with grpc.insecure_channel(target) as channel:
+        with gnmi_transport().channel(target) as channel:
             reply = gnmi_pb2_grpc.gNMIStub(channel).Capabilities(
                 gnmi_pb2.CapabilityRequest(), metadata=metadata, timeout=timeout
             )

@@ -209,6 +209,7 @@ class DeviceSession:
             username=credential.username,
             password=credential.password,
             insecure=target.insecure,
+            path_cert=target.tls_ca,  # pygnmi: the root CA bundle the switch's certificate must chain to
             gnmi_timeout=self.config.connect_timeout,
             grpc_options=list(GRPC_OPTIONS),
         )

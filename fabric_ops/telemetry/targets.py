@@ -31,19 +31,29 @@ class DeviceTarget:
     port: int
     credential: str
     profile: Profile
-    insecure: bool = True  # the lab and the demo serve plain gRPC; production sets FABRIC_OPS_GNMI_TLS
+    insecure: bool = True  # plain gRPC (lab, demo); else TLS verified against ``tls_ca`` (FABRIC_OPS_GNMI_TLS)
+    tls_ca: str | None = None
 
     @property
     def hostname(self) -> str:
         return self.meta.hostname
 
 
-def load_targets(fabric: str | None = None, shard: Shard | None = None, *, insecure: bool = True) -> list[DeviceTarget]:
-    """Active, gNMI-capable devices (not optical) of ``fabric`` (or all) that ``shard`` owns."""
+def load_targets(
+    fabric: str | None = None, shard: Shard | None = None, *, insecure: bool | None = None
+) -> list[DeviceTarget]:
+    """Active, gNMI-capable devices (not optical) of ``fabric`` (or all) that ``shard`` owns.
+
+    ``insecure`` None: the deployment's transport (FABRIC_OPS_GNMI_TLS / _CA: TLS by default with DEBUG off).
+    """
+    from fabric_ops.devices.gnmi import GnmiTransport, gnmi_transport
     from fabric_ops.telemetry.models import SubscriptionProfile
     from fabric_ops.topology.choices import Lifecycle, Platform
     from fabric_ops.topology.models import Device, Fabric, GpuNic, Interface
 
+    transport = gnmi_transport() if insecure is None else GnmiTransport(tls=not insecure)
+    if transport.tls and not transport.ca_file:
+        transport = gnmi_transport()  # TLS asked for by the caller: the deployment's CA bundle verifies it
     shard = shard or Shard()
     devices = (
         Device.objects.filter(lifecycle=Lifecycle.ACTIVE, mgmt_address__isnull=False)
@@ -85,6 +95,8 @@ def load_targets(fabric: str | None = None, shard: Shard | None = None, *, insec
             interfaces=ports[device.pk],
         )
         profile = resolve_profile(device.role, device.platform, rows)
-        targets.append(DeviceTarget(meta, device.mgmt_address, device.gnmi_port, device.credential, profile, insecure))
+        address, port = device.mgmt_address, device.gnmi_port
+        tls = {"insecure": not transport.tls, "tls_ca": transport.ca_file}
+        targets.append(DeviceTarget(meta, address, port, device.credential, profile, **tls))
     logger.info("shard %s owns %d of %d devices", shard, len(owned), len(devices))
     return targets
