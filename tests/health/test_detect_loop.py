@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 
 import pytest
-import redis
 
 from fabric_ops.health.detect import DetectionLoop
 from fabric_ops.health.detectors.base import NS
@@ -16,20 +14,6 @@ from fabric_ops.health.models import Alarm
 from tests.topology.factories import two_sites
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def client():
-    return redis.Redis.from_url("redis://127.0.0.1:6379/0")
-
-
-@pytest.fixture
-def prefix(client, settings):
-    value = f"fabric_ops:test-detect:{uuid.uuid4().hex[:8]}"
-    settings.FABRIC_OPS_TELEMETRY_REDIS_PREFIX = value
-    yield value
-    for key in client.scan_iter(f"{value}:*"):
-        client.delete(key)
 
 
 def xadd(client, prefix: str, kind: str, device: str, ts: int, **data) -> None:

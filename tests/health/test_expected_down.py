@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 
 import pytest
-import redis
 
 from fabric_ops.health import incidents
 from fabric_ops.health.choices import IncidentStatus, RunStatus
@@ -75,20 +73,6 @@ def test_the_dci_links_a_span_remediation_holds_are_expected_down():
     RemediationRun.objects.filter(pk=run.pk).update(status=RunStatus.RESTORED)
     ((incident, new),) = incidents.record(downs(dci[0]), idx)
     assert new and incident.root_key == f"link:{dci[0].pk}" and incident.status == IncidentStatus.OPEN
-
-
-@pytest.fixture
-def client():
-    return redis.Redis.from_url("redis://127.0.0.1:6379/0")
-
-
-@pytest.fixture
-def prefix(client, settings):
-    value = f"fabric_ops:test-expected:{uuid.uuid4().hex[:8]}"
-    settings.FABRIC_OPS_TELEMETRY_REDIS_PREFIX = value
-    yield value
-    for key in client.scan_iter(f"{value}:*"):
-        client.delete(key)
 
 
 @pytest.mark.django_db(transaction=True)

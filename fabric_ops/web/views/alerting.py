@@ -52,6 +52,7 @@ from .base import (
     INCIDENTS_READ,
     SILENCE_ADD,
     SILENCE_EXPIRE,
+    offset_page,
     page,
     render_page,
 )
@@ -59,6 +60,7 @@ from .base import (
 logger = logging.getLogger(__name__)
 
 PAGE_SIZE = 50
+
 GROUPS_MAX = 200
 MASK = audit.MASK
 WEB = AuditEntry.Source.WEB
@@ -290,22 +292,15 @@ def deliveries(request: HttpRequest) -> HttpResponse:
         rows = rows.filter(receiver__name=receiver)
     if status in DeliveryStatus.values:
         rows = rows.filter(status=status)
-    try:
-        offset = max(0, int(request.GET.get("offset", "0")))
-    except ValueError:
-        offset = 0
-    page_rows = list(rows[offset : offset + PAGE_SIZE + 1])
+    page_of = offset_page(request, rows, PAGE_SIZE)
     # Receiver names are free text (``&``, ``#``, spaces): the paging links carry them URL-encoded.
     query = urlencode([(k, v) for k, v in (("receiver", receiver), ("status", status)) if v])
     return render_page(
         request,
         "web/alerting/deliveries.html",
         _nav(request, "deliveries", {
-            "rows": page_rows[:PAGE_SIZE], "receiver": receiver, "status": status,
+            **page_of, "receiver": receiver, "status": status, "query": query,
             "statuses": DeliveryStatus.choices, "receivers": list(Receiver.objects.order_by("name")
                                                                    .values_list("name", flat=True)),
-            "offset": offset, "query": query,
-            "next_offset": offset + PAGE_SIZE if len(page_rows) > PAGE_SIZE else None,
-            "prev_offset": max(0, offset - PAGE_SIZE) if offset else None,
         }),
     )  # fmt: skip

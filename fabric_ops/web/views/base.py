@@ -104,3 +104,24 @@ def render_page(
     from django.shortcuts import render
 
     return render(request, template, {**ui_context(request), **(context or {})}, **kwargs)
+
+
+PAGE_SIZE = 50
+
+
+def offset_page(request: HttpRequest, rows: Any, size: int = PAGE_SIZE) -> dict[str, Any]:
+    """One page of a queryset by ``?offset=`` (a bad offset is the first page), plus the newer/older offsets.
+
+    Fetches one row more than the page to know whether there is an older page, without counting the table.
+    """
+    try:
+        offset = max(0, int(request.GET.get("offset", "0")))
+    except ValueError:
+        offset = 0
+    fetched = list(rows[offset : offset + size + 1])
+    return {
+        "rows": fetched[:size],
+        "offset": offset,
+        "next_offset": offset + size if len(fetched) > size else None,
+        "prev_offset": max(0, offset - size) if offset else None,
+    }

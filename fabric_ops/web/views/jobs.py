@@ -29,13 +29,12 @@ from fabric_ops.web import audit
 from fabric_ops.web.api.serializers import PushJobCreateSerializer
 from fabric_ops.web.api.viewsets import enqueue_push
 
-from .base import JOBS_APPROVE, JOBS_CREATE, JOBS_READ, page, render_page
+from .base import JOBS_APPROVE, JOBS_CREATE, JOBS_READ, offset_page, page, render_page
 
 logger = logging.getLogger(__name__)
 
 # Job states in which the page keeps polling for progress.
 LIVE_STATUSES = {JobStatus.PENDING, JobStatus.RUNNING, JobStatus.AWAITING_APPROVAL}
-PAGE_SIZE = 50
 
 
 @page(*JOBS_READ)
@@ -44,18 +43,9 @@ def job_list(request: HttpRequest) -> HttpResponse:
     status = request.GET.get("status", "")
     if status:
         jobs = jobs.filter(status=status)
-    try:
-        offset = max(0, int(request.GET.get("offset", "0")))
-    except ValueError:
-        offset = 0
-    rows = list(jobs[offset : offset + PAGE_SIZE + 1])
-    return render_page(
-        request,
-        "web/jobs.html",
-        {"jobs": rows[:PAGE_SIZE], "status": status, "statuses": JobStatus.choices, "offset": offset,
-         "next_offset": offset + PAGE_SIZE if len(rows) > PAGE_SIZE else None,
-         "prev_offset": max(0, offset - PAGE_SIZE) if offset else None},
-    )  # fmt: skip
+    page_of = offset_page(request, jobs)
+    context = {"jobs": page_of.pop("rows"), "status": status, "statuses": JobStatus.choices, **page_of}
+    return render_page(request, "web/jobs.html", context)
 
 
 def job_context(job: PushJob) -> dict[str, Any]:
