@@ -64,6 +64,7 @@ METRICS = {
     # metric -> what it measures on the incident's object (fabric_ops.health.verification)
     "link-carrying-bps": "traffic still carried by the incident's link (both directions, both ends)",
     "link-oper-up": "1 when the incident's link is operationally up at both ends, else 0",
+    "link-shut": "1 when both ends of the incident's link report admin-down and oper-down (a shutdown in force)",
     "link-utilisation": "busiest direction of the incident's link at either end, as a fraction of its speed",
     "port-pause-rx-ps": "PFC pause frames/s received on the incident's port at its priority",
     "device-pause-tx-ps": "PFC pause frames/s the incident's switch sends on its other ports (a storm spreading)",

@@ -72,6 +72,17 @@ def measure(metric: str, subject: Subject, since_ns: int, read: Latest) -> float
             busiest = max(float(values.get("out_bps") or 0.0), float(values.get("in_bps") or 0.0)) / speed
             worst = busiest if worst is None else max(worst, busiest)
         return worst
+    if metric == "link-shut":
+        # What a shutdown drain changes, as the switches themselves report it (admin-status and oper-status are
+        # ON_CHANGE: seconds, where a traffic rate needs a full counter interval after the commit). Admin-down is
+        # what tells the drain from the fault: a flapping link is often oper-down on its own.
+        for device, ifname in subject.ports:
+            fields = (read(device).get(f"interface|interface={ifname}") or {}).get("fields", {})
+            if "admin_up" not in fields or "oper_up" not in fields:
+                return None
+            if fields["admin_up"] or fields["oper_up"]:
+                return 0.0
+        return 1.0
     if metric == "link-oper-up":
         for device, ifname in subject.ports:
             entry = read(device).get(f"interface|interface={ifname}")

@@ -15,7 +15,7 @@ def test_shipped_playbooks_validate_and_cover_every_detector():
     assert {kind for book in books for kind in book.kinds} == set(DETECTOR_KINDS)
     flap = next(b for b in books if b.name == "link-flap")
     assert [a.action for a in flap.actions] == ["drain-link", "notify"]
-    assert flap.verification.metric == "link-carrying-bps" and flap.verification.within == 30
+    assert flap.verification.metric == "link-shut" and flap.verification.within == 30
     assert flap.restore_after == 300 and flap.guardrails == {"min_uplink_fraction": 0.75}
     assert flap.source.endswith("link-flap.yml:4")
 

@@ -42,3 +42,30 @@ def test_link_utilisation(values, expected):
 def test_link_utilisation_needs_the_port_speed():
     subject = Subject(ports=PORTS, extra={"port_speed_gbps": {}})
     assert measure("link-utilisation", subject, 10, reader({p: (20, 1e9, 1e9) for p in PORTS})) is None
+
+
+def states(values: dict[tuple[str, str], tuple[bool, bool]]):
+    """Latest interface values with the ON_CHANGE state leaves: (admin_up, oper_up) per port."""
+
+    def read(device: str):
+        return {
+            f"interface|interface={ifname}": {"ts": 1, "fields": {"admin_up": admin, "oper_up": oper}}
+            for (dev, ifname), (admin, oper) in values.items()
+            if dev == device
+        }
+
+    return read
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ({PORTS[0]: (False, False), PORTS[1]: (False, False)}, 1.0),  # the shutdown is in force at both ends
+        ({PORTS[0]: (True, False), PORTS[1]: (True, False)}, 0.0),  # down by the fault itself (a flap), not shut
+        ({PORTS[0]: (False, False), PORTS[1]: (True, False)}, 0.0),  # one end not shut yet
+        ({PORTS[0]: (False, True), PORTS[1]: (False, False)}, 0.0),  # admin-down but still up: not in force
+        ({PORTS[0]: (False, False)}, None),  # the far end unknown
+    ],
+)
+def test_link_shut(values, expected):
+    assert measure("link-shut", Subject(ports=PORTS), 0, states(values)) == expected
