@@ -562,16 +562,19 @@ def _execute(run: RemediationRun, incident: Incident, playbook: Playbook, p: Pla
         run.status, run.verified_at, run.finished_at = RunStatus.SUCCEEDED, done, done
         if playbook.restore_after is not None and any(a.action in RESTORABLE_ACTIONS for a in playbook.actions):
             run.restore_after = done + timedelta(seconds=playbook.restore_after)
-        run.save()
         target_status = IncidentStatus.MITIGATED if playbook.acts else incident.status
-        if target_status != incident.status:
-            transition(incident, target_status, verified_at=done)
+        # one commit: a worker dying in between must not leave a succeeded run under a still-mitigating incident
+        with transaction.atomic():
+            run.save()
+            if target_status != incident.status:
+                transition(incident, target_status, verified_at=done)
     else:
         note = _rollback(run, playbook, p, incident) if playbook.rollback else "no rollback (playbook)"
         run.status = RunStatus.ROLLED_BACK if playbook.rollback else RunStatus.FAILED
         run.reason, run.finished_at = f"verification failed: {outcome.get('why')}; {note}", done
-        run.save()
-        transition(incident, IncidentStatus.FAILED, reason=run.reason)
+        with transaction.atomic():
+            run.save()
+            transition(incident, IncidentStatus.FAILED, reason=run.reason)
         _notify(incident, run.reason, "critical")
     if playbook.acts:
         Cooldown.objects.update_or_create(
