@@ -35,32 +35,31 @@ class GnmiTransport:
 
     tls: bool
     ca_file: str | None = None
+    ca_pem: bytes = b""  # the bundle's contents, read once when the transport is built
 
     def channel(self, target: str) -> grpc.Channel:
         if not self.tls:
             return grpc.insecure_channel(target)
-        return grpc.secure_channel(target, grpc.ssl_channel_credentials(root_certificates=self.ca_pem()))
+        return grpc.secure_channel(target, grpc.ssl_channel_credentials(root_certificates=self.ca_pem))
 
-    def ca_pem(self) -> bytes:
-        try:
-            return Path(self.ca_file or "").read_bytes()
-        except OSError as exc:
-            raise ConfigurationError(f"FABRIC_OPS_GNMI_TLS_CA={self.ca_file}: {exc}") from exc
+
+PLAIN = GnmiTransport(tls=False)
 
 
 def gnmi_transport() -> GnmiTransport:
-    """The deployment's gNMI transport; TLS without a CA bundle is refused (it would trust whoever answers)."""
+    """The deployment's gNMI transport; TLS without a readable CA bundle is refused (it would trust whoever answers)."""
     if not settings.FABRIC_OPS_GNMI_TLS:
-        return GnmiTransport(tls=False)
+        return PLAIN
     ca_file = settings.FABRIC_OPS_GNMI_TLS_CA
     if not ca_file:
         raise ConfigurationError(
             "gNMI TLS is on (FABRIC_OPS_GNMI_TLS, the default with DEBUG off) but FABRIC_OPS_GNMI_TLS_CA names no CA "
             "bundle to verify the switches' certificates; set it, or FABRIC_OPS_GNMI_TLS=0 for plain gRPC"
         )
-    transport = GnmiTransport(tls=True, ca_file=ca_file)
-    transport.ca_pem()  # unreadable: say so now, naming the file
-    return transport
+    try:
+        return GnmiTransport(tls=True, ca_file=ca_file, ca_pem=Path(ca_file).read_bytes())
+    except OSError as exc:
+        raise ConfigurationError(f"FABRIC_OPS_GNMI_TLS_CA={ca_file}: {exc}") from exc
 
 
 def check_gnmi(device: Device, timeout: float = 5.0) -> None:

@@ -40,20 +40,19 @@ class DeviceTarget:
 
 
 def load_targets(
-    fabric: str | None = None, shard: Shard | None = None, *, insecure: bool | None = None
+    fabric: str | None = None, shard: Shard | None = None, *, insecure: bool = False
 ) -> list[DeviceTarget]:
     """Active, gNMI-capable devices (not optical) of ``fabric`` (or all) that ``shard`` owns.
 
-    ``insecure`` None: the deployment's transport (FABRIC_OPS_GNMI_TLS / _CA: TLS by default with DEBUG off).
+    Over the deployment's transport (FABRIC_OPS_GNMI_TLS / _CA: TLS by default with DEBUG off); ``insecure``
+    forces plain gRPC (a lab).
     """
-    from fabric_ops.devices.gnmi import GnmiTransport, gnmi_transport
+    from fabric_ops.devices.gnmi import PLAIN, gnmi_transport
     from fabric_ops.telemetry.models import SubscriptionProfile
     from fabric_ops.topology.choices import Lifecycle, Platform
     from fabric_ops.topology.models import Device, Fabric, GpuNic, Interface
 
-    transport = gnmi_transport() if insecure is None else GnmiTransport(tls=not insecure)
-    if transport.tls and not transport.ca_file:
-        transport = gnmi_transport()  # TLS asked for by the caller: the deployment's CA bundle verifies it
+    transport = PLAIN if insecure else gnmi_transport()
     shard = shard or Shard()
     devices = (
         Device.objects.filter(lifecycle=Lifecycle.ACTIVE, mgmt_address__isnull=False)

@@ -113,13 +113,18 @@ def test_dry_run_shows_the_diff_and_changes_nothing(lab):
     assert not hasattr(device, "config_state") or device.config_state.last_attempt_at is None
 
 
-def test_rejected_line_fails_the_device_with_its_own_error_and_leaves_it_untouched(lab, settings, tmp_path):
-    # A template bug the intent validation cannot see: a line EOS refuses, after valid RoCE lines.
+def eos_template_ending_with(lines: str, settings, tmp_path) -> None:
+    """Render from a copy of the shipped templates whose EOS template ends with ``lines`` (a bug no intent shows)."""
     templates = tmp_path / "templates"
     shutil.copytree(django_settings.NETWORK_TEMPLATES_DIR, templates)
     eos = templates / "eos" / "device.j2"
-    eos.write_text(eos.read_text() + "interface Ethernet1/1\n   mtu 99999\n")
+    eos.write_text(eos.read_text() + lines)
     settings.NETWORK_TEMPLATES_DIR = templates
+
+
+def test_rejected_line_fails_the_device_with_its_own_error_and_leaves_it_untouched(lab, settings, tmp_path):
+    # A template bug the intent validation cannot see: a line EOS refuses, after valid RoCE lines.
+    eos_template_ending_with("interface Ethernet1/1\n   mtu 99999\n", settings, tmp_path)
     device = leaves("sjc-leaf4")[0]
     before = running_config(device)
     job = run_job(create_job([device], requested_by="alice").pk)
@@ -299,11 +304,7 @@ def test_keepalive_connection_is_replaced_after_the_idle_limit(lab, monkeypatch)
 
 def test_a_push_that_shuts_eapi_fails_verification_on_a_new_connection(lab, settings, tmp_path):
     """The kept-alive connection of the push must not hide that eAPI no longer accepts clients after the commit."""
-    templates = tmp_path / "templates"
-    shutil.copytree(django_settings.NETWORK_TEMPLATES_DIR, templates)
-    eos = templates / "eos" / "device.j2"
-    eos.write_text(eos.read_text() + "management api http-commands\n   shutdown\n")
-    settings.NETWORK_TEMPLATES_DIR = templates
+    eos_template_ending_with("management api http-commands\n   shutdown\n", settings, tmp_path)
     device = leaves("sjc-leaf8")[0]
     before = running_config(device)
     row = run_job(create_job([device], requested_by="alice", revert_in=3).pk).devices.get()
