@@ -93,11 +93,6 @@ def describe(held: dict[str, list[Any]]) -> str:
     return "; ".join(f"{IN_FORCE_LABELS.get(k, k)} {', '.join(map(str, v))}" for k, v in held.items())
 
 
-def drained_links(run: RemediationRun) -> list[int]:
-    """Links a run shut and has not brought back up."""
-    return in_force(run).get("links", [])
-
-
 def can_roll_back(run: RemediationRun) -> bool:
     return bool(in_force(run)) and run.incident.status != IncidentStatus.MITIGATING
 

@@ -106,7 +106,7 @@ def incident_context(request: HttpRequest, incident: Incident) -> dict[str, Any]
         run.action_rows = list(run.actions.all())
         for act in run.action_rows:
             act.diff, act.result = redact(act.diff), redact(act.result)
-        run.can_roll_back = run.status == RunStatus.SUCCEEDED and incident_actions.can_roll_back(run)
+        run.can_roll_back = incident_actions.can_roll_back(run)  # a succeeded run, not restored
         # An approval / rollback already queued for a worker: shown, and its button hidden (a second is refused).
         run.queued_action = None
         if run.status == RunStatus.AWAITING_APPROVAL:
