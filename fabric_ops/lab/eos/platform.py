@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from fabric_ops.lab.eos.config import ConfigTree
 from fabric_ops.lab.eos.effects import compute_effects
 from fabric_ops.lab.eos.grammar import CliError
-from fabric_ops.lab.eos.timers import TimerHandle, schedule
 from fabric_ops.lab.state import SwitchState
+from fabric_ops.lab.timers import TimerHandle, schedule
 
 __all__ = ["MAX_OPEN_SESSIONS", "MAX_SAVED_SESSIONS", "ConfigSession", "EosPlatform"]
 

@@ -8,6 +8,7 @@ reboot) ends in :meth:`_apply_effects`, which tells the data plane.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import threading
@@ -15,6 +16,7 @@ import time
 from dataclasses import dataclass, field
 
 from fabric_ops.lab.state import SwitchState
+from fabric_ops.lab.timers import TimerHandle, schedule
 
 from . import effects
 from .config import Node, Op, apply_ops, parse, render_lines
@@ -43,9 +45,13 @@ class CommitRecord:
 class Trial:
     before: Node
     deadline: float
-    timer: threading.Timer
     user: str
     commit_id: int | None  # the trial's rollback point, removed again if the trial is not confirmed
+    timer: TimerHandle | None = None  # on the lab's shared timer heap: no thread per trial
+
+    def cancel(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
 
 
 @dataclass
@@ -99,7 +105,7 @@ def commit(switch: SwitchState, ops: list[Op], user: str, trial_seconds: int | N
         if state.trial is not None:
             if trial_seconds is not None:
                 raise VrpError("Error: The system is in trial configuration mode, and only one trial is allowed.")
-            state.trial.timer.cancel()
+            state.trial.cancel()
             state.trial = None
             message = "Info: The trial configuration has been confirmed."
         before = state.running
@@ -110,16 +116,14 @@ def commit(switch: SwitchState, ops: list[Op], user: str, trial_seconds: int | N
             state.running = after
             record = state._record(user, before, after, label)
         if trial_seconds is not None:
-            timer = threading.Timer(trial_seconds, _trial_expired, args=(switch,))
-            timer.daemon = True
-            state.trial = Trial(
+            trial = Trial(
                 before=before,
                 deadline=time.time() + trial_seconds,
-                timer=timer,
                 user=user,
                 commit_id=record.commit_id if record else None,
             )
-            timer.start()
+            trial.timer = schedule(trial_seconds, functools.partial(_trial_expired, switch, trial))
+            state.trial = trial
             message = (
                 f"Info: The system will roll back to the configuration before the trial in {trial_seconds} "
                 "seconds unless the configuration is committed."
@@ -129,15 +133,18 @@ def commit(switch: SwitchState, ops: list[Op], user: str, trial_seconds: int | N
             # reach the data plane in the order they changed the running configuration.
             _apply_effects(switch, after)
     if changed:
-        trial = " (trial)" if trial_seconds else ""
-        logger.info("%s: %s committed %d change(s)%s", switch.hostname, user, len(ops), trial)
+        suffix = " (trial)" if trial_seconds else ""
+        logger.info("%s: %s committed %d change(s)%s", switch.hostname, user, len(ops), suffix)
     return message
 
 
-def _trial_expired(switch: SwitchState) -> None:
+def _trial_expired(switch: SwitchState, trial: Trial) -> None:
+    """Restore the configuration from before ``trial``, unless it was confirmed, aborted or replaced meanwhile."""
     state = platform(switch)
     with state.lock:
-        if state.trial is None:
+        # Identity, not just "a trial is pending": a timer already due when its trial was confirmed must not
+        # revert the next trial.
+        if state.trial is not trial:
             return
         before = state.trial.before
         trial_commit = state.trial.commit_id
@@ -155,8 +162,9 @@ def abort_trial(switch: SwitchState) -> None:
     with state.lock:
         if state.trial is None:
             raise VrpError("Error: No trial configuration exists.")
-        state.trial.timer.cancel()
-        _trial_expired(switch)  # the lock is re-entrant: nothing can confirm the trial between cancel and revert
+        state.trial.cancel()
+        # The lock is re-entrant: nothing can confirm the trial between cancel and revert.
+        _trial_expired(switch, state.trial)
 
 
 def rollback(switch: SwitchState, user: str, last: int | None = None, commit_id: int | None = None) -> None:
@@ -193,7 +201,7 @@ def reboot(switch: SwitchState) -> None:
     state = platform(switch)
     with state.lock:
         if state.trial is not None:
-            state.trial.timer.cancel()
+            state.trial.cancel()
             state.trial = None
         for session in list(state.sessions):
             session.drop_candidate()
