@@ -7,7 +7,6 @@ import base64
 import hashlib
 import hmac
 import json
-import socket
 import threading
 import urllib.parse
 from collections import deque
@@ -23,6 +22,7 @@ from celery.exceptions import Retry
 from fabric_ops.alerting import clock as alert_clock
 from fabric_ops.alerting import scheduler, tasks
 from fabric_ops.alerting.models import Notification, Receiver, Route
+from fabric_ops.telemetry.influxd import free_port
 
 HTTP_HOST = "127.21.0.1"
 SMTP_HOST = "127.21.0.2"
@@ -136,9 +136,7 @@ class _SmtpHandler:
 @pytest.fixture
 def smtp_server() -> Iterator[tuple[str, int, _SmtpHandler]]:
     handler = _SmtpHandler()
-    with socket.socket() as probe:  # aiosmtpd's readiness check cannot use port 0: pick a free port first
-        probe.bind((SMTP_HOST, 0))
-        port = probe.getsockname()[1]
+    port = free_port(SMTP_HOST)  # aiosmtpd's readiness check cannot use port 0: pick a free port first
     controller = Controller(handler, hostname=SMTP_HOST, port=port)
     controller.start()
     try:

@@ -6,8 +6,6 @@ post-push check (plain gRPC stub) and the collector's target list (pygnmi). List
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 
 from fabric_ops.devices.credentials import Credential
@@ -16,6 +14,7 @@ from fabric_ops.errors import ConfigurationError, DeviceError
 from fabric_ops.lab.gnmi import serve
 from fabric_ops.lab.state import make_switch
 from fabric_ops.lab.tls import self_signed_certificate
+from fabric_ops.telemetry.influxd import free_port
 from fabric_ops.telemetry.targets import load_targets
 from tests.topology.factories import two_tier
 
@@ -24,16 +23,10 @@ ADDRESS = "127.19.7.1"
 CRED = Credential("admin", "tls-secret")
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((ADDRESS, 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture
 def tls_switch(settings, monkeypatch, tmp_path):
     """One lab switch whose gNMI speaks TLS only, its CA file, and the Device row pointing at it."""
-    port = _free_port()
+    port = free_port(ADDRESS)
     cert, key = self_signed_certificate("leaf-tls", [ADDRESS])
     ca_file = tmp_path / "gnmi-ca.pem"
     ca_file.write_bytes(cert)

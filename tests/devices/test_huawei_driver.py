@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import time
 
 import pytest
@@ -15,18 +14,12 @@ from fabric_ops.devices.credentials import Credential
 from fabric_ops.devices.drivers.huawei_vrp import HuaweiVRPDriver
 from fabric_ops.lab import huawei_vrp
 from fabric_ops.lab.state import make_switch
+from fabric_ops.telemetry.influxd import free_port
 
 pytestmark = [pytest.mark.lab, pytest.mark.timeout(60)]
 
 
-def free_port(address: str) -> int:
-    """A port free on ``address`` now, so parallel runs of this file (CI and a developer) never collide."""
-    with socket.socket() as probe:
-        probe.bind((address, 0))
-        return probe.getsockname()[1]
-
-
-PORT = free_port("127.11.1.1")
+PORT = free_port("127.11.1.1")  # kernel-picked: parallel runs of this file (CI and a developer) never collide
 CREDENTIAL = Credential("netops", "driver-pass")
 
 # The RoCE example of docs/lab-huawei-vrp.md, kept here so the documented grammar stays accepted.

@@ -13,7 +13,6 @@ import json
 import os
 import re
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -26,17 +25,13 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from fabric_ops.telemetry.influxd import free_port
+
 pytestmark = [pytest.mark.lab, pytest.mark.timeout(1200)]
 
 START_DEADLINE_S = 420  # to a healthy /api/health/ on a loaded 2-core machine
 SCENARIO_DEADLINE_S = 600  # from healthy to the scenario's verdict
 STOP_DEADLINE_S = 120
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Demo:
@@ -125,7 +120,7 @@ def demo_env(tmp_path):
             "CELERY_RESULT_BACKEND": "redis://127.0.0.1:6379/9",
             "FABRIC_OPS_TELEMETRY_REDIS_URL": "redis://127.0.0.1:6379/9",
             "FABRIC_OPS_TELEMETRY_REDIS_PREFIX": f"demo-test-{tag}",
-            "FABRIC_OPS_INFLUX_URL": f"http://127.0.0.1:{_free_port()}",
+            "FABRIC_OPS_INFLUX_URL": f"http://127.0.0.1:{free_port()}",
             "FABRIC_OPS_EXTERNAL_URL": "http://127.0.0.1:1",
             "PYTHONUNBUFFERED": "1",
         }
@@ -135,7 +130,7 @@ def demo_env(tmp_path):
 
 def test_make_demo_start_up_scenario_alerts_and_ctrl_c(demo_env, tmp_path):
     var, env = demo_env
-    address = f"127.0.0.1:{_free_port()}"
+    address = f"127.0.0.1:{free_port()}"
     argv = [sys.executable, "manage.py", "demo", "--address", address, "--scenario", "1", "--scenario-pace", "0.3"]
     demo = Demo(argv, env, tmp_path / "demo.out")
     pids: dict[str, int] = {}

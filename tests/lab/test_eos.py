@@ -25,10 +25,11 @@ from napalm.base.test.helpers import test_model as napalm_model_ok
 from fabric_ops.devices.credentials import Credential
 from fabric_ops.lab import eos
 from fabric_ops.lab.state import QosSettings, make_switch
+from fabric_ops.telemetry.influxd import free_port
 
 pytestmark = [pytest.mark.lab, pytest.mark.timeout(60)]
 
-EOS_PORT = 14443
+EOS_PORT = free_port("127.10.0.2")  # kernel-picked: parallel runs of this file never collide
 EOS_CRED = Credential("admin", "lab-secret-pw")
 _addresses = itertools.count(1)
 

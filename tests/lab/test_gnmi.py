@@ -24,11 +24,12 @@ from fabric_ops.lab.gnmi import GnmiPathError, self_signed_certificate, serve, w
 from fabric_ops.lab.gnmi.paths import group_leaves, resolve
 from fabric_ops.lab.gnmi.subscribe import Plan
 from fabric_ops.lab.state import OpticalChannelState, make_switch
+from fabric_ops.telemetry.influxd import free_port
 
 pytestmark = [pytest.mark.lab]
 
 CRED = Credential("admin", "lab-secret")
-PORT = 50300
+PORT = free_port("127.12.1.1")  # kernel-picked: parallel runs of this file never collide
 MS = 1_000_000
 
 

@@ -15,18 +15,12 @@ from fabric_ops.devices.credentials import Credential
 from fabric_ops.errors import LabError
 from fabric_ops.lab import huawei_vrp
 from fabric_ops.lab.state import make_switch
+from fabric_ops.telemetry.influxd import free_port
 
 pytestmark = [pytest.mark.lab, pytest.mark.timeout(60)]
 
 
-def free_port(address: str) -> int:
-    """A port free on ``address`` now, so parallel runs of this file (CI and a developer) never collide."""
-    with socket.socket() as probe:
-        probe.bind((address, 0))
-        return probe.getsockname()[1]
-
-
-PORT = free_port("127.11.0.1")
+PORT = free_port("127.11.0.1")  # kernel-picked: parallel runs of this file (CI and a developer) never collide
 CREDENTIAL = Credential("admin", "s3cret-lab")
 
 

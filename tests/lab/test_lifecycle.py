@@ -24,12 +24,25 @@ from fabric_ops.lab.api import Lab, LabClient
 from fabric_ops.lab.control import ControlServer
 from fabric_ops.lab.spec import build_from_db
 from fabric_ops.lab.synthetic import clos
+from fabric_ops.telemetry.influxd import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-EAPI, SSH, GNMI = 10443, 10022, 16030
 
 
-def seed_tiny_fabric(third_octet: int = 2) -> None:
+def _distinct_free_ports(host: str, count: int) -> tuple[int, ...]:
+    """Kernel-picked ports (parallel runs never collide), distinct because one switch binds all of them."""
+    ports: list[int] = []
+    while len(ports) < count:
+        port = free_port(host)
+        if port not in ports:
+            ports.append(port)
+    return tuple(ports)
+
+
+EAPI, SSH, GNMI = _distinct_free_ports("127.13.0.1", 3)
+
+
+def seed_tiny_fabric(third_octet: int = 2, ports: tuple[int, int, int] = (EAPI, SSH, GNMI)) -> None:
     """A 3-switch fabric (EOS spine and leaf, VRP leaf, 2 GPU hosts) plus a DCI pair over an optical span."""
     from fabric_ops.topology.models import (
         Device,
@@ -60,8 +73,8 @@ def seed_tiny_fabric(third_octet: int = 2) -> None:
     def device(name, role, platform, fabric=tiny, site=s1, addr=True):
         return Device.objects.create(
             hostname=name, fabric=fabric, site=site, role=role, platform=platform, credential="lab",
-            mgmt_address=f"127.13.{third_octet}.{next(n)}" if addr else None, eapi_port=EAPI, ssh_port=SSH,
-            gnmi_port=GNMI,
+            mgmt_address=f"127.13.{third_octet}.{next(n)}" if addr else None, eapi_port=ports[0], ssh_port=ports[1],
+            gnmi_port=ports[2],
         )  # fmt: skip
 
     spine = device("spine1", "spine", "eos")
@@ -278,7 +291,7 @@ def seeded_db(tmp_path_factory) -> Path:
     assert migrated.returncode == 0, migrated.stderr
     seed = subprocess.run(
         [sys.executable, "-c", "import django; django.setup(); "
-         "from tests.lab.test_lifecycle import seed_tiny_fabric; seed_tiny_fabric(3)"],
+         f"from tests.lab.test_lifecycle import seed_tiny_fabric; seed_tiny_fabric(3, {(EAPI, SSH, GNMI)})"],
         cwd=ROOT, env={**env, "DJANGO_SETTINGS_MODULE": "fabric_ops.settings"}, capture_output=True, text=True,
     )  # fmt: skip
     assert seed.returncode == 0, seed.stderr

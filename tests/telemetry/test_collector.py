@@ -8,7 +8,6 @@ test sees two samples of every counter within seconds.
 
 from __future__ import annotations
 
-import socket
 import time
 import uuid
 from pathlib import Path
@@ -20,6 +19,7 @@ from django.conf import settings as django_settings
 from fabric_ops.lab.api import Lab
 from fabric_ops.telemetry.collector import Collector, CollectorConfig
 from fabric_ops.telemetry.handoff import Handoff, collection_health, latest_values, read_events
+from fabric_ops.telemetry.influxd import free_port
 from fabric_ops.telemetry.models import SubscriptionProfile
 from fabric_ops.telemetry.normalise import MEASUREMENTS
 from fabric_ops.telemetry.query import InfluxQuery
@@ -46,17 +46,11 @@ def fast_rows() -> None:
         )
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.16.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def lab_db(settings, tmp_path):
     settings.SECRETS_DIR = tmp_path / "secrets"
     import_inventory(LAB_INVENTORY)
-    port = free_port()  # not 6030: two runs of this folder (yours and a full suite) may overlap
+    port = free_port("127.16.0.1")  # not 6030: two runs of this folder (yours and a full suite) may overlap
     for index, device in enumerate(Device.objects.order_by("hostname"), start=1):
         device.mgmt_address = f"127.16.0.{index}"
         device.gnmi_port = port
