@@ -18,6 +18,8 @@ from typing import Any
 
 from django.conf import settings
 
+from fabric_ops.telemetry.handoff import field_ts
+
 from .detectors import congestion as cg
 from .detectors import device as dv
 from .detectors import link as lk
@@ -286,7 +288,7 @@ class DetectionEngine:
             for name, entry in series.items():
                 measurement, _, tagtext = name.partition("|")
                 tags = dict(kv.split("=", 1) for kv in tagtext.split(",") if "=" in kv)
-                fields, ts = entry.get("fields", {}), int(entry.get("ts", 0))
+                fields = entry.get("fields", {})
                 port = tags.get("interface", "")
                 if measurement == "interface" and port:
                     speed = self.index.port_speed.get((device, port), 400) * 1e9
@@ -294,7 +296,10 @@ class DetectionEngine:
                     ingress[port] = max(fields.get("in_bps") or 0.0, 0.0) / speed
                     skey = ("interface-util", device, port)
                     slim = {"out_bps": fields.get("out_bps"), "in_bps": fields.get("in_bps")}  # what hot_link reads
-                    hist = self._history(skey, Sample("interface", {"device": device, **tags}, slim, ts))
+                    # the rates' own sample time (10 s), not the series' (refreshed each second by the discards):
+                    # one 10 s sample must not count as ten in the sustain window
+                    sampled = max(field_ts(entry, "out_bps"), field_ts(entry, "in_bps"))
+                    hist = self._history(skey, Sample("interface", {"device": device, **tags}, slim, sampled))
                     key = ("hot-link", device, port)
                     speed_g = self.index.port_speed.get((device, port), 400)
                     self._set(result, "hot-link", key, cg.hot_link(list(hist), self.cth, speed_g, key in self.active))
@@ -305,6 +310,7 @@ class DetectionEngine:
                       and self._oper_up(series, port)):  # fmt: skip
                     # a dark port (down, peer off) is the link detectors' business, not an optic's
                     skey = ("optics-lane", device, port, tags["lane"])
+                    ts = field_ts(entry, "input_power_dbm")
                     if self.lane_seen.get(skey) == ts:
                         continue
                     self.lane_seen[skey] = ts

@@ -1,8 +1,11 @@
 """Verification metrics: read what the network does *after* a change, from the collector's latest values.
 
 Every metric reads ``<prefix>:latest:<device>`` (``fabric_ops.telemetry.handoff.latest_values``) and only trusts
-values the switch timestamped after ``since_ns`` (the commit): a number from before the change proves nothing.
-A metric with no fresh value yet returns None, and the verifier keeps polling until the playbook's ``within``.
+values the switch sampled after ``since_ns`` (the commit): a number from before the change proves nothing. The
+time that counts is the field's own (``handoff.field_ts``), not the series': the ``interface`` series is refreshed
+every second by its discard counters while its traffic rates are sampled every 10 s, so the series' time would
+pass a pre-commit rate as fresh. A metric with no fresh value yet returns None, and the verifier keeps polling
+until the playbook's ``within``.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from fabric_ops.telemetry.handoff import latest_values
+from fabric_ops.telemetry.handoff import field_ts, fresh_fields, latest_values
 
 from .playbooks import Verification
 from .topology import Port
@@ -21,6 +24,7 @@ from .topology import Port
 logger = logging.getLogger(__name__)
 
 Latest = Callable[[str], Mapping[str, Mapping[str, Any]]]
+TRAFFIC = ("out_bps", "in_bps")
 RATE_METRICS = frozenset(
     {"link-carrying-bps", "link-utilisation", "dci-degraded-carrying-bps", "port-pause-rx-ps", "device-pause-tx-ps",
      "queue-drops-pps", "queue-ecn-marks-pps"}
@@ -38,36 +42,36 @@ class Subject:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
-def _fresh(latest: Mapping[str, Mapping[str, Any]], series: str, since_ns: int) -> Mapping[str, Any] | None:
-    entry = latest.get(series)
-    if entry is None or int(entry.get("ts", 0)) < since_ns:
-        return None
-    return entry.get("fields", {})
+def _fresh(
+    latest: Mapping[str, Mapping[str, Any]], series: str, since_ns: int, names: tuple[str, ...]
+) -> dict[str, Any] | None:
+    """The fields ``names`` of ``series`` when every one it has was sampled after ``since_ns`` (None: not yet)."""
+    return fresh_fields(latest.get(series), names, since_ns)
 
 
 def _sum_ports(read: Latest, ports: Iterable[Port], since_ns: int, fields: tuple[str, ...]) -> float | None:
     total = 0.0
     for device, ifname in ports:
-        values = _fresh(read(device), f"interface|interface={ifname}", since_ns)
-        if values is None or not any(f in values for f in fields):
+        values = _fresh(read(device), f"interface|interface={ifname}", since_ns, fields)
+        if values is None:
             return None
-        total += sum(float(values.get(f) or 0.0) for f in fields)
+        total += sum(float(v or 0.0) for v in values.values())
     return total
 
 
 def measure(metric: str, subject: Subject, since_ns: int, read: Latest) -> float | None:
     """The current value of ``metric`` on ``subject`` from values newer than ``since_ns``; None = not yet known."""
     if metric in ("link-carrying-bps", "dci-degraded-carrying-bps"):
-        return _sum_ports(read, subject.ports, since_ns, ("out_bps", "in_bps"))
+        return _sum_ports(read, subject.ports, since_ns, TRAFFIC)
     if metric == "link-utilisation":
         # The busiest direction at either end, as a fraction of the port speed: a costed-out link stays up and
         # keeps its background (BGP, LLDP) traffic, so "carries nothing" is a fraction, not zero bits.
         speeds = subject.extra.get("port_speed_gbps", {})
         worst = None
         for device, ifname in subject.ports:
-            values = _fresh(read(device), f"interface|interface={ifname}", since_ns)
+            values = _fresh(read(device), f"interface|interface={ifname}", since_ns, TRAFFIC)
             speed = float(speeds.get(f"{device}:{ifname}") or 0) * 1e9
-            if values is None or not speed or not any(f in values for f in ("out_bps", "in_bps")):
+            if values is None or not speed:
                 return None
             busiest = max(float(values.get("out_bps") or 0.0), float(values.get("in_bps") or 0.0)) / speed
             worst = busiest if worst is None else max(worst, busiest)
@@ -93,22 +97,24 @@ def measure(metric: str, subject: Subject, since_ns: int, read: Latest) -> float
         return 1.0
     if metric == "port-pause-rx-ps" and subject.port:
         device, ifname = subject.port
-        values = _fresh(read(device), f"pfc|interface={ifname},priority={subject.priority}", since_ns)
-        return None if values is None else float(values.get("rx_pause_ps") or 0.0)
+        values = _fresh(read(device), f"pfc|interface={ifname},priority={subject.priority}", since_ns, ("rx_pause_ps",))
+        return None if values is None else float(values["rx_pause_ps"] or 0.0)
     if metric == "device-pause-tx-ps" and subject.port:
         device, stormed = subject.port
         total = 0.0
         seen = False
         for name, entry in read(device).items():
-            if name.startswith("pfc|") and f"interface={stormed}," not in name and int(entry.get("ts", 0)) >= since_ns:
-                total += float(entry.get("fields", {}).get("tx_pause_ps") or 0.0)
+            fields = entry.get("fields") or {}
+            if (name.startswith("pfc|") and f"interface={stormed}," not in name and "tx_pause_ps" in fields
+                    and field_ts(entry, "tx_pause_ps") >= since_ns):  # fmt: skip
+                total += float(fields["tx_pause_ps"] or 0.0)
                 seen = True
         return total if seen else None
     if metric in ("queue-drops-pps", "queue-ecn-marks-pps") and subject.port:
         device, ifname = subject.port
         field_name = "dropped_pps" if metric == "queue-drops-pps" else "ecn_marked_pps"
-        values = _fresh(read(device), f"queue|interface={ifname},queue={subject.priority}", since_ns)
-        return None if values is None else float(values.get(field_name) or 0.0)
+        values = _fresh(read(device), f"queue|interface={ifname},queue={subject.priority}", since_ns, (field_name,))
+        return None if values is None else float(values[field_name] or 0.0)
     if metric == "intent-applied":
         from fabric_ops.config.compliance import check_compliance
         from fabric_ops.topology.models import Device

@@ -522,9 +522,10 @@ class Collector:
         return self.device_health(), {self.config.shard: self.health()}
 
     def _latest(self):
+        """(device, measurement, tags, newest ns, fields, {older field: ns}) of the series that moved."""
         for name, session in self.sessions.items():
-            for measurement, tags, ts, fields in session.normaliser.take_dirty():
-                yield name, measurement, tags, ts, fields
+            for row in session.normaliser.take_dirty():
+                yield (name, *row)
 
 
 def run_until_signal(

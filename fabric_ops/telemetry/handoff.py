@@ -8,7 +8,10 @@ Three things, all under one key prefix (setting ``FABRIC_OPS_TELEMETRY_REDIS_PRE
   ``type`` (``state`` | ``stream`` | ``sample``), ``device``, ``ts`` (switch timestamp, epoch ns) and
   ``data`` (JSON; see docs/telemetry.md for each type).
 * ``<prefix>:latest:<device>`` — a hash per device: field ``<measurement>|<k=v,...>`` (the tags below the
-  device, sorted) -> JSON ``{"ts": ns, "fields": {...}}``; the key expires ``latest_ttl`` seconds after the last
+  device, sorted) -> JSON ``{"ts": ns, "fields": {...}, "field_ts": {name: ns}}``: ``ts`` is the newest sample of
+  the series, ``field_ts`` (left out when empty) the sample time of each field sampled before it. One series mixes
+  subscriptions of different intervals (interface: 1 s discards, 10 s traffic), so whoever judges a value's age
+  reads its own time (:func:`field_ts`), never ``ts``. The key expires ``latest_ttl`` seconds after the last
   write, so a device no collector reports on disappears instead of showing stale numbers.
 * ``<prefix>:health:devices`` (hash device -> JSON) and ``<prefix>:health:collectors`` (hash shard -> JSON),
   each entry carrying ``updated_at``; readers treat an entry older than a few seconds as "collector gone".
@@ -37,7 +40,7 @@ from fabric_ops.telemetry.points import TelemetryEvent
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Handoff", "collection_health", "latest_values", "read_events", "series_field"]
+__all__ = ["Handoff", "collection_health", "field_ts", "fresh_fields", "latest_values", "read_events", "series_field"]
 
 DEFAULT_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_PREFIX = "fabric_ops:telemetry"
@@ -71,6 +74,10 @@ def series_field(measurement: str, tags: Mapping[str, str]) -> str:
     return f"{measurement}|{inner}"
 
 
+# (device, measurement, tags, newest ns, fields, {field sampled before the newest: its ns})
+LatestRow = tuple[str, str, dict[str, str], int, dict[str, Any], dict[str, int]]
+
+
 def _json(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), default=str)
 
@@ -98,7 +105,7 @@ class Handoff:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._sources: list[Callable[[], Iterable[tuple[str, str, dict[str, str], int, dict[str, Any]]]]] = []
+        self._sources: list[Callable[[], Iterable[LatestRow]]] = []
         self._health: Callable[[], tuple[dict[str, dict], dict[str, dict]]] | None = None
         self._last_health = 0.0
         self.stats = {"events": 0, "published": 0, "dropped": 0, "latest": 0, "errors": 0, "last_error": ""}
@@ -140,8 +147,9 @@ class Handoff:
         """``state``: ``lost`` (with reason) or ``restored`` (with gap_s)."""
         self._push("stream", device, ts, {"state": state, **data})
 
-    def add_latest_source(self, source: Callable[[], Iterable[tuple[str, str, dict[str, str], int, dict]]]) -> None:
-        """``source()`` -> (device, measurement, tags, ns, fields) of series that moved; called each second."""
+    def add_latest_source(self, source: Callable[[], Iterable[LatestRow]]) -> None:
+        """``source()`` -> (device, measurement, tags, newest ns, fields, {field sampled before ns: its ns}) of the
+        series that moved; called each second."""
         self._sources.append(source)
 
     def set_health_source(self, source: Callable[[], tuple[dict[str, dict], dict[str, dict]]]) -> None:
@@ -202,8 +210,9 @@ class Handoff:
     def _publish_latest(self) -> None:
         per_device: dict[str, dict[str, str]] = {}
         for source in self._sources:
-            for device, measurement, tags, ts, fields in source():
-                per_device.setdefault(device, {})[series_field(measurement, tags)] = _json({"ts": ts, "fields": fields})
+            for device, measurement, tags, ts, fields, older in source():
+                entry = {"ts": ts, "fields": fields, "field_ts": older} if older else {"ts": ts, "fields": fields}
+                per_device.setdefault(device, {})[series_field(measurement, tags)] = _json(entry)
         if not per_device:
             return
         pipe = self._client.pipeline(transaction=False)
@@ -253,9 +262,35 @@ def _client(client: redis.Redis | None) -> redis.Redis:
 
 
 def latest_values(device: str, *, client: redis.Redis | None = None, prefix: str | None = None) -> dict[str, dict]:
-    """``{"interface|interface=Et1": {"ts": ns, "fields": {...}}, ...}`` for one device (empty if unknown)."""
+    """``{"interface|interface=Et1": {"ts": ns, "fields": {...}, "field_ts": {...}}, ...}`` for one device (empty
+    if unknown). Judge a field's age by :func:`field_ts`."""
     raw = _client(client).hgetall(f"{prefix or redis_prefix()}:latest:{device}")
     return {k.decode(): json.loads(v) for k, v in raw.items()}
+
+
+def field_ts(entry: Mapping[str, Any], name: str) -> int:
+    """When the switch sampled field ``name`` of a latest-values entry (epoch ns; 0 if the entry has no time).
+
+    A field not in ``field_ts`` was sampled at ``ts``; so was every field of an entry published before
+    ``field_ts`` existed (the only time such an entry knows)."""
+    older = entry.get("field_ts")
+    if older:
+        sampled = older.get(name)
+        if sampled is not None:
+            return int(sampled)
+    return int(entry.get("ts", 0))
+
+
+def fresh_fields(entry: Mapping[str, Any] | None, names: Iterable[str], since_ns: int) -> dict[str, Any] | None:
+    """The fields ``names`` of an entry, if at least one is there and every one there was sampled at or after
+    ``since_ns``; else None (not known yet). A field absent from the entry is absent from the result."""
+    if entry is None:
+        return None
+    fields = entry.get("fields") or {}
+    out = {name: fields[name] for name in names if name in fields}
+    if not out or any(field_ts(entry, name) < since_ns for name in out):
+        return None
+    return out
 
 
 def collection_health(

@@ -417,7 +417,9 @@ class Normaliser:
         self._state: dict[tuple[int, str], Any] = {}
         self._pending: dict[tuple[int, str], tuple[Any, int]] = {}
         self._channel_names: dict[str, str] = {}
-        self.latest: dict[int, list] = {}  # idx -> [ns, fields] (updated in place)
+        # idx -> [newest ns, fields, {field: ns}] (updated in place): a series mixes subscriptions of different
+        # intervals (interface: 1 s discards, 10 s traffic), so each field keeps the time of its own sample
+        self.latest: dict[int, list] = {}
         self.dirty: set[int] = set()
         # take_dirty runs on the handoff thread while process() runs on the subscription thread: the swap and
         # the adds share this lock (one acquisition per notification), so no add lands in a set being iterated.
@@ -596,25 +598,39 @@ class Normaliser:
             events.append(TelemetryEvent(measurement, ts, tags, fields))
             previous = latest.get(idx)
             if previous is None:
-                latest[idx] = [ts, dict(fields)]
+                latest[idx] = [ts, dict(fields), dict.fromkeys(fields, ts)]
             elif previous[0] <= ts:
-                # fields before ts: a concurrent take_dirty may pair new fields with the old time, never the reverse
+                # values before times: a concurrent take_dirty may pair a new value with an older time (judged
+                # staler than it is), never an old value with a newer time
                 previous[1].update(fields)
+                previous[2].update(dict.fromkeys(fields, ts))
                 previous[0] = ts
+            else:  # another subscription's sample, delivered after a newer one of this series: merge field by field
+                held, times = previous[1], previous[2]
+                for name, value in fields.items():
+                    if times.get(name, -1) <= ts:
+                        held[name] = value
+                        times[name] = ts
         if groups:
             with self._dirty_lock:
                 self.dirty.update(groups)
         counts.events += len(events)
         return events, changes
 
-    def take_dirty(self) -> list[tuple[str, dict[str, str], int, dict[str, Any]]]:
-        """Series whose latest value moved since the last call: (measurement, tags, ns, fields)."""
+    def take_dirty(self) -> list[tuple[str, dict[str, str], int, dict[str, Any], dict[str, int]]]:
+        """Series whose latest value moved since the last call: (measurement, tags, ns, fields, older).
+
+        ``ns`` is the newest field's sample time, ``older`` the sample time of each field sampled before it (empty
+        when all were sampled together: the common case costs nothing on the wire)."""
         with self._dirty_lock:
             dirty, self.dirty = self.dirty, set()
         out = []
         for idx in dirty:
             entry = self.latest.get(idx)
             if entry is not None:
+                times = entry[2].copy()  # times before values (see process)
+                fields = entry[1].copy()
+                ts = max(times.values())
                 measurement, tags = self._series[idx]
-                out.append((measurement, tags, entry[0], dict(entry[1])))
+                out.append((measurement, tags, ts, fields, {k: t for k, t in times.items() if t != ts}))
         return out

@@ -117,6 +117,23 @@ def test_engine_ecmp_imbalance_and_incast_from_latest_values():
     assert kinds["incast"].subject == "Et9" and kinds["incast"].evidence["senders"] == 3
 
 
+def test_hot_link_counts_traffic_samples_not_the_counter_refreshes_of_their_series():
+    """One hot 10 s traffic sample, then 31 s of 1 s discard refreshes of the interface series (the traffic
+    subscription stalled): one sample is not "hot for 30 s". Each real traffic sample counts once."""
+    engine = DetectionEngine(IDX)
+
+    def scan(second: int, traffic_at: int) -> set[str]:
+        fields = {"out_bps": 390e9, "in_bps": 1e9, "in_discards_ps": 0.0}
+        entry = {"ts": T0 + second * NS, "fields": fields,
+                 "field_ts": {"out_bps": T0 + traffic_at * NS, "in_bps": T0 + traffic_at * NS}}  # fmt: skip
+        return {f.kind for f in engine.scan_latest({"leaf1": {"interface|interface=Et1": entry}}).raised}
+
+    assert not any("hot-link" in scan(second, 0) for second in range(32))
+    assert len(engine.series[("interface-util", "leaf1", "Et1")]) == 1
+    raised = set().union(*(scan(second, second - second % 10) for second in range(32, 62)))
+    assert "hot-link" in raised  # traffic samples at 0, 30, 40, 50 and 60 s: hot for 30 s by their own times
+
+
 @pytest.mark.django_db
 def test_two_wavelengths_over_one_span_fold_into_one_span_incident():
     b = two_sites()

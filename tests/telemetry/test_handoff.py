@@ -7,7 +7,15 @@ import uuid
 import pytest
 import redis
 
-from fabric_ops.telemetry.handoff import Handoff, collection_health, latest_values, read_events, series_field
+from fabric_ops.telemetry.handoff import (
+    Handoff,
+    collection_health,
+    field_ts,
+    fresh_fields,
+    latest_values,
+    read_events,
+    series_field,
+)
 from fabric_ops.telemetry.normalise import Change
 
 pytestmark = [pytest.mark.timeout(30)]
@@ -45,7 +53,9 @@ def test_redis_away_loses_nothing_within_the_bound(prefix):
 
 def test_latest_values_and_health(prefix):
     handoff = Handoff(prefix=prefix)
-    rows = [("leaf1", "queue", {"device": "leaf1", "interface": "Et1", "queue": "3", "peer": "x:y"}, 7, {"ecn": 1.0})]
+    rows = [
+        ("leaf1", "queue", {"device": "leaf1", "interface": "Et1", "queue": "3", "peer": "x:y"}, 7, {"ecn": 1.0}, {})
+    ]
     handoff.add_latest_source(lambda: iter(rows))
     handoff.set_health_source(lambda: ({"leaf1": {"connected": True}}, {"0/1": {"devices": 1}}))
     handoff.publish_once(force=True)
@@ -68,7 +78,7 @@ def test_a_failing_latest_source_does_not_stop_the_publisher(prefix):
         calls["n"] += 1
         if calls["n"] == 1:
             raise RuntimeError("Set changed size during iteration")
-        yield ("leaf1", "interface", {"device": "leaf1", "interface": "Et1"}, 9, {"oper_up": False})
+        yield ("leaf1", "interface", {"device": "leaf1", "interface": "Et1"}, 9, {"oper_up": False}, {})
 
     handoff = Handoff(prefix=prefix, interval=0.05)
     handoff.add_latest_source(source)
@@ -87,3 +97,29 @@ def test_a_failing_latest_source_does_not_stop_the_publisher(prefix):
     assert latest_values("leaf1", prefix=prefix) == {"interface|interface=Et1": {"ts": 9, "fields": {"oper_up": False}}}
     assert [e["ts"] for _, e in read_events(prefix=prefix)] == [11]
     assert handoff.stats["errors"] >= 1
+
+
+def test_latest_values_carry_each_fields_own_sample_time(prefix):
+    """A series mixing 1 s and 10 s subscriptions: ``ts`` is the newest sample, ``field_ts`` lists the fields
+    sampled before it; an entry without it (all fields sampled together, or written by an older collector)
+    dates every field at ``ts``."""
+    s = 1_000_000_000
+    handoff = Handoff(prefix=prefix)
+    tags = {"device": "leaf1", "interface": "Et1"}
+    rows = [
+        ("leaf1", "interface", tags, 13 * s, {"in_bps": 8e9, "in_discards_ps": 0.0}, {"in_bps": 10 * s}),
+        ("leaf1", "pfc", {**tags, "priority": "3"}, 13 * s, {"rx_pause_ps": 0.0, "tx_pause_ps": 0.0}, {}),
+    ]
+    handoff.add_latest_source(lambda: iter(rows))
+    handoff.publish_once(force=True)
+    latest = latest_values("leaf1", prefix=prefix)
+    interface, pfc = latest["interface|interface=Et1"], latest["pfc|interface=Et1,priority=3"]
+    assert interface == {"ts": 13 * s, "fields": {"in_bps": 8e9, "in_discards_ps": 0.0}, "field_ts": {"in_bps": 10 * s}}
+    assert pfc == {"ts": 13 * s, "fields": {"rx_pause_ps": 0.0, "tx_pause_ps": 0.0}}  # nothing older: as before
+    assert (field_ts(interface, "in_bps"), field_ts(interface, "in_discards_ps")) == (10 * s, 13 * s)
+    assert field_ts(pfc, "tx_pause_ps") == 13 * s
+    # a traffic rate sampled before the commit (at 11 s) is not known yet, however fresh its series' ts
+    assert fresh_fields(interface, ("in_bps", "out_bps"), 11 * s) is None
+    assert fresh_fields(interface, ("in_bps", "out_bps"), 10 * s) == {"in_bps": 8e9}
+    assert fresh_fields(interface, ("in_discards_ps",), 11 * s) == {"in_discards_ps": 0.0}
+    assert fresh_fields(interface, ("out_bps",), 0) is None and fresh_fields(None, ("in_bps",), 0) is None

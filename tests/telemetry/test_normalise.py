@@ -291,9 +291,37 @@ def test_latest_values_merge_per_series():
     n.sync()
     n.process(notification(1 * S, [(OPER, {"string_val": "UP"}), (CTR + "in-octets", {"uint_val": 0})]))
     n.process(notification(2 * S, [(CTR + "in-octets", {"uint_val": 125})]))
-    latest = {(m, t.get("interface")): (ts, f) for m, t, ts, f in n.take_dirty()}
-    assert latest == {("interface", "Ethernet1/1"): (2 * S, {"oper_up": True, "in_bps": 1000.0})}
+    latest = {(m, t.get("interface")): (ts, f, older) for m, t, ts, f, older in n.take_dirty()}
+    assert latest == {("interface", "Ethernet1/1"): (2 * S, {"oper_up": True, "in_bps": 1000.0}, {"oper_up": 1 * S})}
     assert n.take_dirty() == []
+
+
+def test_latest_values_keep_each_fields_own_sample_time():
+    """The interface series mixes 1 s discard counters and 10 s traffic counters: the discards' samples must not
+    make a traffic rate from before (say) a cost-out commit look fresh (issue 6)."""
+    t0 = 100 * S
+    n = Normaliser(META)
+    n.sync()
+    traffic, discards = CTR + "in-octets", CTR + "in-discards"
+    n.process(notification(t0, [(traffic, {"uint_val": 0}), (discards, {"uint_val": 0})]))
+    n.process(notification(t0 + 10 * S, [(traffic, {"uint_val": 1250}), (discards, {"uint_val": 10})]))
+    for second in (11, 12, 13):
+        n.process(notification(t0 + second * S, [(discards, {"uint_val": 10 + second})]))
+    [(_, _, ts, fields, older)] = n.take_dirty()
+    assert ts == t0 + 13 * S and older == {"in_bps": t0 + 10 * S}
+    assert fields == {"in_bps": 1000.0, "in_discards_ps": 1.0}
+    # a 10 s sample delivered after a newer 1 s one (another subscription's message) still lands, at its own time
+    n.process(notification(t0 + 21 * S, [(discards, {"uint_val": 50})]))
+    n.process(notification(t0 + 20 * S, [(traffic, {"uint_val": 2500})]))
+    [(_, _, ts, fields, older)] = n.take_dirty()
+    assert ts == t0 + 21 * S and older == {"in_bps": t0 + 20 * S} and fields["in_bps"] == 1000.0
+    # ... but never over a newer value of the same field (a gauge: a late counter gives no rate at all)
+    flaps = CTR + "carrier-transitions"
+    n.process(notification(t0 + 30 * S, [(flaps, {"uint_val": 5})]))
+    n.process(notification(t0 + 25 * S, [(flaps, {"uint_val": 3}), (discards, {"uint_val": 60})]))
+    [(_, _, ts, fields, older)] = n.take_dirty()
+    assert ts == t0 + 30 * S and fields["carrier_transitions"] == 5 and "carrier_transitions" not in older
+    assert fields["in_discards_ps"] == 2.5 and older["in_discards_ps"] == t0 + 25 * S
 
 
 @pytest.mark.parametrize(
@@ -330,7 +358,7 @@ def test_take_dirty_from_another_thread_loses_nothing_and_never_raises():
     def take() -> None:
         try:
             while not done.is_set():
-                taken.update((m, t["interface"]) for m, t, _, _ in n.take_dirty())
+                taken.update((m, t["interface"]) for m, t, *_ in n.take_dirty())
         except BaseException as exc:  # the failure under test
             errors.append(exc)
 
@@ -348,5 +376,5 @@ def test_take_dirty_from_another_thread_loses_nothing_and_never_raises():
         thread.join(10)
         sys.setswitchinterval(old)
     assert errors == []
-    taken.update((m, t["interface"]) for m, t, _, _ in n.take_dirty())
+    taken.update((m, t["interface"]) for m, t, *_ in n.take_dirty())
     assert taken == {("interface", f"Ethernet{i}/1") for i in range(1, 401)}
