@@ -6,7 +6,7 @@ import getpass
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from fabric_ops.config.compliance import backup_device, check_compliance, fabric_summary
+from fabric_ops.config.compliance import backup_device, check_compliance_many, fabric_summary
 from fabric_ops.config.push import create_job, run_job
 from fabric_ops.config.rendering import render_device
 from fabric_ops.errors import FabricOpsError
@@ -104,8 +104,8 @@ class Command(BaseCommand):
 
     def do_compliance(self, options) -> None:
         devices = _select(options)
-        for device in devices:
-            result = check_compliance(device)
+        for result in check_compliance_many(devices):  # the source of truth read in bulk, not per device
+            device = result.device
             state = {True: "compliant", False: "NOT compliant", None: "unknown"}[result.compliant]
             self.stdout.write(f"{device.hostname:<24} {state} {result.error}")
             if result.diff:
