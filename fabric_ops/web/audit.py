@@ -109,12 +109,18 @@ def _actor(actor: Any) -> tuple[str, Any, str]:
     """(actor name, user or None, source) from a user or a ``playbook:``/``cli:`` string."""
     if isinstance(actor, str):
         prefix = actor.split(":", 1)[0]
-        source = {"playbook": Source.PLAYBOOK, "cli": Source.CLI, "link": Source.LINK}.get(prefix, Source.SYSTEM)
+        source = {
+            "playbook": Source.PLAYBOOK,
+            "cli": Source.CLI,
+            "link": Source.LINK,
+            "demo": Source.DEMO,
+        }.get(prefix, Source.SYSTEM)
         return actor[:150], None, source
     if actor is not None and getattr(actor, "is_authenticated", False):
         return actor.get_username()[:150], actor, Source.API
     raise ValueError(
-        f"audit actor must be a user or a 'playbook:<name>' / 'cli:<login>' / 'link:<who>' string, not {actor!r}"
+        "audit actor must be a user or a 'playbook:<name>' / 'cli:<login>' / 'link:<who>' / 'demo:<login>' string, "
+        f"not {actor!r}"
     )
 
 
@@ -132,7 +138,8 @@ def record(
 ) -> AuditEntry:
     """Append one audit row and return it.
 
-    ``actor``: a ``User`` or a string ``playbook:<name>`` / ``cli:<login>`` / ``link:<who>`` (a signed link).
+    ``actor``: a ``User`` or a string ``playbook:<name>`` / ``cli:<login>`` / ``link:<who>`` (a signed link) /
+    ``demo:<login>`` (the demo command).
     ``obj``: the model instance the change is about, or None with ``object_type``/``object_id``/``object_repr``
     for things that are not rows (a lab fault). ``changes``: ``{field: [before, after]}`` (see :func:`diff`);
     secret keys are masked.

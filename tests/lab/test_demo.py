@@ -38,3 +38,52 @@ def test_demo_refuses_a_database_that_is_not_its_own(settings, tmp_path):
     with pytest.raises(CommandError, match=r"runs on its own SQLite database under .*--any-database"):
         call_command("demo", no_serve=True)
     assert not Device.objects.exists()  # refused before the inventory import
+
+
+def test_demo_reset_closes_what_an_earlier_run_left_with_one_audit_row_each():
+    """Every incident, run and cooldown the demo closes is in the audit log (source demo), nothing else is."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from fabric_ops.health.models import Cooldown, Incident, RemediationRun
+    from fabric_ops.lab.management.commands.demo import Command
+    from fabric_ops.web.models import AuditEntry
+
+    def incident(key: str, status: str) -> Incident:
+        return Incident.objects.create(kind="link-flap", root_key=key, status=status, summary=f"{key} flapping",
+                                       scope_kind="link", fabric="sjc-ai", device="sjc-leaf1")  # fmt: skip
+
+    mitigating, needs_human = incident("link:1", "mitigating"), incident("link:2", "needs-human")
+    done = incident("link:3", "resolved")
+    run = RemediationRun.objects.create(incident=mitigating, playbook="link-flap", idempotency_key="k1",
+                                        target_key="link:1", status="verifying")  # fmt: skip
+    finished = RemediationRun.objects.create(incident=done, playbook="link-flap", idempotency_key="k2",
+                                             target_key="link:3", status="succeeded")  # fmt: skip
+    later = timezone.now() + timedelta(minutes=15)
+    cooling = Cooldown.objects.create(playbook="link-flap", target_key="link:1", until=later)
+    Cooldown.objects.create(playbook="link-flap", target_key="link:3", until=timezone.now() - timedelta(minutes=1))
+
+    Command().close_stale_incidents()
+
+    for row in (mitigating, needs_human, done, run, finished, cooling):
+        row.refresh_from_db()
+    assert (mitigating.status, needs_human.status, run.status) == ("resolved", "resolved", "failed")
+    assert cooling.until <= timezone.now()
+    entries = list(AuditEntry.objects.order_by("id"))
+    assert {e.source for e in entries} == {"demo"} and all(e.actor.startswith("demo:") for e in entries)
+    assert [(e.action, e.object_type, e.object_id) for e in entries] == [
+        ("fail", "health.remediationrun", str(run.pk)),
+        ("expire", "health.cooldown", str(cooling.pk)),
+        ("resolve", "health.incident", str(mitigating.pk)),
+        ("resolve", "health.incident", str(needs_human.pk)),
+    ]  # one row per closed object; the resolved incident, the finished run and the past cooldown have none
+    by_object = {(e.object_type, e.object_id): e for e in entries}
+    assert by_object["health.remediationrun", str(run.pk)].changes["status"] == ["verifying", "failed"]
+    assert by_object["health.incident", str(mitigating.pk)].changes["status"] == ["mitigating", "resolved"]
+    assert by_object["health.incident", str(mitigating.pk)].changes["via"] == [None, "failed"]
+    assert by_object["health.cooldown", str(cooling.pk)].object_repr == "cooldown link-flap on link:1"
+    assert all("closed by the demo" in e.changes["reason"][1] for e in entries)
+
+    Command().close_stale_incidents()  # nothing left to close: no more rows
+    assert AuditEntry.objects.count() == len(entries)

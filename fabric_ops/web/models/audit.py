@@ -7,8 +7,9 @@ __all__ = ["AuditEntry"]
 
 
 class AuditEntry(models.Model):
-    """One change. ``actor`` is a username, ``playbook:<name>``, ``cli:<login>`` or ``link:<who>`` (an anonymous
-    signed link); ``user`` is set for people.
+    """One change. ``actor`` is a username, ``playbook:<name>``, ``cli:<login>``, ``link:<who>`` (an anonymous
+    signed link) or ``demo:<login>`` (``manage.py demo`` resetting what an earlier demo left); ``user`` is set for
+    people.
 
     ``changes`` holds ``{field: [before, after]}`` for the fields that changed (create: before is null;
     delete: after is null); secret-bearing fields are masked, never stored. Rows are never edited.
@@ -22,6 +23,7 @@ class AuditEntry(models.Model):
         CLI = "cli", "Command line"
         SYSTEM = "system", "System"
         LINK = "link", "Signed link"
+        DEMO = "demo", "Demo"
 
     timestamp = models.DateTimeField(auto_now_add=True, db_index=True)
     actor = models.CharField(max_length=150, db_index=True)

@@ -244,29 +244,55 @@ class Command(BaseCommand):
         holds its root cause, so a new fault there would join the stale incident instead of opening its own. Its
         unfinished remediation runs (their worker is gone; one active run per target) and its cooldowns (a flap on
         the same link would be refused for 15 minutes). Faults still present in a reused lab are detected again.
+        Each closed incident, run and cooldown gets its audit row (source ``demo``, actor ``demo:<login>``), in
+        the same transaction as the change: with ``--any-database`` this may be someone's real history.
         """
+        from django.db import transaction
+
         from fabric_ops.health.choices import ACTIVE_STATUSES, IncidentStatus, RunStatus
         from fabric_ops.health.incidents import transition
         from fabric_ops.health.models import Cooldown, Incident, RemediationRun
         from fabric_ops.health.models.remediation import ACTIVE_RUN_STATUSES
+        from fabric_ops.web import audit
 
+        actor = f"demo:{audit.cli_login()}"
         reason = "closed by the demo at start-up: left active by an earlier run"
         now = timezone.now()
         for name in ("fabric_ops.health", "fabric_ops.alerting"):  # one summary line instead of a log line each
             logging.getLogger(name).setLevel(logging.WARNING)
-        runs = RemediationRun.objects.filter(status__in=ACTIVE_RUN_STATUSES).update(
-            status=RunStatus.FAILED, reason=reason, finished_at=now
-        )
-        cooldowns = Cooldown.objects.filter(until__gt=now).update(until=now)
-        stale = list(Incident.objects.filter(status__in=ACTIVE_STATUSES).order_by("id"))
-        for incident in stale:
-            if incident.status == IncidentStatus.MITIGATING:  # the lifecycle ends a mitigation only by failing it
-                transition(incident, IncidentStatus.FAILED, reason=reason)
-            transition(incident, IncidentStatus.RESOLVED, reason=reason)
+        with transaction.atomic():
+            runs = list(
+                RemediationRun.objects.select_for_update().filter(status__in=ACTIVE_RUN_STATUSES).order_by("id")
+            )
+            for run in runs:
+                changes = {"status": [run.status, RunStatus.FAILED], "reason": [run.reason, reason]}
+                run.status, run.reason, run.finished_at = RunStatus.FAILED, reason, now
+                run.save(update_fields=["status", "reason", "finished_at"])
+                audit.record(actor, "fail", run, changes)
+            cooldowns = list(Cooldown.objects.select_for_update().filter(until__gt=now).order_by("id"))
+            for cooldown in cooldowns:
+                changes = {"until": [cooldown.until, now], "reason": [None, reason]}
+                cooldown.until = now
+                cooldown.save(update_fields=["until"])
+                audit.record(
+                    actor,
+                    "expire",
+                    cooldown,
+                    changes,
+                    object_repr=f"cooldown {cooldown.playbook} on {cooldown.target_key}",
+                )
+            stale = list(Incident.objects.select_for_update().filter(status__in=ACTIVE_STATUSES).order_by("id"))
+            for incident in stale:
+                changes = {"status": [incident.status, IncidentStatus.RESOLVED], "reason": [incident.reason, reason]}
+                if incident.status == IncidentStatus.MITIGATING:  # the lifecycle ends a mitigation only by failing it
+                    transition(incident, IncidentStatus.FAILED, reason=reason)
+                    changes["via"] = [None, IncidentStatus.FAILED]
+                transition(incident, IncidentStatus.RESOLVED, reason=reason)
+                audit.record(actor, "resolve", incident, changes)
         if stale or runs or cooldowns:
             step(
-                f"closed what an earlier run left active: {len(stale)} incident(s), {runs} remediation run(s), "
-                f"{cooldowns} playbook cooldown(s)"
+                f"closed what an earlier run left active: {len(stale)} incident(s), {len(runs)} remediation run(s), "
+                f"{len(cooldowns)} playbook cooldown(s) (each in the audit log, source demo)"
             )
 
     def reset_handoff(self) -> None:
