@@ -198,22 +198,31 @@ class DetectionLoop:
             self._index_at = time.monotonic()
 
     def run_once(self, block_ms: int = 200, count: int = 2000) -> Result:
-        """One round: read entries, feed the engine, scan once a second, record findings, dispatch."""
+        """One round: read entries, feed the engine, record what they found, scan once a second, record, dispatch.
+
+        The stream's findings (a link down, a storm) are recorded and dispatched *before* the scan: a scan of a
+        large fabric reads every device's latest values, and under load that is hundreds of milliseconds a state
+        change would otherwise wait in this round. The result returned holds both, stream first.
+        """
         self.refresh_index()
-        result = Result()
+        stream = Result()
         entries = read_events(self.last_id, count=count, block_ms=block_ms, client=self.client, prefix=self.prefix)
         for entry_id, entry in entries:
-            result.extend(self.engine.ingest(entry))
+            stream.extend(self.engine.ingest(entry))
             self.last_id = entry_id
         self.stats["entries"] += len(entries)
+        self.handle(stream)
+        result = Result()
+        result.extend(stream)
         now = time.monotonic()
         if now - self._last_scan >= self.scan_interval:
             # never spend more than a third of the time scanning: the stream (state changes, storms) comes first
             latest = self.read_latest()
-            result.extend(self.engine.scan(time.time_ns(), latest, self.arrivals))
+            scanned = self.engine.scan(time.time_ns(), latest, self.arrivals)
             self._last_scan = time.monotonic()
             self.scan_interval = max(self.base_scan_interval, 3 * (self._last_scan - now))
-        self.handle(result)
+            self.handle(scanned)
+            result.extend(scanned)
         if entries:  # only once the round is recorded: a round that failed half-way is read again (rewind)
             self.client.set(self.cursor_key, self.last_id)
         return result

@@ -62,6 +62,36 @@ def test_a_flap_still_inside_its_window_stays_open_until_the_scan_ages_it_out(cl
     assert ("link-flap", device, port) not in loop.engine.active
 
 
+class _WatchedLoop(DetectionLoop):
+    """Records what the database and the dispatcher held when the round's scan began."""
+
+    seen_at_scan: tuple[list[str], list[int]] | None = None
+    dispatched: list[int]
+
+    def read_latest(self):
+        self.seen_at_scan = (list(Alarm.objects.values_list("kind", flat=True)), list(self.dispatched))
+        return super().read_latest()
+
+
+def test_a_state_change_is_recorded_and_dispatched_before_the_rounds_scan(client, prefix):
+    """A scan reads every device's latest values (hundreds of ms on a loaded, large fabric): a link that went down
+    in the same round must not wait for it."""
+    b = two_sites()
+    link = b.links["dx-a-leaf1-dx-a-spine#1"]
+    device, port = link.a_interface.device.hostname, link.a_interface.name
+    dispatched: list[int] = []
+    loop = _WatchedLoop(client=client, prefix=prefix, dispatch=lambda pk, delay: dispatched.append(pk),
+                        start_id="0-0", devices=[device], scan_interval=0.0)  # fmt: skip
+    loop.dispatched = dispatched
+    xadd(client, prefix, "state", device, time.time_ns(), measurement="interface", tags={"interface": port},
+         field="oper_up", old=True, new=False)  # fmt: skip
+    result = loop.run_once(block_ms=10)
+    assert loop.seen_at_scan is not None, "the round did not scan"
+    kinds, dispatched_before_scan = loop.seen_at_scan
+    assert "link-down" in kinds and len(dispatched_before_scan) == 1
+    assert ("link-down", device, port) in {f.key for f in result.raised}
+
+
 def test_the_lease_admits_one_consumer_and_fences_a_stalled_one(client, prefix):
     from fabric_ops.health.detect import Lease
 
