@@ -40,6 +40,8 @@ from fabric_ops.telemetry.points import TelemetryEvent
 
 logger = logging.getLogger(__name__)
 
+URGENT_MIN_GAP_S = 0.01  # batches a burst of state changes (a switch down is hundreds) into few pipelines
+
 __all__ = ["Handoff", "collection_health", "field_ts", "fresh_fields", "latest_values", "read_events", "series_field"]
 
 DEFAULT_URL = "redis://127.0.0.1:6379/0"
@@ -104,6 +106,7 @@ class Handoff:
         self._events: deque[tuple[str, str, int, str]] = deque(maxlen=backlog)
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._urgent = threading.Event()  # a state change or a stream lost/restored: publish now, not at the tick
         self._thread: threading.Thread | None = None
         self._sources: list[Callable[[], Iterable[LatestRow]]] = []
         self._health: Callable[[], tuple[dict[str, dict], dict[str, dict]]] | None = None
@@ -117,6 +120,8 @@ class Handoff:
                 self.stats["dropped"] += 1
             self._events.append((kind, device, ts, _json(data)))
             self.stats["events"] += 1
+        if kind != "sample":  # detection's fastest path (a link down): it waits for no tick
+            self._urgent.set()
 
     def changes(self, device: str, changes: Iterable[Change], during_gap: bool = False) -> None:
         for c in changes:
@@ -164,7 +169,15 @@ class Handoff:
 
     def _run(self) -> None:
         backoff = self.interval
-        while not self._stop.wait(backoff):
+        while not self._stop.is_set():
+            if backoff == self.interval:  # healthy: the tick, or sooner for a state change (at most every 10 ms)
+                self._urgent.wait(backoff)
+                self._stop.wait(URGENT_MIN_GAP_S)
+            elif self._stop.wait(backoff):  # Redis away: back off, whatever is urgent
+                break
+            self._urgent.clear()
+            if self._stop.is_set():
+                break
             try:
                 self.publish_once()
                 backoff = self.interval
@@ -245,6 +258,7 @@ class Handoff:
     def close(self, timeout: float = 5.0) -> None:
         """Stop the thread and publish what is left (best effort within ``timeout``)."""
         self._stop.set()
+        self._urgent.set()
         if self._thread is not None:
             self._thread.join(timeout)
         try:

@@ -123,3 +123,28 @@ def test_latest_values_carry_each_fields_own_sample_time(prefix):
     assert fresh_fields(interface, ("in_bps", "out_bps"), 10 * s) == {"in_bps": 8e9}
     assert fresh_fields(interface, ("in_discards_ps",), 11 * s) == {"in_discards_ps": 0.0}
     assert fresh_fields(interface, ("out_bps",), 0) is None and fresh_fields(None, ("in_bps",), 0) is None
+
+
+def test_a_state_change_is_published_at_once_and_samples_wait_for_the_tick(prefix):
+    """A link down is what detection reacts to fastest: it must not sit out the publisher's tick (5 s here)."""
+    import time
+
+    from fabric_ops.telemetry.points import TelemetryEvent
+
+    handoff = Handoff(prefix=prefix, interval=5.0).start()
+    try:
+        time.sleep(0.2)  # the thread is waiting on its tick
+        handoff.samples("leaf1", [TelemetryEvent("pfc", 1, {"device": "leaf1", "interface": "Et1"}, {"rx": 1.0})])
+        time.sleep(0.5)
+        assert read_events(prefix=prefix) == []  # samples ride the tick
+        started = time.monotonic()
+        handoff.changes(
+            "leaf1", [Change("interface", {"device": "leaf1", "interface": "Et1"}, "oper_up", True, False, 2)]
+        )
+        while not read_events(prefix=prefix) and time.monotonic() - started < 4.0:
+            time.sleep(0.005)
+        waited = time.monotonic() - started
+        assert [e["type"] for _, e in read_events(prefix=prefix)] == ["sample", "state"]  # order kept
+        assert waited < 1.0, f"the state change waited {waited:.2f} s for the tick"
+    finally:
+        handoff.close()
