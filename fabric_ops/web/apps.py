@@ -8,8 +8,9 @@ class WebConfig(AppConfig):
     verbose_name = "Web UI and API"
 
     def ready(self) -> None:
-        from . import admin_audit, roles
+        from . import admin_audit, permissions, roles
 
         # Models added by later migrations (other apps) join the roles on every migrate; idempotent.
         post_migrate.connect(roles.sync_after_migrate, sender=self, dispatch_uid="fabric_ops.web.roles.sync")
         admin_audit.audit_registered_admins()
+        permissions.connect_invalidation()  # the API's per-process permission cache
