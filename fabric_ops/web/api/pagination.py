@@ -25,7 +25,11 @@ class Pagination(LimitOffsetPagination):
     max_limit = 5000
     count_cap = 10000
 
-    def paginate_queryset(self, queryset: QuerySet, request: Request, view: Any = None) -> list | None:
+    def paginate_queryset(
+        self, queryset: QuerySet, request: Request, view: Any = None, count_queryset: QuerySet | None = None
+    ) -> list | None:
+        """``count_queryset``: what to count when ``queryset`` is a ``values_list()`` over joins (fastlist): the
+        model queryset counts without them."""
         self.request = request
         self.limit = self.get_limit(request)
         if self.limit is None:
@@ -37,7 +41,7 @@ class Pagination(LimitOffsetPagination):
         if not self.has_more and (rows or self.offset == 0):
             self.count: int | None = self.offset + len(rows)
         else:
-            self.count = bounded_count(queryset, self.count_cap)
+            self.count = bounded_count(queryset if count_queryset is None else count_queryset, self.count_cap)
         return rows
 
     def get_next_link(self) -> str | None:

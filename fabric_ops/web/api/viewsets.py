@@ -47,6 +47,7 @@ from fabric_ops.web import audit
 from fabric_ops.web.models import AuditEntry
 
 from . import filters, serializers
+from .fastlist import FastListMixin
 
 logger = logging.getLogger(__name__)
 
@@ -72,17 +73,17 @@ class AuditedMixin:
                      object_repr=text)  # fmt: skip
 
 
-class ReadOnly(viewsets.ReadOnlyModelViewSet):
+class ReadOnly(FastListMixin, viewsets.ReadOnlyModelViewSet):
     pass
 
 
-class ReadAndPatch(AuditedMixin, mixins.UpdateModelMixin, viewsets.ReadOnlyModelViewSet):
+class ReadAndPatch(FastListMixin, AuditedMixin, mixins.UpdateModelMixin, viewsets.ReadOnlyModelViewSet):
     """Read, plus PATCH of the few fields the serializer leaves writable (PUT would imply a full rewrite)."""
 
     http_method_names = ["get", "patch", "head", "options"]
 
 
-class AuditedModelViewSet(AuditedMixin, viewsets.ModelViewSet):
+class AuditedModelViewSet(FastListMixin, AuditedMixin, viewsets.ModelViewSet):
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
 
@@ -197,7 +198,7 @@ def enqueue_push(job_id: int) -> None:
     transaction.on_commit(send)
 
 
-class PushJobViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+class PushJobViewSet(FastListMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     """Create = request a push (operators: ``fabricconfig.add_pushjob`` + ``fabricconfig.run_pushjob``);
     approve = someone else with ``fabricconfig.approve_pushjob``. A job that needs no approval is queued at once;
     the answer is 202 + the job.
