@@ -126,6 +126,23 @@ def test_hot_link(gbps, active, hot):
     assert (finding is not None) is hot
 
 
+@pytest.mark.parametrize("step", [10.0, 10.005, 10.2, 9.9])
+def test_hot_link_from_10s_traffic_samples_whatever_their_jitter(step):
+    """The default profile samples traffic every 10 s, and a switch's ticks are never exactly 10 s apart: 40 s of
+    390G on a 400G port is a hot link at any spacing (counting the window from its oldest sample's own time missed
+    every slightly-late spacing for good)."""
+    samples = series("interface", [390e9] * 5, "out_bps", step=step)
+    assert cg.hot_link(samples, CT, 400, False) is not None
+    assert cg.hot_link(samples[:3], CT, 400, False) is None  # 20 s of it is not 30 s
+
+
+def test_sustained_counts_the_interval_the_oldest_rate_in_the_window_measures():
+    jittered = [Sample("queue", {}, {"x": v}, T0 + int(i * 1.001 * NS)) for i, v in enumerate([1, 9, 9, 9, 9, 9])]
+    # the window (last 5 s) holds the five 9s; the 1 before it only dates the interval the first 9 measures
+    assert sustained(jittered, lambda s: s.value("x"), 5, 5)[0] is True
+    assert sustained(jittered[1:], lambda s: s.value("x"), 5, 5)[0] is False  # 4 s covered: not yet
+
+
 @pytest.mark.parametrize(
     ("utils", "expected"),
     [

@@ -70,13 +70,22 @@ def sustained(
 
     Returns (held, the smallest value in the window). A window that does not reach back ``seconds`` (too few
     samples yet) does not hold: one spike is not "sustained". Samples with no value break the run.
+
+    Every value here is a rate over the interval since the previous sample, so the oldest sample in the window
+    covers back to the one before it: 10 s samples 10.005 s apart (a switch's clock ticks are never exact) cover
+    30 s with three in the window. Counting from the oldest sample's own time instead needed four samples within
+    exactly 30 s, which jitter made a coin toss and a slow clock never.
     """
     recent = window(samples, seconds)
     values = [value(s) for s in recent]
     if not values or any(v is None for v in values):
         return False, 0.0
     low = min(values)  # type: ignore[type-var]
-    covered = seconds <= 0 or (recent[-1].ts - recent[0].ts) >= int(seconds * NS * 0.999)
+    if seconds <= 0:
+        return low >= limit, float(low)
+    before = len(samples) - len(recent) - 1  # window() keeps a suffix of the (oldest-first) samples
+    start = samples[before].ts if before >= 0 else recent[0].ts
+    covered = recent[-1].ts - start >= int(seconds * NS * 0.999)
     return covered and low >= limit, float(low)
 
 
