@@ -76,10 +76,9 @@ class TimerHeap:
             due.append(heapq.heappop(self._heap)[2])
         return due
 
-    @staticmethod
-    def _call(handles: list[TimerHandle]) -> int:
+    def _call(self, handles: list[TimerHandle]) -> int:
         ran = 0
-        for handle in handles:
+        for n, handle in enumerate(handles):
             if handle.cancelled:
                 continue
             ran += 1
@@ -87,6 +86,11 @@ class TimerHeap:
                 handle.callback()
             except Exception:  # one switch's failing revert must not stop the others' timers
                 logger.exception("lab timer callback failed")
+            except BaseException:  # the thread ends (SystemExit, KeyboardInterrupt): the rest of the batch waits
+                with self._cond:  # for the next thread instead of being lost
+                    for rest in handles[n + 1 :]:
+                        heapq.heappush(self._heap, (rest.deadline, next(self._counter), rest))
+                raise
         return ran
 
     def _run(self) -> None:

@@ -69,6 +69,21 @@ def test_a_failing_callback_does_not_stop_the_others(heap, clock):
     assert fired == ["after"]
 
 
+def test_a_callback_that_ends_the_thread_leaves_the_rest_of_its_batch_queued(heap, clock):
+    fired: list[str] = []
+
+    def stop() -> None:
+        raise SystemExit
+
+    heap.schedule(1, stop)
+    heap.schedule(1, lambda: fired.append("second"))
+    clock.now += 1
+    with pytest.raises(SystemExit):
+        heap.run_due()
+    assert fired == [] and len(heap) == 1  # not lost with the thread: the next one runs it
+    assert heap.run_due() == 1 and fired == ["second"]
+
+
 def test_shared_heap_fires_many_timers_on_one_thread_in_order():
     fired: list[int] = []
     done = threading.Event()
