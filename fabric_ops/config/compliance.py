@@ -41,6 +41,9 @@ def backup_device(device: Device) -> ConfigBackup | None:
     return ConfigBackup.objects.create(device=device, sha256=digest, text=text)
 
 
+RENDER_BATCH = 16  # devices whose intent is read together (see check_compliance_many)
+
+
 def check_compliance(device: Device) -> ComplianceResult:
     """Compare running with intended on the switch itself and record the result (an error is recorded, not raised)."""
     try:
@@ -53,11 +56,20 @@ def check_compliance(device: Device) -> ComplianceResult:
 def check_compliance_many(devices: Iterable[Device]) -> Iterator[ComplianceResult]:
     """``check_compliance`` for many devices, in order, each result recorded as soon as its device is checked.
 
-    Rendering reads the source of truth in bulk, so the reads do not grow with the number of devices; the one
-    write per device stays, so an interrupted fleet check keeps what it has learnt and the UI sees progress.
+    Rendering reads the source of truth in bulk, a few queries per ``RENDER_BATCH`` devices instead of per device;
+    the one write per device stays, so an interrupted fleet check keeps what it has learnt and the UI sees progress.
+    The batch is small because each check talks to its switch (seconds, up to the lock wait): the intent a device
+    is compared with is read at most a batch's worth of checks before, not a whole fleet's (an intent changed and
+    pushed during a long check would otherwise be judged against the old one for the rest of the run).
     """
-    for device, intended in render_devices(devices):
-        yield _compare(device, intended)
+    batch: list[Device] = []
+    for device in devices:
+        batch.append(device)
+        if len(batch) == RENDER_BATCH:
+            yield from (_compare(d, intended) for d, intended in render_devices(batch))
+            batch = []
+    if batch:
+        yield from (_compare(d, intended) for d, intended in render_devices(batch))
 
 
 def _compare(device: Device, intended: str | FabricOpsError) -> ComplianceResult:

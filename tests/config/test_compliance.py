@@ -107,3 +107,20 @@ def test_the_compliance_command_checks_a_fabric_in_bulk(lab):
     assert "sjc-ai: {'compliant': 0, 'non_compliant': 12, 'unknown': 0, 'never_checked': 0}" in lines
     reads = [q["sql"] for q in queries.captured_queries if q["sql"].lstrip().upper().startswith("SELECT")]
     assert len(reads) <= 12, reads  # selection, the bulk render's reads, the summary: none per device
+
+
+def test_bulk_compliance_reads_the_intent_again_for_each_batch(lab, monkeypatch):
+    """Each check talks to a switch (seconds): the intent is read per small batch, not once for a whole fleet."""
+    from fabric_ops.config import compliance
+
+    devices = fabric_devices()
+    monkeypatch.setattr(compliance, "RENDER_BATCH", 5)
+    with CaptureQueriesContext(connection) as one_batch:
+        assert len(list(check_compliance_many(devices[:5]))) == 5
+    with CaptureQueriesContext(connection) as three_batches:
+        assert len(list(check_compliance_many(devices))) == 12  # 5 + 5 + 2
+
+    def reads(queries) -> int:
+        return sum(q["sql"].lstrip().upper().startswith("SELECT") for q in queries.captured_queries)
+
+    assert reads(three_batches) == 3 * reads(one_batch)
