@@ -165,3 +165,24 @@ def test_device_without_pod_reads_null_like_drf(varied) -> None:
     assert JSONRenderer().render(rows) == JSONRenderer().render(
         api_serializers.DeviceSerializer(queryset, many=True).data
     )
+
+
+def test_filterset_is_built_only_when_a_filter_is_named(clients, varied, monkeypatch) -> None:
+    import django_filters
+
+    built = []
+    real = django_filters.FilterSet.__init__
+
+    def counting(self, *args, **kwargs):
+        built.append(type(self).__name__)
+        real(self, *args, **kwargs)
+
+    monkeypatch.setattr(django_filters.FilterSet, "__init__", counting)
+    viewer = clients["viewer"]
+    assert viewer.get("/api/devices/?limit=2&offset=1&ordering=-hostname").status_code == 200
+    assert viewer.get("/api/fabrics/").status_code == 200
+    assert built == []
+    body = viewer.get("/api/devices/?role=spine").json()
+    assert built == ["DeviceFilter"] and {d["role"] for d in body["results"]} == {"spine"}
+    assert viewer.get("/api/interfaces/?device_id=abc").status_code == 400, "invalid filter values still refused"
+    assert viewer.get("/api/fabrics/?kind=dci-backbone").json()["count"] == 1, "filterset_fields views filter too"

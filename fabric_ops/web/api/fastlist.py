@@ -25,10 +25,10 @@ from typing import Any
 
 from django.core.exceptions import FieldDoesNotExist
 from django.db.models import Model, QuerySet
+from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import fields as drf
 from rest_framework import relations, serializers
 from rest_framework.fields import empty
-from rest_framework.filters import OrderingFilter
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
@@ -201,7 +201,8 @@ class FastListMixin:
     answer as DRF's ``ListModelMixin.list``, without model instances or per-row field objects. Also the
     filter backend that skips building an empty FilterSet (``filters.FilterBackend``)."""
 
-    filter_backends = [FilterBackend, OrderingFilter]
+    # REST_FRAMEWORK's DEFAULT_FILTER_BACKENDS, with django-filter's backend replaced by the one that skips empty work.
+    filter_backends = [FilterBackend if b is DjangoFilterBackend else b for b in api_settings.DEFAULT_FILTER_BACKENDS]
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         queryset = self.get_queryset()
