@@ -7,10 +7,8 @@ kernel-picked ports (free_port), so these tests collide neither with a running d
 from __future__ import annotations
 
 from io import StringIO
-from pathlib import Path
 
 import pytest
-from django.conf import settings as django_settings
 from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -19,28 +17,17 @@ from fabric_ops.config.compliance import check_compliance, check_compliance_many
 from fabric_ops.config.models import ComplianceResult, IntentAssignment
 from fabric_ops.config.push import create_job, run_job
 from fabric_ops.lab.api import Lab
-from fabric_ops.telemetry.influxd import free_port
-from fabric_ops.topology.inventory import import_inventory
 from fabric_ops.topology.models import Device
+from tests.config.conftest import place_lab_inventory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.lab, pytest.mark.timeout(180)]
-
-LAB_INVENTORY = Path(django_settings.INVENTORY_DIR) / "lab.yml"
 
 
 @pytest.fixture
 def lab(settings, tmp_path):
     """sjc-ai: 4 VRP spines, 8 EOS leaves (gNMI too: a push is verified over it before it is confirmed)."""
     settings.SECRETS_DIR = tmp_path / "secrets"
-    import_inventory(LAB_INVENTORY)
-    ports: set[int] = set()
-    while len(ports) < 3:  # one switch binds all three on its address
-        ports.add(free_port("127.23.0.1"))
-    eapi, ssh, gnmi = sorted(ports)
-    for index, device in enumerate(Device.objects.order_by("hostname"), start=1):
-        device.mgmt_address = f"127.23.0.{index}"
-        device.eapi_port, device.ssh_port, device.gnmi_port = eapi, ssh, gnmi
-        device.save(update_fields=["mgmt_address", "eapi_port", "ssh_port", "gnmi_port"])
+    place_lab_inventory("127.23.0")
     with Lab.start(["sjc-ai"], manual_clock=True) as running:
         yield running
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import shutil
 import time
-from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
@@ -21,23 +20,17 @@ from fabric_ops.config.push import create_job, run_job
 from fabric_ops.devices.connection import open_driver
 from fabric_ops.devices.locks import device_lock
 from fabric_ops.lab.api import Lab
-from fabric_ops.topology.inventory import import_inventory
-from fabric_ops.topology.models import Device, Fabric
+from fabric_ops.topology.models import Device
+from tests.config.conftest import place_lab_inventory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.lab, pytest.mark.timeout(120)]
-
-LAB_INVENTORY = Path(django_settings.INVENTORY_DIR) / "lab.yml"
 
 
 @pytest.fixture
 def lab_fabric(settings, tmp_path):
     """sjc-ai from the lab inventory, on 127.15.0.x, with a throw-away lab credential."""
     settings.SECRETS_DIR = tmp_path / "secrets"
-    import_inventory(LAB_INVENTORY)
-    for index, device in enumerate(Device.objects.order_by("hostname"), start=1):
-        device.mgmt_address = f"127.15.0.{index}"
-        device.save(update_fields=["mgmt_address"])
-    return Fabric.objects.get(name="sjc-ai")
+    return place_lab_inventory("127.15.0")
 
 
 @pytest.fixture
