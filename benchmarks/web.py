@@ -9,6 +9,11 @@
 
     .venv/bin/python benchmarks/web.py [--gpus 26624 --radix 32] [--clients 20] [--requests 2000] [--reuse]
         [--server gunicorn|runserver] [--workers 4] [--database-url postgresql://postgres@127.0.0.1:5432/x_bench]
+        [--skip-topology] [--instructions]
+
+``--instructions``: CPU instructions per request of each API endpoint, counted by valgrind's callgrind in a
+process with the server's settings (the difference between N requests and none, after the same warm-up): unlike
+times, the count does not depend on how busy the machine is. Several minutes (valgrind runs Python ~50x slower).
 
 The fabric is a rail-optimized 3-tier Clos built with bulk inserts (tests/topology/factories.bulk_clos) in a
 scratch database: --database-url / DATABASE_URL (PostgreSQL, must name a database containing 'bench'; its schema is
@@ -51,16 +56,28 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run", "--disable-sync"]  # fmt: skip
 TARGETS = {"topology_first_render_s": 3.0, "api_p95_ms": 100.0}
-# The figures docs/ui.md recorded before this benchmark ran the production shape (runserver + SQLite, DEBUG on,
-# 4,160 switches, load average 10-14): what each run is compared with.
+# The figures of the production shape before the API work (docs/benchmarks.md, 2026-11-28 03:19 UTC, load
+# average ~5): what each run is compared with. Before that: runserver + SQLite, DEBUG on, p95 1,377 ms at 40 req/s.
 PREVIOUS = {
-    "setup": "runserver + SQLite, DEBUG on (2026-11-27)",
-    "topology_first_render_s": 3.6,  # median of 5 runs; warm runs 1.5 / 2.0 s
-    "pan_ms": 90.0,
-    "api_p50_ms": 366.0,
-    "api_p95_ms": 1377.0,
-    "api_p99_ms": 1751.0,
-    "api_rps": 40.0,
+    "setup": "gunicorn x4 + PostgreSQL before the API work (2026-11-28)",
+    "topology_first_render_s": 1.73,  # median of 5 warm runs
+    "topology_min_max_s": "1.36 / 2.50",
+    "topology_cold_s": 3.79,
+    "pan_ms": 72.0,
+    "api_p50_ms": 340.0,
+    "api_p95_ms": 694.0,
+    "api_p99_ms": 1032.0,
+    "api_rps": 54.5,
+    "api_queries": "4-5",
+    "api_python_cpu_ms": "8.0-16.6",
+    # callgrind, instructions per request (--instructions) of the code before the API work, same fabric and settings
+    "api_instructions": {
+        "/api/devices/": 67.0e6,
+        "/api/links/": 63.1e6,
+        "/api/interfaces/": 47.0e6,
+        "/api/push-jobs/": 33.1e6,
+        "/api/fabrics/": 13.8e6,
+    },
 }
 PASSWORD = "bench-pw-0123"
 FABRIC = "big"
@@ -361,6 +378,55 @@ def api_profile(token: str, repeat: int = 5) -> dict:
     return out
 
 
+INSTRUCTIONS_WARMUP = 3  # requests per endpoint before counting: connections, caches, the user's permissions
+
+
+def api_instructions(token: str, count: int = 10) -> dict[str, float]:
+    """Instructions per request of each endpoint: callgrind's total for ``count`` requests minus its total for
+    none, in processes with the server's settings (DEBUG off) that make the same warm-up requests first."""
+    if shutil.which("valgrind") is None:
+        sys.exit("--instructions needs valgrind (apt-get install valgrind)")
+    env = {**server_env("gunicorn"), "PYTHONHASHSEED": "0", "BENCH_TOKEN": token}
+
+    def total(path: str, n: int) -> int:
+        argv = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, __file__,
+                "--count-requests", path, str(n)]  # fmt: skip
+        done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+        for line in done.stderr.splitlines():
+            if "Collected :" in line:
+                return int(line.rsplit(":", 1)[1].replace(",", "").strip())
+        raise RuntimeError(f"no callgrind total for {path}: {done.stderr[-2000:]}")
+
+    base = total(API_ENDPOINTS[0], 0)
+    return {path: round((total(path, count) - base) / count) for path in API_ENDPOINTS}
+
+
+def count_requests(path: str, n: int) -> None:
+    """The process callgrind counts (``--count-requests PATH N``): warm up every endpoint, then ``n`` GETs of
+    ``path`` through the WSGI application (all middleware), as gunicorn would call it."""
+    import gc
+    import io
+
+    from django.core.wsgi import get_wsgi_application
+
+    app = get_wsgi_application()
+
+    def get(url: str) -> None:
+        environ = {"REQUEST_METHOD": "GET", "PATH_INFO": url, "QUERY_STRING": "", "SERVER_NAME": HOST,
+                   "SERVER_PORT": "80", "HTTP_HOST": HOST, "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(),
+                   "wsgi.errors": sys.stderr, "REMOTE_ADDR": HOST, "SERVER_PROTOCOL": "HTTP/1.1",
+                   "HTTP_AUTHORIZATION": f"Token {os.environ['BENCH_TOKEN']}"}  # fmt: skip
+        status: list[str] = []
+        b"".join(app(environ, lambda code, headers, *_: status.append(code)))
+        assert status[0].startswith("200"), (url, status)
+
+    for url in API_ENDPOINTS * INSTRUCTIONS_WARMUP:
+        get(url)
+    gc.collect()  # start-up garbage is not collected inside the counted requests (one full collection: ~8M)
+    for _ in range(n):
+        get(path)
+
+
 def loadavg() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
@@ -370,8 +436,8 @@ def table(result: dict) -> str:
     rows = [
         ("topology first full render, warm median s", topo["first_render_s"], prev["topology_first_render_s"],
          f"<= {TARGETS['topology_first_render_s']}"),
-        ("  min / max over runs, s", f"{topo['min_s']} / {topo['max_s']}", "1.5 / 8.8", ""),
-        ("  cold server and browser, s", topo["cold_s"], "8.8", ""),
+        ("  min / max over runs, s", f"{topo['min_s']} / {topo['max_s']}", prev["topology_min_max_s"], ""),
+        ("  cold server and browser, s", topo["cold_s"], prev["topology_cold_s"], ""),
         ("  zoom + pan repaint, median ms", topo["pan_ms"], prev["pan_ms"], "interactive"),
         ("API p50 ms", api["p50_ms"], prev["api_p50_ms"], ""),
         ("API p95 ms", api["p95_ms"], prev["api_p95_ms"], f"<= {TARGETS['api_p95_ms']}"),
@@ -393,7 +459,11 @@ def table(result: dict) -> str:
         ]
     for path, figures in result.get("api_profile", {}).items():
         rows.append((f"  {path} alone: queries, Python CPU ms", f"{figures['queries']}, {figures['python_cpu_ms']}",
-                     "", ""))  # fmt: skip
+                     f"{prev['api_queries']}, {prev['api_python_cpu_ms']}", ""))  # fmt: skip
+    for path, count in (result.get("api_instructions") or {}).items():
+        before = prev["api_instructions"].get(path)
+        rows.append((f"  {path} instructions / request", f"{count / 1e6:.1f} M",
+                     f"{before / 1e6:.1f} M (x{before / count:.1f})" if before else "", ""))  # fmt: skip
     head = ("figure", f"this run ({result['setup']})", f"previous ({prev['setup']})", "target")
     widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(4)]
     lines = [" | ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) for r in [head, *rows]]
@@ -418,7 +488,15 @@ def main() -> None:
                         help="then the same API load on runserver (DEBUG on) over the same database")  # fmt: skip
     parser.add_argument("--skip-topology", action="store_true")
     parser.add_argument("--all-links", action="store_true", help="also time drawing every link (slow at scale)")
+    parser.add_argument("--instructions", action="store_true", help="callgrind: instructions per API request")
+    parser.add_argument("--count-requests", nargs=2, metavar=("PATH", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.count_requests:  # the child process of --instructions, under valgrind
+        import django
+
+        django.setup()
+        count_requests(args.count_requests[0], int(args.count_requests[1]))
+        return
     if args.database_url:
         os.environ["DATABASE_URL"] = args.database_url
     os.environ.setdefault("DATABASE_URL", f"sqlite:///{BENCH_DIR / 'web.sqlite3'}")
@@ -458,6 +536,7 @@ def main() -> None:
         finally:
             stop_server(server)
     profile = api_profile(token)
+    instructions = api_instructions(token) if args.instructions else None
     result = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "setup": setup,
@@ -468,6 +547,7 @@ def main() -> None:
         "api": api,
         "api_baseline_runserver": baseline,
         "api_profile": profile,
+        "api_instructions": instructions,
         "targets": TARGETS,
         "previous": PREVIOUS,
         "pass": {
