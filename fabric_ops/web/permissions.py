@@ -8,6 +8,8 @@ request before: the user's and their groups' permissions, ~25 % of a small list'
 the user row, with ``is_active`` and ``is_superuser``, are still read on every request. A change to a user, a group,
 a permission or their links clears the cache of the process that makes it at once (signals, again on commit);
 other processes (other gunicorn workers, ``manage.py roles``) see it within the TTL. Keys are user ids, never shared.
+Only reads use the cache: a write or an action (approve, push, inject, acknowledge) always reads the permissions
+from the database, so a revoked operator can look for up to the TTL but never act on the network after revocation.
 """
 
 from __future__ import annotations
@@ -39,10 +41,16 @@ def _now() -> float:
     return time.monotonic()
 
 
-def load_permissions(user: Any) -> None:
-    """Give ``user`` (this request's object) ModelBackend's per-request permission caches from the process cache,
-    or fill both. Only ModelBackend's caches are known, so nothing happens with other authentication backends."""
-    if PERMISSION_CACHE_S <= 0 or hasattr(user, "_perm_cache") or list(settings.AUTHENTICATION_BACKENDS) != _BACKENDS:
+def load_permissions(request: Any) -> None:
+    """Give the request's user ModelBackend's per-request permission caches from the process cache, or fill both.
+
+    Reads only (safe methods): anything else is checked against the database. Only ModelBackend's caches are known,
+    so nothing happens with other authentication backends.
+    """
+    user = request.user
+    if PERMISSION_CACHE_S <= 0 or request.method not in SAFE_METHODS or hasattr(user, "_perm_cache"):
+        return
+    if list(settings.AUTHENTICATION_BACKENDS) != _BACKENDS:
         return
     if not user.is_active or user.is_anonymous:
         return  # ModelBackend answers "no permissions" for them without asking the database
@@ -108,7 +116,7 @@ class ModelPermissions(DjangoModelPermissions):
     def has_permission(self, request: Any, view: Any) -> bool:
         if not request.user or not request.user.is_authenticated:
             return False
-        load_permissions(request.user)
+        load_permissions(request)
         action_perms = getattr(view, "action_permissions", {}).get(getattr(view, "action", None))
         if action_perms is not None:
             return request.user.has_perms(action_perms)
@@ -122,7 +130,7 @@ class NamedPermissions(BasePermission):
         user = request.user
         if not user or not user.is_authenticated:
             return False
-        load_permissions(user)
+        load_permissions(request)
         needed = list(getattr(view, "required_permissions", ()))
         if request.method not in SAFE_METHODS:
             needed += list(getattr(view, "write_permissions", ()))

@@ -113,3 +113,17 @@ def test_a_change_during_a_read_is_not_cached(clients, users, fabric, monkeypatc
     monkeypatch.setattr(permissions.ModelBackend, "get_group_permissions", read_then_change)
     assert clients["viewer"].get("/api/devices/").status_code == 200
     assert permissions._cache == {}
+
+
+def test_an_action_is_checked_against_the_database_even_while_reads_are_cached(clients, users, fabric) -> None:
+    """A revoked operator may still read for the TTL, but never acts on the network after revocation."""
+    from fabric_ops.health.models import Incident
+
+    incident = Incident.objects.create(kind="link-down", root_key="link:1", summary="link down", scope_kind="link",
+                                       fabric="dx-fab-a", device="dx-a-leaf1")  # fmt: skip
+    operator = clients["operator"]
+    assert operator.get("/api/incidents/").status_code == 200  # the operator's set is now cached
+    revoke_elsewhere(users["operator"], "operator")
+    assert operator.get("/api/incidents/").status_code == 200, "reads: cached for the TTL"
+    assert operator.post(f"/api/incidents/{incident.pk}/acknowledge/").status_code == 403
+    assert Incident.objects.get(pk=incident.pk).acknowledged_at is None
