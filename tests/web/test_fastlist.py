@@ -37,6 +37,11 @@ def varied(fabric, users):
     return fabric
 
 
+# Lists whose serializers have fields a plan cannot prove identical (nested, many-valued, redacted or custom output):
+# they keep DRF's serializer. Small or rarely listed; none is in the benchmark's BENCHMARKED set.
+SERIALIZED_BY_DRF = frozenset({"optical-channels", "gpu-hosts", "device-jobs", "config-backups", "compliance-results"})
+
+
 def planned_viewsets() -> list[tuple[str, type]]:
     out = []
     for prefix, viewset, _ in router.registry:
@@ -53,8 +58,10 @@ def drf_rows(viewset: type, queryset) -> bytes:
 def test_every_plan_answers_what_the_serializer_answers(varied, prefix, viewset) -> None:
     queryset = viewset.queryset.all()
     plan = fastlist.plan_for(viewset.serializer_class, queryset)
-    if plan is None:
-        pytest.skip(f"{prefix}: no plan, serialized by DRF as before")
+    if plan is None:  # serialized by DRF as before; which ones is a decision, so a change to the list is one too
+        assert prefix in SERIALIZED_BY_DRF, f"{prefix} lost its plan (a field the plan cannot prove the same?)"
+        return
+    assert prefix not in SERIALIZED_BY_DRF, f"{prefix} has a plan now: take it off SERIALIZED_BY_DRF"
     assert queryset.exists(), f"{prefix}: no rows to compare; add some to the fixture"
     fast = JSONRenderer().render(plan.render(list(queryset.values_list(*plan.paths))))
     assert fast == drf_rows(viewset, queryset)
