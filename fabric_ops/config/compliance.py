@@ -6,8 +6,8 @@ in force; a manual change to anything FabricOps manages (an ECN threshold, a
 shut port, a BGP neighbour) shows up as a non-empty diff naming the lines.
 
 Many devices go through :func:`check_compliance_many`, which renders them with
-``render_devices`` (a few bulk reads of the source of truth per 500 devices, as
-a push wave does) instead of ``render_device``'s reads per device.
+``render_devices`` (a few bulk reads of the source of truth per ``RENDER_BATCH``
+devices) instead of ``render_device``'s reads per device.
 """
 
 from __future__ import annotations
