@@ -86,8 +86,8 @@ class TimerHeap:
                 handle.callback()
             except Exception:  # one switch's failing revert must not stop the others' timers
                 logger.exception("lab timer callback failed")
-            except BaseException:  # the thread ends (SystemExit, KeyboardInterrupt): the rest of the batch waits
-                with self._cond:  # for the next thread instead of being lost
+            except BaseException:  # the thread ends (SystemExit, KeyboardInterrupt: the lab is going down); the
+                with self._cond:  # rest of the batch stays queued, run by the thread the next schedule() starts
                     for rest in handles[n + 1 :]:
                         heapq.heappush(self._heap, (rest.deadline, next(self._counter), rest))
                 raise
