@@ -133,14 +133,38 @@ def test_hot_link_from_10s_traffic_samples_whatever_their_jitter(step):
     every slightly-late spacing for good)."""
     samples = series("interface", [390e9] * 5, "out_bps", step=step)
     assert cg.hot_link(samples, CT, 400, False) is not None
-    assert cg.hot_link(samples[:3], CT, 400, False) is None  # 20 s of it is not 30 s
+    assert cg.hot_link(samples[:2], CT, 400, False) is None  # two 10 s rates are 20 s of it, not 30 s
 
 
 def test_sustained_counts_the_interval_the_oldest_rate_in_the_window_measures():
     jittered = [Sample("queue", {}, {"x": v}, T0 + int(i * 1.001 * NS)) for i, v in enumerate([1, 9, 9, 9, 9, 9])]
-    # the window (last 5 s) holds the five 9s; the 1 before it only dates the interval the first 9 measures
+    # the window (last 5 s) holds the five 9s; the first of them measured the second before it
     assert sustained(jittered, lambda s: s.value("x"), 5, 5)[0] is True
-    assert sustained(jittered[1:], lambda s: s.value("x"), 5, 5)[0] is False  # 4 s covered: not yet
+    assert sustained(jittered[1:], lambda s: s.value("x"), 5, 5)[0] is True  # with or without the 1 before it
+    assert sustained(jittered[2:], lambda s: s.value("x"), 5, 5)[0] is False  # 4 s: not yet
+
+
+def at(*points: tuple[float, float]) -> list[Sample]:
+    return [Sample("queue", {}, {"x": v}, T0 + int(t * NS)) for t, v in points]
+
+
+@pytest.mark.parametrize(
+    ("points", "seconds", "why"),
+    [
+        (((0, 60_000), (21, 60_000)), 5, "two isolated 1 s bursts (the handoff publishes only non-zero rates)"),
+        (((0, 5), (40, 2000)), 5, "one burst after a minute of silence"),
+        (((0, 1), (35, 390), (45, 390)), 30, "a 10 s traffic sample missed: 20 s of evidence, not 30"),
+        (((44.7, 1), (45, 390), (55, 390), (65, 390)), 30, "a 1 s counter 0.3 s before: credit 0.3 s, not 10"),
+    ],
+)
+def test_sustained_never_credits_more_than_one_sample_interval(points, seconds, why):
+    assert sustained(at(*points), lambda s: s.value("x"), 300, seconds)[0] is False, why
+
+
+def test_ecn_marking_is_not_raised_by_isolated_bursts():
+    bursts = at((0, 60_000), (21, 60_000))
+    assert cg.ecn_marking([Sample("queue", {"queue": "3"}, {"ecn_marked_pps": s.value("x")}, s.ts)
+                           for s in bursts], CT) is None  # fmt: skip
 
 
 @pytest.mark.parametrize(

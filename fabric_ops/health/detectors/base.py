@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
+from itertools import pairwise
 from typing import Any
 
 NS = 1_000_000_000
@@ -71,10 +72,12 @@ def sustained(
     Returns (held, the smallest value in the window). A window that does not reach back ``seconds`` (too few
     samples yet) does not hold: one spike is not "sustained". Samples with no value break the run.
 
-    Every value here is a rate over the interval since the previous sample, so the oldest sample in the window
-    covers back to the one before it: 10 s samples 10.005 s apart (a switch's clock ticks are never exact) cover
-    30 s with three in the window. Counting from the oldest sample's own time instead needed four samples within
-    exactly 30 s, which jitter made a coin toss and a slow clock never.
+    Every value here is a rate over one sample interval, so the oldest sample in the window covers one interval
+    back: 10 s samples 10.005 s apart (a switch's clock ticks are never exact) cover 30 s with three in the window.
+    Counting from the oldest sample's own time instead needed four samples within exactly 30 s, which jitter made
+    a coin toss and a slow clock never. The interval is the closest spacing seen in the window, and never more
+    than the gap to the sample before it: the handoff publishes rates only while they are non-zero, so that
+    sample may be an unrelated burst a minute older, and a single sample in the window proves no interval.
     """
     recent = window(samples, seconds)
     values = [value(s) for s in recent]
@@ -83,8 +86,11 @@ def sustained(
     low = min(values)  # type: ignore[type-var]
     if seconds <= 0:
         return low >= limit, float(low)
-    before = len(samples) - len(recent) - 1  # window() keeps a suffix of the (oldest-first) samples
-    start = samples[before].ts if before >= 0 else recent[0].ts
+    start = recent[0].ts
+    if len(recent) >= 2:
+        interval = min(b.ts - a.ts for a, b in pairwise(recent))
+        before = len(samples) - len(recent) - 1  # window() keeps a suffix of the (oldest-first) samples
+        start -= min(interval, start - samples[before].ts) if before >= 0 else interval
     covered = recent[-1].ts - start >= int(seconds * NS * 0.999)
     return covered and low >= limit, float(low)
 
