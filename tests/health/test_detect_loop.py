@@ -26,13 +26,17 @@ def flap(client, prefix: str, device: str, interface: str, start_ns: int, transi
              tags={"interface": interface}, field="oper_up", old=i % 2 == 0, new=i % 2 == 1)  # fmt: skip
 
 
+def leaf_uplink() -> tuple[str, str]:
+    """The two-site fabric's dx-a-leaf1 end of its first spine uplink: (device, port)."""
+    link = two_sites().links["dx-a-leaf1-dx-a-spine#1"]
+    return link.a_interface.device.hostname, link.a_interface.name
+
+
 def test_a_late_flap_that_ages_out_in_the_same_round_leaves_no_alarm_open(client, prefix):
     """The restore-phase flake of test_closed_loop_lab: a backlog of old transitions (the loop was busy, the
     collector lagged) raises a flap and the same round's scan ages it out. Recording the raise after the clear left
     the alarm open in the database while the engine no longer held it: nothing would ever clear it."""
-    b = two_sites()
-    link = b.links["dx-a-leaf1-dx-a-spine#1"]
-    device, port = link.a_interface.device.hostname, link.a_interface.name
+    device, port = leaf_uplink()
     loop = DetectionLoop(client=client, prefix=prefix, dispatch=lambda pk, delay: None, start_id="0-0",
                          devices=[device])  # fmt: skip
     flap(client, prefix, device, port, time.time_ns() - 100 * NS, 4)  # 60 s window: long over by now
@@ -45,9 +49,7 @@ def test_a_late_flap_that_ages_out_in_the_same_round_leaves_no_alarm_open(client
 
 def test_a_flap_still_inside_its_window_stays_open_until_the_scan_ages_it_out(client, prefix, settings):
     settings.FABRIC_OPS_HEALTH_THRESHOLDS = {"link": {"flap_window_s": 3, "flap_transitions": 3}}
-    b = two_sites()
-    link = b.links["dx-a-leaf1-dx-a-spine#1"]
-    device, port = link.a_interface.device.hostname, link.a_interface.name
+    device, port = leaf_uplink()
     dispatched: list[int] = []
     loop = DetectionLoop(client=client, prefix=prefix, dispatch=lambda pk, delay: dispatched.append(pk),
                          start_id="0-0", devices=[device], scan_interval=0.2)  # fmt: skip
@@ -76,9 +78,7 @@ class _WatchedLoop(DetectionLoop):
 def test_a_state_change_is_recorded_and_dispatched_before_the_rounds_scan(client, prefix):
     """A scan reads every device's latest values (hundreds of ms on a loaded, large fabric): a link that went down
     in the same round must not wait for it."""
-    b = two_sites()
-    link = b.links["dx-a-leaf1-dx-a-spine#1"]
-    device, port = link.a_interface.device.hostname, link.a_interface.name
+    device, port = leaf_uplink()
     dispatched: list[int] = []
     loop = _WatchedLoop(client=client, prefix=prefix, dispatch=lambda pk, delay: dispatched.append(pk),
                         start_id="0-0", devices=[device], scan_interval=0.0)  # fmt: skip
@@ -111,9 +111,7 @@ def test_consecutive_runs_in_other_processes_continue_from_the_checkpoint(client
     from fabric_ops.health import detect
 
     settings.FABRIC_OPS_HEALTH_DETECT_CHECKPOINT_S = 0.2
-    b = two_sites()
-    link = b.links["dx-a-leaf1-dx-a-spine#1"]
-    device, port = link.a_interface.device.hostname, link.a_interface.name
+    device, port = leaf_uplink()
     dispatched: list[int] = []
 
     def dispatch(pk, delay):
@@ -209,9 +207,7 @@ def test_a_round_whose_database_write_fails_is_read_again(client, prefix, monkey
 
     from fabric_ops.health import detect, incidents
 
-    b = two_sites()
-    link = b.links["dx-a-leaf1-dx-a-spine#1"]
-    device, port = link.a_interface.device.hostname, link.a_interface.name
+    device, port = leaf_uplink()
     detect._PROCESS_LOOP = None
     first = detect.run_leased(budget_s=0.2, client=client, prefix=prefix, dispatch=lambda pk, delay: None)
     assert first["outcome"] == "done"
@@ -239,9 +235,7 @@ def test_a_first_round_that_fails_is_read_again_from_where_the_consumer_started(
 
     from fabric_ops.health import incidents
 
-    b = two_sites()
-    link = b.links["dx-a-leaf1-dx-a-spine#1"]
-    device, port = link.a_interface.device.hostname, link.a_interface.name
+    device, port = leaf_uplink()
     client.xadd(f"{prefix}:events", {"type": "noise", "device": device, "ts": "0", "data": "{}"})
     loop = DetectionLoop(client=client, prefix=prefix, dispatch=lambda pk, delay: None, devices=[device])
     flap(client, prefix, device, port, time.time_ns() - NS, 2)
