@@ -328,20 +328,6 @@ class DetectionLoop:
                 self._recorded.pop(key, None)
                 self.suppressed.discard(key)
 
-    def run(self, stop: threading.Event) -> None:
-        logger.info("health detection: reading %s:events from %s", self.prefix, self.last_id)
-        failed = False
-        while not stop.is_set():
-            try:
-                if failed:
-                    self.rewind()
-                    failed = False
-                self.run_once()
-            except redis.RedisError as exc:
-                logger.warning("health detection: Redis unavailable: %s", exc)
-                failed = True
-                stop.wait(2.0)
-
 
 def _checkpoint_key() -> bytes:
     return hashlib.sha256(b"fabric_ops.health.detect checkpoint:" + settings.SECRET_KEY.encode()).digest()
