@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from fabric_ops.telemetry.handoff import field_ts, fresh_fields, latest_values
+from fabric_ops.telemetry.handoff import fresh_fields, latest_values
 
 from .playbooks import Verification
 from .topology import Port
@@ -104,10 +104,11 @@ def measure(metric: str, subject: Subject, since_ns: int, read: Latest) -> float
         total = 0.0
         seen = False
         for name, entry in read(device).items():
-            fields = entry.get("fields") or {}
-            if (name.startswith("pfc|") and f"interface={stormed}," not in name and "tx_pause_ps" in fields
-                    and field_ts(entry, "tx_pause_ps") >= since_ns):  # fmt: skip
-                total += float(fields["tx_pause_ps"] or 0.0)
+            if not name.startswith("pfc|") or f"interface={stormed}," in name:
+                continue
+            values = fresh_fields(entry, ("tx_pause_ps",), since_ns)
+            if values is not None:
+                total += float(values["tx_pause_ps"] or 0.0)
                 seen = True
         return total if seen else None
     if metric in ("queue-drops-pps", "queue-ecn-marks-pps") and subject.port:

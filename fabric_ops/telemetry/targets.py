@@ -53,6 +53,7 @@ def load_targets(
     from fabric_ops.topology.models import Device, Fabric, GpuNic, Interface
 
     transport = PLAIN if insecure else gnmi_transport()
+    tls = {"insecure": not transport.tls, "tls_ca": transport.ca_file}  # the same for every device
     shard = shard or Shard()
     devices = (
         Device.objects.filter(lifecycle=Lifecycle.ACTIVE, mgmt_address__isnull=False)
@@ -94,8 +95,6 @@ def load_targets(
             interfaces=ports[device.pk],
         )
         profile = resolve_profile(device.role, device.platform, rows)
-        address, port = device.mgmt_address, device.gnmi_port
-        tls = {"insecure": not transport.tls, "tls_ca": transport.ca_file}
-        targets.append(DeviceTarget(meta, address, port, device.credential, profile, **tls))
+        targets.append(DeviceTarget(meta, device.mgmt_address, device.gnmi_port, device.credential, profile, **tls))
     logger.info("shard %s owns %d of %d devices", shard, len(owned), len(devices))
     return targets
