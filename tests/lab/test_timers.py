@@ -8,6 +8,7 @@ import time
 import pytest
 
 from fabric_ops.lab import huawei_vrp
+from fabric_ops.lab.api import ManualClock
 from fabric_ops.lab.huawei_vrp import platform as vrp
 from fabric_ops.lab.huawei_vrp.config import Op
 from fabric_ops.lab.state import make_switch
@@ -16,17 +17,9 @@ from fabric_ops.lab.timers import TimerHeap, schedule
 pytestmark = [pytest.mark.lab, pytest.mark.timeout(30)]
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
+def clock() -> ManualClock:
+    return ManualClock()
 
 
 @pytest.fixture
