@@ -261,7 +261,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["fabric_ops.web.permissions.ModelPermissions"],
     "DEFAULT_FILTER_BACKENDS": [
-        "django_filters.rest_framework.DjangoFilterBackend",
+        "fabric_ops.web.api.filters.FilterBackend",  # django-filter's, without building a FilterSet to filter nothing
         "rest_framework.filters.OrderingFilter",
     ],
     "DEFAULT_PAGINATION_CLASS": "fabric_ops.web.api.pagination.Pagination",

@@ -25,7 +25,6 @@ from typing import Any
 
 from django.core.exceptions import FieldDoesNotExist
 from django.db.models import Model, QuerySet
-from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import fields as drf
 from rest_framework import relations, serializers
 from rest_framework.fields import empty
@@ -33,7 +32,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
-from .filters import FilterBackend
 from .pagination import Pagination
 
 _INTEGERS = frozenset(
@@ -198,11 +196,7 @@ def _converter(field: drf.Field, column_type: str) -> Callable | None:
 
 class FastListMixin:
     """``list()`` through a :class:`ValuesPlan` when the serializer has one; the same filters, ordering, paging and
-    answer as DRF's ``ListModelMixin.list``, without model instances or per-row field objects. Also the
-    filter backend that skips building an empty FilterSet (``filters.FilterBackend``)."""
-
-    # REST_FRAMEWORK's DEFAULT_FILTER_BACKENDS, with django-filter's backend replaced by the one that skips empty work.
-    filter_backends = [FilterBackend if b is DjangoFilterBackend else b for b in api_settings.DEFAULT_FILTER_BACKENDS]
+    answer as DRF's ``ListModelMixin.list``, without model instances or per-row field objects."""
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         queryset = self.get_queryset()

@@ -25,6 +25,7 @@ class FilterBackend(DjangoFilterBackend):
     """
 
     _classes: dict[tuple, Any] = {}
+    _unfiltered_without_params: dict[Any, bool] = {}  # FilterSet class -> filters nothing when no filter is named
 
     def get_filterset_class(self, view: Any, queryset: QuerySet | None = None) -> Any:
         if getattr(view, "filterset_class", None) or queryset is None:
@@ -35,17 +36,22 @@ class FilterBackend(DjangoFilterBackend):
         return self._classes[key]
 
     def filter_queryset(self, request: Any, queryset: QuerySet, view: Any) -> QuerySet:
-        names = set(request.query_params)
-        if names <= NOT_FILTERS:
+        if set(request.query_params) <= NOT_FILTERS:
             filterset_class = self.get_filterset_class(view, queryset)
-            if filterset_class is None:
-                return queryset
-            declared = filterset_class.base_filters
-            if not any(f.extra.get("required") for f in declared.values()) and not any(
-                p == n or p.startswith(f"{n}_") for p in names for n in declared
-            ):
+            if filterset_class is None or self._filters_nothing_unasked(filterset_class):
                 return queryset
         return super().filter_queryset(request, queryset, view)
+
+    def _filters_nothing_unasked(self, filterset_class: Any) -> bool:
+        """No required filter and none named like a paging/ordering parameter (a fact of the class: worked out once)."""
+        known = self._unfiltered_without_params.get(filterset_class)
+        if known is None:
+            declared = filterset_class.base_filters
+            known = not any(f.extra.get("required") for f in declared.values()) and not any(
+                p == n or p.startswith(f"{n}_") for p in NOT_FILTERS for n in declared
+            )
+            self._unfiltered_without_params[filterset_class] = known
+        return known
 
 
 class DeviceFilter(filters.FilterSet):
