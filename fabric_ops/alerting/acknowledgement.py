@@ -34,14 +34,21 @@ logger = logging.getLogger(__name__)
 PREFIX = "incident:"
 
 
-def _incident_model() -> Any:
+def incident_model() -> Any:
+    """The health app's Incident model, or None: alerting runs without the health app."""
     return apps.get_model("health", "Incident") if apps.is_installed("fabric_ops.health") else None
+
+
+def incident_id_of(source: str) -> int | None:
+    """The incident an alert stands for (its source ``incident:<id>``); None for telemetry or API alerts."""
+    rest = source[len(PREFIX) :]
+    return int(rest) if source.startswith(PREFIX) and rest.isdigit() else None
 
 
 def incident_ids_of(group: AlertGroup) -> list[int]:
     """Ids of the incidents whose alerts the group holds (any status)."""
     sources = group.alerts.filter(source__startswith=PREFIX).values_list("source", flat=True)
-    return sorted({int(s[len(PREFIX) :]) for s in sources if s[len(PREFIX) :].isdigit()})
+    return sorted({i for s in sources if (i := incident_id_of(s)) is not None})
 
 
 def acknowledge_group(group_id: int, actor: str, *, by: Any = None, source: str = "system",
@@ -54,12 +61,12 @@ def acknowledge_group(group_id: int, actor: str, *, by: Any = None, source: str 
     ``health.incident``) with them, so the incident's timeline says who acknowledged it and how.
     """
     group = engine.acknowledge(group_id, actor)
-    incident_model = _incident_model()
-    if incident_model is not None:
+    model = incident_model()
+    if model is not None:
         ids = incident_ids_of(group)
         with transaction.atomic():
             now = timezone.now()
-            marked = list(incident_model.objects.select_for_update().filter(pk__in=ids, acknowledged_at__isnull=True))
+            marked = list(model.objects.select_for_update().filter(pk__in=ids, acknowledged_at__isnull=True))
             for incident in marked:
                 incident.acknowledged_at, incident.acknowledged_by = now, actor[:150]
                 incident.save(update_fields=["acknowledged_at", "acknowledged_by", "updated_at"])
@@ -85,17 +92,17 @@ def _audit(by: Any, incident: Any, group: AlertGroup, request: Any, source: str)
 def acknowledge_incident_groups(incident: Any, actor: str) -> list[int]:
     """Acknowledge the open groups of an acknowledged incident's alert whose firing alerts are all acknowledged
     incidents; returns the ids of the groups acknowledged now."""
-    incident_model = _incident_model()
+    model = incident_model()
     alerts = Alert.objects.filter(source=f"{PREFIX}{incident.pk}", status=AlertStatus.FIRING)
     groups = AlertGroup.objects.filter(alerts__in=alerts, state=GroupState.ACTIVE).distinct()
     done: list[int] = []
     for group in groups:
         others = group.alerts.filter(status=AlertStatus.FIRING).exclude(source=f"{PREFIX}{incident.pk}")
         sources = list(others.values_list("source", flat=True))
-        ids = {int(s[len(PREFIX) :]) for s in sources if s.startswith(PREFIX) and s[len(PREFIX) :].isdigit()}
+        ids = {i for s in sources if (i := incident_id_of(s)) is not None}
         if len(ids) != len(sources):  # a telemetry or API alert: nobody acknowledged it
             continue
-        if ids and incident_model.objects.filter(pk__in=ids, acknowledged_at__isnull=True).exists():
+        if ids and model.objects.filter(pk__in=ids, acknowledged_at__isnull=True).exists():
             continue  # another incident on this page is still unowned: keep escalating for it
         engine.acknowledge(group.pk, actor)
         done.append(group.pk)

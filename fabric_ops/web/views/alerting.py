@@ -26,7 +26,7 @@ from django.shortcuts import get_object_or_404, redirect
 from django.views.decorators.http import require_POST
 
 from fabric_ops.alerting import clock
-from fabric_ops.alerting.acknowledgement import PREFIX, acknowledge_group
+from fabric_ops.alerting.acknowledgement import acknowledge_group, incident_id_of, incident_model
 from fabric_ops.alerting.api import SilenceSerializer
 from fabric_ops.alerting.choices import AlertStatus, DeliveryStatus, GroupState, SilenceKind
 from fabric_ops.alerting.models import (
@@ -98,8 +98,6 @@ def _nav(request: HttpRequest, current: str, context: dict[str, Any]) -> dict[st
 def group_rows() -> list[dict[str, Any]]:
     """Open alert groups (not closed) holding a firing alert, newest first: their firing alerts, the incidents
     behind them (with whether each is acknowledged), and the escalation in effect (policy, step, next due)."""
-    from django.apps import apps
-
     tree = RouteTree.load()
     policies = {p.pk: p for p in EscalationPolicy.objects.prefetch_related("steps")}
     groups = (
@@ -114,16 +112,14 @@ def group_rows() -> list[dict[str, Any]]:
     for link in AlertGroup.alerts.through.objects.filter(alertgroup__in=groups, alert__status=AlertStatus.FIRING) \
             .select_related("alert").order_by("-alert__starts_at"):  # fmt: skip
         firing[link.alertgroup_id].append(link.alert)
-    ids = {int(a.source[len(PREFIX):]) for alerts in firing.values() for a in alerts
-           if a.source.startswith(PREFIX) and a.source[len(PREFIX):].isdigit()}  # fmt: skip
+    ids = {i for alerts in firing.values() for a in alerts if (i := incident_id_of(a.source)) is not None}
     incidents: dict[int, Any] = {}
-    if ids and apps.is_installed("fabric_ops.health"):
-        incidents = apps.get_model("health", "Incident").objects.in_bulk(ids)
+    if ids and (model := incident_model()) is not None:
+        incidents = model.objects.in_bulk(ids)
     rows = []
     for group in groups:
         alerts = firing[group.pk]
-        mine = [incidents[int(a.source[len(PREFIX):])] for a in alerts if a.source.startswith(PREFIX)
-                and a.source[len(PREFIX):].isdigit() and int(a.source[len(PREFIX):]) in incidents]  # fmt: skip
+        mine = [incidents[i] for a in alerts if (i := incident_id_of(a.source)) in incidents]
         policy = policies.get(tree.settings_of(group.route_id).escalation_id or 0) if tree.root else None
         steps = list(policy.steps.all()) if policy is not None else []
         rows.append({"g": group, "alerts": alerts, "incidents": mine, "policy": policy, "steps": len(steps),
