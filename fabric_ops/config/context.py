@@ -39,21 +39,8 @@ def _host_address(cidr: str) -> str:
     return _address_parts(cidr)[0]
 
 
-def _prefix_length(cidr: str) -> int | None:
-    return _address_parts(cidr)[1]
-
-
-def _netmask(cidr: str) -> str:
-    return _address_parts(cidr)[2]
-
-
-def interface_peers(device: Device) -> dict[int, tuple[Link, Interface]]:
-    """Map each of the device's interface ids to (link, far-end interface) for its switch links."""
-    return _bulk_peers([device.id])[device.id]
-
-
 def _bulk_peers(device_ids: list[int]) -> dict[int, dict[int, tuple[Link, Interface]]]:
-    """``interface_peers`` for many devices in one query: device id -> {interface id: (link, far end)}."""
+    """Each device's switch links in one query: device id -> {interface id: (link, far-end interface)}."""
     peers: dict[int, dict[int, tuple[Link, Interface]]] = {device_id: {} for device_id in device_ids}
     links = Link.objects.filter(Q(a_interface__device_id__in=device_ids) | Q(b_interface__device_id__in=device_ids))
     for link in links.select_related("a_interface__device", "b_interface__device").order_by("id"):
