@@ -32,7 +32,8 @@ PERMISSION_CACHE_S = float(os.environ.get("FABRIC_OPS_API_PERMISSION_CACHE_S", "
 _MAX_USERS = 4096  # beyond this many cached users the cache starts again (memory bound)
 _BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
 
-_cache: dict[tuple[Any, bool], tuple[float, frozenset[str], frozenset[str]]] = {}
+# (user id, is_superuser) -> (expires, own, groups', all): ModelBackend's three per-request caches
+_cache: dict[tuple[Any, bool], tuple[float, frozenset[str], frozenset[str], frozenset[str]]] = {}
 _generation = 0  # bumped by every invalidation: a set read before it is not stored after it
 _lock = threading.Lock()
 
@@ -57,19 +58,18 @@ def load_permissions(request: Any) -> None:
     key = (user.pk, user.is_superuser)
     hit = _cache.get(key)
     if hit is not None and hit[0] > _now():
-        user._user_perm_cache, user._group_perm_cache = set(hit[1]), set(hit[2])
-        user._perm_cache = {*hit[1], *hit[2]}
+        # shared, read-only sets (nothing in Django mutates these caches; a frozenset would refuse it loudly)
+        user._user_perm_cache, user._group_perm_cache, user._perm_cache = hit[1:]
         return
     generation = _generation
-    backend = ModelBackend()
-    own, groups = backend.get_user_permissions(user), backend.get_group_permissions(user)
-    backend.get_all_permissions(user)  # sets user._perm_cache for this request
+    ModelBackend().get_all_permissions(user)  # fills the user's, the groups' and the combined per-request caches
     with _lock:
         if generation != _generation:
             return  # invalidated while reading: this set may predate the change
         if len(_cache) >= _MAX_USERS:
             _cache.clear()
-        _cache[key] = (_now() + PERMISSION_CACHE_S, frozenset(own), frozenset(groups))
+        own, groups, every = user._user_perm_cache, user._group_perm_cache, user._perm_cache
+        _cache[key] = (_now() + PERMISSION_CACHE_S, frozenset(own), frozenset(groups), frozenset(every))
 
 
 def clear_permission_cache(**_: Any) -> None:
@@ -81,6 +81,8 @@ def clear_permission_cache(**_: Any) -> None:
 
 
 def _changed(**kwargs: Any) -> None:
+    if kwargs.get("signal") is post_save and kwargs.get("update_fields") == frozenset({"last_login"}):
+        return  # every session login saves the user (update_last_login): no permission changed
     clear_permission_cache()
     # A request of this process may read the old rows until the change commits, and cache them: clear again then.
     transaction.on_commit(clear_permission_cache, using=kwargs.get("using"))

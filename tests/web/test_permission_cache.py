@@ -127,3 +127,15 @@ def test_an_action_is_checked_against_the_database_even_while_reads_are_cached(c
     assert operator.get("/api/incidents/").status_code == 200, "reads: cached for the TTL"
     assert operator.post(f"/api/incidents/{incident.pk}/acknowledge/").status_code == 403
     assert Incident.objects.get(pk=incident.pk).acknowledged_at is None
+
+
+def test_a_session_login_does_not_empty_the_cache(clients, users, fabric) -> None:
+    """Every UI login saves the user's last_login: that changes no permission and must not cost every user's set."""
+    from django.contrib.auth.models import update_last_login
+
+    assert clients["viewer"].get("/api/devices/").status_code == 200
+    assert permissions._cache
+    update_last_login(None, users["operator"])
+    assert permissions._cache
+    users["operator"].save()  # any other save still clears it (the superuser flag, activation)
+    assert permissions._cache == {}
