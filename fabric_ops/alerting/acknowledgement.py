@@ -70,23 +70,27 @@ def acknowledge_group(group_id: int, actor: str, *, by: Any = None, source: str 
             for incident in marked:
                 incident.acknowledged_at, incident.acknowledged_by = now, actor[:150]
                 incident.save(update_fields=["acknowledged_at", "acknowledged_by", "updated_at"])
-                _audit(by if by is not None else actor, incident, group, request, source)
+                changes = {
+                    "acknowledged_by": ["", incident.acknowledged_by],
+                    "acknowledged_at": [None, incident.acknowledged_at],
+                    "alert_group": [None, group.pk],
+                }
+                record_audit(by if by is not None else actor, "acknowledge", incident, request, source, changes)
         if marked:
             logger.info("group %s acknowledged by %s: %d incident(s) acknowledged", group_id, actor, len(marked))
     return group
 
 
-def _audit(by: Any, incident: Any, group: AlertGroup, request: Any, source: str) -> None:
+def record_audit(actor: Any, action: str, obj: Any, request: Any, source: str, changes: dict | None = None) -> None:
+    """Record in the platform audit log when the web app provides it (it is optional for this app); a group's
+    changes default to its new state."""
     try:
         from fabric_ops.web.audit import record
     except ImportError:  # pragma: no cover - the audit log is the web app's; alerting runs without it
         return
-    changes = {
-        "acknowledged_by": ["", incident.acknowledged_by],
-        "acknowledged_at": [None, incident.acknowledged_at],
-        "alert_group": [None, group.pk],
-    }
-    record(by, "acknowledge", incident, changes, request, source=source)
+    if changes is None and isinstance(obj, AlertGroup):
+        changes = {"state": [None, obj.state]}
+    record(actor, action, obj, changes, request, source=source)
 
 
 def acknowledge_incident_groups(incident: Any, actor: str) -> list[int]:

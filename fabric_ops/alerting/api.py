@@ -17,9 +17,10 @@ from rest_framework.response import Response
 from fabric_ops.errors import FabricOpsError
 
 from . import clock
+from .acknowledgement import record_audit
 from .matchers import parse_all
 from .models import AlertGroup, Silence
-from .views import CanHandleAlerts, GroupSerializer, _audit
+from .views import CanHandleAlerts, GroupSerializer
 
 try:  # the web app's permission class (model permissions incl. view_); plain DRF's when web is not installed
     from fabric_ops.web.permissions import ModelPermissions as _Perms
@@ -64,7 +65,7 @@ class SilenceList(generics.ListCreateAPIView):
     def perform_create(self, serializer: SilenceSerializer) -> None:
         silence = serializer.save(created_by=self.request.user.get_username())
         changes = {"matchers": [None, silence.matchers], "ends_at": [None, silence.ends_at.isoformat()]}
-        _audit(self.request.user, "create", silence, self.request, "api", changes)
+        record_audit(self.request.user, "create", silence, self.request, "api", changes)
 
 
 @extend_schema(request=None, responses=SilenceSerializer)
@@ -78,7 +79,7 @@ def expire_silence(request: Request, pk: int) -> Response:
     if silence.active_at(now) or silence.starts_at > now:
         silence.expired_early_at = now
         silence.save(update_fields=["expired_early_at"])
-        _audit(request.user, "expire", silence, request, "api", {"expired_early_at": [None, now.isoformat()]})
+        record_audit(request.user, "expire", silence, request, "api", {"expired_early_at": [None, now.isoformat()]})
     return Response(SilenceSerializer(silence).data)
 
 

@@ -20,24 +20,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from . import engine
-from .acknowledgement import acknowledge_group
+from .acknowledgement import acknowledge_group, record_audit
 from .links import LinkError, read_token
 from .models import AlertGroup
 
 logger = logging.getLogger(__name__)
 
 LINK = "link"  # the audit source of a signed link (fabric_ops.web AuditEntry.Source.LINK)
-
-
-def _audit(actor: Any, action: str, obj: Any, request: Any, source: str, changes: dict | None = None) -> None:
-    """Record in the platform audit log when the web app provides it (it is optional for this app)."""
-    try:
-        from fabric_ops.web.audit import record
-    except ImportError:
-        return
-    if changes is None and isinstance(obj, AlertGroup):
-        changes = {"state": [None, obj.state]}
-    record(actor, action, obj, changes, request, source=source)
 
 
 def _act(group_id: int, action: str, actor: str, by: Any, request: Any, source: str) -> AlertGroup:
@@ -60,7 +49,7 @@ def action_link(request: HttpRequest, token: str) -> HttpResponse:
         actor = f"{who} (link)"
         by = request.user if request.user.is_authenticated else f"link:{who}"
         group = _act(group_id, action, actor, by, request, LINK)
-        _audit(by, f"alert-{action}", group, request, LINK)
+        record_audit(by, f"alert-{action}", group, request, LINK)
         context.update(group=group, done=True)
     return render(request, "alerting/action.html", context)
 
@@ -87,7 +76,7 @@ def _api(action: str):
         if not AlertGroup.objects.filter(pk=pk).exists():
             return Response({"detail": f"alert group {pk} not found"}, status=404)
         group = _act(pk, action, request.user.get_username(), request.user, request, "api")
-        _audit(request.user, f"alert-{action}", group, request, "api")
+        record_audit(request.user, f"alert-{action}", group, request, "api")
         return Response(GroupSerializer(group).data)
 
     view.__name__ = f"api_{action}"
