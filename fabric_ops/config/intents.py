@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db.models import Q
 
 from fabric_ops.errors import ConfigurationError
 from fabric_ops.topology.models import Device
@@ -41,19 +40,8 @@ class DeviceIntent:
     ports: dict[str, list[str]] = field(default_factory=dict)
 
 
-def matching_assignments(device: Device) -> list[IntentAssignment]:
-    """Assignments that apply to ``device``, most general first."""
-    rows = (
-        IntentAssignment.objects.filter(fabric_id=device.fabric_id)
-        .filter(Q(role="") | Q(role=device.role))
-        .filter(Q(device__isnull=True) | Q(device=device))
-        .select_related("roce_profile", "underlay_profile", "fabric", "device")
-    )
-    return sorted(rows, key=lambda a: a.specificity)
-
-
 def fabric_assignments(fabric_ids: Iterable[int]) -> dict[int, list[IntentAssignment]]:
-    """Every assignment of these fabrics in one query, per fabric id, in the order ``matching_assignments`` reads."""
+    """Every assignment of these fabrics in one query, per fabric id (model order; ``_matching`` picks a device's)."""
     rows: dict[int, list[IntentAssignment]] = {fabric_id: [] for fabric_id in fabric_ids}
     query = IntentAssignment.objects.filter(fabric_id__in=list(rows)).select_related(
         "roce_profile", "underlay_profile", "fabric", "device"
@@ -64,7 +52,7 @@ def fabric_assignments(fabric_ids: Iterable[int]) -> dict[int, list[IntentAssign
 
 
 def _matching(device: Device, assignments: Iterable[IntentAssignment]) -> list[IntentAssignment]:
-    """The same filter as ``matching_assignments``, over assignments already read (one fabric's)."""
+    """Assignments that apply to ``device``, most general first: the one definition of which ones do."""
     rows = [
         a
         for a in assignments
@@ -89,7 +77,9 @@ def resolve_intent(
     underlay = _defaults(UnderlayProfile)
     sources = []
     ports: dict[str, list[str]] = {}
-    matching = matching_assignments(device) if assignments is None else _matching(device, assignments)
+    if assignments is None:
+        assignments = fabric_assignments([device.fabric_id])[device.fabric_id]
+    matching = _matching(device, assignments)
     for assignment in matching:
         if assignment.roce_profile:
             roce.update(_values(assignment.roce_profile))
