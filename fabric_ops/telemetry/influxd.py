@@ -28,7 +28,7 @@ from fabric_ops.telemetry.influxql import quote_ident
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["InfluxdError", "LocalInfluxd", "free_port", "wait_for_port"]
+__all__ = ["InfluxdError", "LocalInfluxd", "free_port", "free_ports", "wait_for_port"]
 
 
 class InfluxdError(FabricOpsError):
@@ -83,6 +83,16 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as sock:
         sock.bind((host, 0))
         return sock.getsockname()[1]
+
+
+def free_ports(host: str, n: int) -> list[int]:
+    """``n`` distinct free ports on ``host``: one listener (a lab switch) binds them all, so they must differ."""
+    ports: list[int] = []
+    while len(ports) < n:
+        port = free_port(host)
+        if port not in ports:
+            ports.append(port)
+    return ports
 
 
 def wait_for_port(host: str, port: int, timeout: float) -> None:

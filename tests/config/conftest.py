@@ -6,7 +6,7 @@ from pathlib import Path
 
 from django.conf import settings as django_settings
 
-from fabric_ops.telemetry.influxd import free_port
+from fabric_ops.telemetry.influxd import free_ports
 from fabric_ops.topology.inventory import import_inventory
 from fabric_ops.topology.models import Device, Fabric
 
@@ -21,10 +21,7 @@ def place_lab_inventory(block: str) -> Fabric:
     its address, so they are distinct.
     """
     import_inventory(LAB_INVENTORY)
-    ports: set[int] = set()
-    while len(ports) < 3:
-        ports.add(free_port(f"{block}.1"))
-    eapi, ssh, gnmi = sorted(ports)
+    eapi, ssh, gnmi = free_ports(f"{block}.1", 3)
     for index, device in enumerate(Device.objects.order_by("hostname"), start=1):
         device.mgmt_address = f"{block}.{index}"
         device.eapi_port, device.ssh_port, device.gnmi_port = eapi, ssh, gnmi

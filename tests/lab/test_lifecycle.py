@@ -24,22 +24,12 @@ from fabric_ops.lab.api import Lab, LabClient
 from fabric_ops.lab.control import ControlServer
 from fabric_ops.lab.spec import build_from_db
 from fabric_ops.lab.synthetic import clos
-from fabric_ops.telemetry.influxd import free_port
+from fabric_ops.telemetry.influxd import free_ports
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _distinct_free_ports(host: str, count: int) -> tuple[int, ...]:
-    """Kernel-picked ports (parallel runs never collide), distinct because one switch binds all of them."""
-    ports: list[int] = []
-    while len(ports) < count:
-        port = free_port(host)
-        if port not in ports:
-            ports.append(port)
-    return tuple(ports)
-
-
-EAPI, SSH, GNMI = _distinct_free_ports("127.13.0.1", 3)
+EAPI, SSH, GNMI = free_ports("127.13.0.1", 3)  # kernel-picked: parallel runs never collide
 
 
 def seed_tiny_fabric(third_octet: int = 2, ports: tuple[int, int, int] = (EAPI, SSH, GNMI)) -> None:
