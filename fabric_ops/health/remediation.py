@@ -663,6 +663,29 @@ class RestoreInProgress(FabricOpsError):
         super().__init__(f"{run} is already being restored (since {record.started_at:%H:%M:%S}, by {who})")
 
 
+def undo_targets(run: RemediationRun) -> tuple[list[int], dict[str, dict[str, list[str]]]]:
+    """What the run's completed actions changed and a restore gives back, from their undo records: the links it
+    shut (to bring up; a cost-out names its links too but never shut them) and the per-port overrides to take back
+    per switch (``{"leaf1": {"bgp_cost_out": ["Ethernet1/1"]}}``: cost-out, PFC off)."""
+    undos = [(params or {}).get("undo") or {}
+             for params in run.actions.filter(phase="act", status="done").values_list("params", flat=True)]  # fmt: skip
+    links = sorted({lid for u in undos if u.get("state") for lid in u.get("links") or ()})
+    ports: dict[str, dict[str, list[str]]] = {}
+    for u in undos:
+        for hostname, fields in (u.get("ports") or {}).items():
+            for key, names in (fields or {}).items():
+                ports.setdefault(hostname, {}).setdefault(key, []).extend(names)
+    return links, ports
+
+
+def running_restore(run: RemediationRun) -> ActionRecord | None:
+    """The restore step of ``run`` running now, or None; one left ``running`` longer than
+    ``FABRIC_OPS_HEALTH_STALE_RESTORE_S`` is a dead worker's, not running."""
+    stale = timezone.now() - timedelta(seconds=_restore_stale_after())
+    steps = ActionRecord.objects.filter(run=run, phase="restore", status="running", started_at__gt=stale)
+    return steps.order_by("-sequence").first()
+
+
 def _restore_stale_after() -> float:
     """A restore claim older than this is taken over: its worker died before recording an outcome. Longer than a
     restore can take (waiting for device locks, the push, 30 s of verification)."""
@@ -680,15 +703,15 @@ def _claim_restore(run: RemediationRun, approved_by: str) -> ActionRecord | None
         if locked.status != RunStatus.SUCCEEDED or locked.restored_at:
             run.refresh_from_db()
             return None
-        steps = ActionRecord.objects.filter(run=run, phase="restore")
-        busy = steps.filter(status="running").order_by("-sequence").first()
-        stale = timezone.now() - timedelta(seconds=_restore_stale_after())
-        if busy is not None and busy.started_at and busy.started_at > stale:
-            raise RestoreInProgress(run, busy)
+        busy = running_restore(run)
         if busy is not None:
-            busy.status, busy.finished_at = "failed", timezone.now()
-            busy.result = f"abandoned: no outcome after {_restore_stale_after():.0f} s; taken over"
-            busy.save(update_fields=["status", "finished_at", "result"])
+            raise RestoreInProgress(run, busy)
+        steps = ActionRecord.objects.filter(run=run, phase="restore")
+        abandoned = steps.filter(status="running").order_by("-sequence").first()
+        if abandoned is not None:
+            abandoned.status, abandoned.finished_at = "failed", timezone.now()
+            abandoned.result = f"abandoned: no outcome after {_restore_stale_after():.0f} s; taken over"
+            abandoned.save(update_fields=["status", "finished_at", "result"])
         last = steps.order_by("-sequence").values_list("sequence", flat=True).first()
         return ActionRecord.objects.create(run=run, sequence=0 if last is None else last + 1, phase="restore",
                                            action="restore", target=run.target_key, status="running",
@@ -706,13 +729,7 @@ def _restore(run: RemediationRun, record: ActionRecord, *, read: Latest | None, 
         record.save()
         raise FabricOpsError(f"{run}: playbook {run.playbook!r} no longer exists")
     index = index or load_index()
-    undos = [(r.params or {}).get("undo") or {} for r in run.actions.filter(phase="act", status="done")]
-    links = sorted({lid for u in undos if u.get("state") for lid in u.get("links", [])})  # shut: bring up
-    ports: dict[str, dict[str, list[str]]] = {}  # per-port overrides to take back (cost-out, PFC off)
-    for u in undos:
-        for hostname, fields in (u.get("ports") or {}).items():
-            for key, names in fields.items():
-                ports.setdefault(hostname, {}).setdefault(key, []).extend(names)
+    links, ports = undo_targets(run)
     if not links and not ports:
         record.status, record.finished_at = "failed", timezone.now()
         record.result = "nothing was drained; nothing to restore"

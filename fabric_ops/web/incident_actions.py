@@ -42,6 +42,7 @@ from django.utils import timezone
 from fabric_ops.errors import FabricOpsError
 from fabric_ops.health.choices import IncidentStatus, RunStatus
 from fabric_ops.health.models import Cooldown, Incident, RemediationRun
+from fabric_ops.health.remediation import RestoreInProgress, running_restore, undo_targets
 
 from . import audit
 from .models import AuditEntry
@@ -78,14 +79,11 @@ def in_force(run: RemediationRun) -> dict[str, list[Any]]:
     ``{"bgp_cost_out": [...]}`` for a cost-out (both ends). Empty when nothing is in force."""
     if run.status != RunStatus.SUCCEEDED or run.restored_at:
         return {}
-    found: dict[str, set[Any]] = {}
-    for params in run.actions.filter(phase="act", status="done").values_list("params", flat=True):
-        undo = (params or {}).get("undo") or {}
-        if undo.get("state"):  # shut; a cost-out names its links too but never shut them
-            found.setdefault("links", set()).update(undo.get("links") or ())
-        for host, fields in (undo.get("ports") or {}).items():
-            for key, names in (fields or {}).items():
-                found.setdefault(key, set()).update(f"{host}:{name}" for name in names)
+    links, ports = undo_targets(run)
+    found: dict[str, set[Any]] = {"links": set(links)}
+    for host, fields in ports.items():
+        for key, names in fields.items():
+            found.setdefault(key, set()).update(f"{host}:{name}" for name in names)
     return {key: sorted(values) for key, values in found.items() if values}
 
 
@@ -272,12 +270,6 @@ def _raise_if_failed(failed: list) -> None:
         raise NotQueued(f"not queued: broker unreachable ({failed[0]})")
 
 
-def _restoring(run: RemediationRun) -> Any:
-    """A restore step of ``run`` running now (not left behind by a dead worker), or None."""
-    stale = timezone.now() - timedelta(seconds=float(getattr(settings, "FABRIC_OPS_HEALTH_STALE_RESTORE_S", 300)))
-    return run.actions.filter(phase="restore", status="running", started_at__gt=stale).order_by("-sequence").first()
-
-
 def approve(run_id: int, user: Any, request: Any = None, *, source: str) -> RemediationRun:
     """Queue the approval to a worker. Nothing the worker reads is written here: the run's row is locked, its state
     checked, the audit row written, and the task sent once that commits. A second approval while the first waits
@@ -311,10 +303,9 @@ def rollback(run_id: int, user: Any, request: Any = None, *, source: str) -> Rem
             )
         if run.incident.status == IncidentStatus.MITIGATING:
             raise ActionRefused(f"incident {run.incident_id} is being mitigated by another run; wait for it")
-        busy = _restoring(run)
+        busy = running_restore(run)
         if busy is not None:
-            who = (busy.params or {}).get("approved_by") or "auto"
-            raise ActionRefused(f"{run} is already being restored (since {busy.started_at:%H:%M:%S}, by {who})")
+            raise ActionRefused(str(RestoreInProgress(run, busy)))
         _refuse_if_queued(run, "rollback", "a rollback")
         changes: dict[str, Any] = {key: [names, []] for key, names in held.items() if key != "links"}
         if "links" in held:
