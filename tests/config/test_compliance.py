@@ -23,6 +23,19 @@ from tests.config.conftest import place_lab_inventory
 pytestmark = [pytest.mark.django_db, pytest.mark.lab, pytest.mark.timeout(180)]
 
 
+def captured_sql(queries: CaptureQueriesContext, verb: str) -> list[str]:
+    """The captured statements that start with ``verb``: the query-count tests count reads and writes apart."""
+    return [q["sql"] for q in queries.captured_queries if q["sql"].lstrip().upper().startswith(verb)]
+
+
+def select_sql(queries: CaptureQueriesContext) -> list[str]:
+    return captured_sql(queries, "SELECT")
+
+
+def insert_sql(queries: CaptureQueriesContext) -> list[str]:
+    return captured_sql(queries, "INSERT")
+
+
 @pytest.fixture
 def lab(settings, tmp_path):
     """sjc-ai: 4 VRP spines, 8 EOS leaves (gNMI too: a push is verified over it before it is confirmed)."""
@@ -69,12 +82,7 @@ def test_bulk_compliance_reads_do_not_grow_with_the_number_of_devices(lab):
     with CaptureQueriesContext(connection) as many:
         assert len(list(check_compliance_many(devices))) == 12
 
-    def reads(queries) -> list[str]:
-        return [q["sql"] for q in queries.captured_queries if q["sql"].lstrip().upper().startswith("SELECT")]
-
-    def writes(queries) -> list[str]:
-        return [q["sql"] for q in queries.captured_queries if q["sql"].lstrip().upper().startswith("INSERT")]
-
+    reads, writes = select_sql, insert_sql
     assert len(reads(many)) == len(reads(few)) <= 8, reads(many)
     assert len(writes(few)) == 2 and len(writes(many)) == 12  # one result row per device, written as it is checked
     assert len(many.captured_queries) <= 8 + len(devices)
@@ -92,7 +100,7 @@ def test_the_compliance_command_checks_a_fabric_in_bulk(lab):
     lines = out.getvalue().splitlines()
     assert sum(" NOT compliant" in line for line in lines) == 12  # nothing pushed yet
     assert "sjc-ai: {'compliant': 0, 'non_compliant': 12, 'unknown': 0, 'never_checked': 0}" in lines
-    reads = [q["sql"] for q in queries.captured_queries if q["sql"].lstrip().upper().startswith("SELECT")]
+    reads = select_sql(queries)
     assert len(reads) <= 12, reads  # selection, the bulk render's reads, the summary: none per device
 
 
@@ -108,6 +116,6 @@ def test_bulk_compliance_reads_the_intent_again_for_each_batch(lab, monkeypatch)
         assert len(list(check_compliance_many(devices))) == 12  # 5 + 5 + 2
 
     def reads(queries) -> int:
-        return sum(q["sql"].lstrip().upper().startswith("SELECT") for q in queries.captured_queries)
+        return len(select_sql(queries))
 
     assert reads(three_batches) == 3 * reads(one_batch)
