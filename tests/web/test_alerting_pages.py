@@ -23,6 +23,8 @@ from fabric_ops.alerting.models import (
 )
 from fabric_ops.web.models import AuditEntry
 
+from .conftest import login
+
 pytestmark = [pytest.mark.django_db, pytest.mark.timeout(60)]
 
 # Secret values that exist in the secret store (environment and secrets directory) while the pages render.
@@ -31,12 +33,6 @@ SECRETS = {
     "FABRIC_OPS_CRED_TEAM_HOOK_BEARER_TOKEN": "BEARER-s3cr3t-9876",
 }
 FILE_SECRET = "dingtalk-SIGNING-secret-5555"
-
-
-def login(users: dict, name: str) -> Client:
-    client = Client()
-    client.force_login(users[name])
-    return client
 
 
 @pytest.fixture
@@ -256,6 +252,8 @@ def test_operator_acknowledges_a_group_from_the_page_viewer_cannot(users, alerti
     again = operator.post(ack, follow=True)
     assert "already acknowledged by operator" in again.content.decode()
     assert AuditEntry.objects.count() == 3, "a second acknowledgement changes and records nothing"
+    missing = operator.post(reverse("web:alerting-group-acknowledge", args=[99999]))
+    assert missing.status_code == 404 and AuditEntry.objects.count() == 3, "an unknown group: 404, nothing recorded"
 
 
 def test_group_acknowledged_by_signed_link_or_api_shows_on_each_incident_timeline(users, alerting_config) -> None:

@@ -142,9 +142,8 @@ def groups(request: HttpRequest) -> HttpResponse:
 @require_POST
 @page(*GROUP_ACK)
 def group_acknowledge(request: HttpRequest, pk: int) -> HttpResponse:
-    get_object_or_404(AlertGroup, pk=pk)
     with transaction.atomic():  # the group's row held: of two operators pressing at once, one acknowledges
-        group = AlertGroup.objects.select_for_update().get(pk=pk)
+        group = get_object_or_404(AlertGroup.objects.select_for_update(), pk=pk)
         if group.state != GroupState.ACTIVE:
             who = f" by {group.acknowledged_by}" if group.acknowledged_by else ""
             messages.error(request, f"alert group {group.pk} is already {group.state}{who}")
