@@ -51,11 +51,13 @@ STATELESS_API_PLATFORMS = {"eos"}
 
 
 def _new_connection_next(driver: NetworkDriver) -> None:
-    """Make the driver's next eAPI request open a new connection (the kept-alive one proves nothing new)."""
-    connection = getattr(getattr(driver, "device", None), "connection", None)
-    close = getattr(connection, "close", None)
-    if callable(close):
-        close()
+    """Make the driver's next eAPI request open a new connection (the kept-alive one proves nothing new).
+
+    Only FabricOps' own drivers know their transport (``FabricOpsEOSDriver.drop_connection``); others: no-op.
+    """
+    drop = getattr(driver, "drop_connection", None)
+    if callable(drop):
+        drop()
 
 
 def verify_device(device: Device, diff: str, driver: NetworkDriver | None = None) -> str:

@@ -120,3 +120,10 @@ class FabricOpsEOSDriver(EOSDriver):
                 if "pendingCommitTimer" in session["state"]:
                     pending[name] = seconds_left(session.get("commitBy", -1))
         return pending
+
+    def drop_connection(self) -> None:
+        """Make the next eAPI request open a new TCP + TLS connection: post-commit verification must prove the
+        switch still accepts one, which the kept-alive connection does not. A no-op before ``open()``."""
+        close = getattr(getattr(self.device, "connection", None), "close", None)
+        if callable(close):
+            close()
