@@ -621,7 +621,7 @@ def _line_and_key(rule: Rule, body: tuple[str, ...]) -> tuple[str, str]:
 
 
 def _normalise(rule: Rule, body: list[str]) -> str:
-    spec_words, rest_index = _spec_words(rule.spec)
+    spec_words, rest_index = rule.spec.words, rule.spec.rest_index
     out = []
     for index, token in enumerate(body):
         if rest_index is not None and index >= rest_index:
@@ -629,31 +629,6 @@ def _normalise(rule: Rule, body: list[str]) -> str:
         else:
             out.append(token.lower() if token.lower() in spec_words else token)
     return " ".join(out)
-
-
-_SPEC_WORDS: dict[int, tuple[frozenset[str], int | None]] = {}
-
-
-def _spec_words(spec: Spec) -> tuple[frozenset[str], int | None]:
-    """Every keyword of ``spec`` and the index of its ``<rest>`` token (None without one), computed once per spec."""
-    found = _SPEC_WORDS.get(id(spec))
-    if found is None:
-        words: set[str] = set()
-        for elem in _iter_elems(spec.elems):
-            words.update(elem.words)
-        found = (frozenset(words), _rest_index(spec.text) if "<rest>" in spec.text else None)
-        _SPEC_WORDS[id(spec)] = found
-    return found
-
-
-def _rest_index(text: str) -> int:
-    return text.split().index("<rest>")
-
-
-def _iter_elems(elems):
-    for elem in elems:
-        yield elem
-        yield from _iter_elems(elem.children)
 
 
 def _sorted(children: list[Node]) -> list[Node]:

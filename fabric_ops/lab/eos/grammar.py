@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 __all__ = ["CliError", "Spec", "token_error"]
@@ -139,12 +140,22 @@ def _compile(parts: list[str], pos: int = 0, until: str | None = None) -> tuple[
     return elems, pos
 
 
+def _walk(elems: list) -> Iterator:
+    """Every element of a compiled syntax, nested ones included."""
+    for elem in elems:
+        yield elem
+        yield from _walk(elem.children)
+
+
 class Spec:
     """One command's syntax, compiled once; ``match`` returns whether the whole line fits and how far it got."""
 
     def __init__(self, text: str):
         self.text = text
         self.elems, _ = _compile(_tokenise_spec(text))
+        # every keyword anywhere in the syntax, and the position of its <rest> token (None without one)
+        self.words: frozenset[str] = frozenset(word for elem in _walk(self.elems) for word in elem.words)
+        self.rest_index: int | None = text.split().index("<rest>") if "<rest>" in text else None
 
     def __repr__(self) -> str:
         return f"Spec({self.text!r})"
