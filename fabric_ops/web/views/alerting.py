@@ -50,6 +50,7 @@ from .base import (
     GROUP_ACK,
     GROUPS_READ,
     INCIDENTS_READ,
+    PAGE_SIZE,  # offset_page's default; a name here so tests can shrink the deliveries page
     SILENCE_ADD,
     SILENCE_EXPIRE,
     offset_page,
@@ -58,8 +59,6 @@ from .base import (
 )
 
 logger = logging.getLogger(__name__)
-
-PAGE_SIZE = 50
 
 GROUPS_MAX = 200
 MASK = audit.MASK
