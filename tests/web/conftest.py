@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 from django.contrib.auth import get_user_model
+from django.test import Client
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -26,6 +27,13 @@ def make_user(username: str, role: str | None):
     if role:
         assign_role(user, role)
     return user
+
+
+def login(users: dict, name: str, **kwargs) -> Client:
+    """A session client (the HTML pages) logged in as ``users[name]``; kwargs go to Client (enforce_csrf_checks)."""
+    client = Client(**kwargs)
+    client.force_login(users[name])
+    return client
 
 
 @pytest.fixture(autouse=True)

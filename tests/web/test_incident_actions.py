@@ -9,6 +9,7 @@ from django.utils import timezone
 from fabric_ops.health.models import Cooldown, Incident, RemediationRun
 from fabric_ops.web.models import AuditEntry
 
+from .conftest import login
 from .test_push_jobs import queued
 
 pytestmark = [pytest.mark.django_db, pytest.mark.timeout(60)]
@@ -168,11 +169,9 @@ def test_a_second_approval_is_refused_while_the_first_waits_for_a_worker(clients
     assert queued(broker) == [("web.approve_remediation", [waiting.pk, "operator"])]
     assert AuditEntry.objects.filter(action="approve").count() == 1
     # The page: no second Approve button, the queued approval is shown; a forged second POST changes nothing.
-    from django.test import Client
     from django.urls import reverse
 
-    page = Client()
-    page.force_login(users["operator2"])
+    page = login(users, "operator2")
     html = page.get(reverse("web:incident", args=[incident.pk])).content.decode()
     assert 'class="approve-run"' not in html and "approve queued by operator" in html
     refused = page.post(reverse("web:run-approve", args=[waiting.pk]), follow=True).content.decode()
@@ -258,7 +257,6 @@ def test_concurrent_approvals_queue_once(users, broker) -> None:
 
 
 def test_notes_are_capped_like_the_api(clients, users) -> None:
-    from django.test import Client
     from django.urls import reverse
 
     from fabric_ops.web.incident_actions import NOTE_MAX
@@ -266,8 +264,7 @@ def test_notes_are_capped_like_the_api(clients, users) -> None:
     incident = make_incident()
     url = f"/api/incidents/{incident.pk}/resolve/"
     assert clients["operator"].post(url, {"note": "x" * (NOTE_MAX + 1)}, format="json").status_code == 400
-    page = Client()
-    page.force_login(users["operator"])
+    page = login(users, "operator")
     html = page.get(reverse("web:incident", args=[incident.pk])).content.decode()
     assert f'maxlength="{NOTE_MAX}"' in html
     refused = page.post(reverse("web:incident-resolve", args=[incident.pk]), {"note": "y" * (NOTE_MAX + 1)},
@@ -343,13 +340,11 @@ def test_a_cost_out_in_force_holds_the_resolve_too(clients, users) -> None:
 
 
 def test_the_incident_page_offers_the_rollback_of_a_pfc_disable(users) -> None:
-    from django.test import Client
     from django.urls import reverse
 
     incident = make_incident("port:dx-a-leaf1:Ethernet1/1", status="mitigated")
     make_port_run(incident, "p0", "disable-pfc", {"dx-a-leaf1": {"pfc_disabled_ports": ["Ethernet1/1"]}})
-    operator = Client()
-    operator.force_login(users["operator"])
+    operator = login(users, "operator")
     page = operator.get(reverse("web:incident", args=[incident.pk])).content.decode()
     assert 'class="rollback-run"' in page
 

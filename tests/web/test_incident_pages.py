@@ -13,17 +13,12 @@ from django.utils import timezone
 from fabric_ops.health.models import Alarm, Incident, RemediationRun
 from fabric_ops.web.models import AuditEntry
 
+from .conftest import login
 from .test_push_jobs import queued
 
 pytestmark = [pytest.mark.django_db, pytest.mark.timeout(60)]
 
 BUTTONS = ('id="ack"', 'id="resolve-form"', 'class="approve-run"', 'class="reject-run"', 'class="rollback-run"')
-
-
-def login(users: dict, name: str) -> Client:
-    client = Client()
-    client.force_login(users[name])
-    return client
 
 
 @pytest.fixture

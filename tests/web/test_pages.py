@@ -25,6 +25,8 @@ from fabric_ops.topology.models import Device, Fabric, Link
 from fabric_ops.web.models import AuditEntry
 from fabric_ops.web.views import telemetry as ui_telemetry
 
+from .conftest import login
+
 pytestmark = pytest.mark.django_db
 HOST = "127.19.0.1"
 DEAD_INFLUX = "http://127.19.0.2:9"  # nothing listens there: "telemetry unavailable"
@@ -37,12 +39,6 @@ def no_influx(settings):
     ui_telemetry.reset_backoff()
     yield
     ui_telemetry.reset_backoff()
-
-
-def login(users: dict, name: str, **kwargs) -> Client:
-    client = Client(**kwargs)
-    client.force_login(users[name])
-    return client
 
 
 @pytest.fixture
