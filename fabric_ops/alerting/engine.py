@@ -126,10 +126,7 @@ def _relabel(alert: Alert, old_labels: dict[str, str], old_annotations: dict[str
     * groups of routes it now matches receive it as a new alert (group_wait for a new group).
     """
     tree = RouteTree.load()
-    wanted = {}
-    for settings in tree.match(alert.labels):
-        glabels = group_labels_of(alert.labels, list(settings.group_by))
-        wanted[_group_key(settings.route_id, glabels)] = settings
+    wanted = _routes_of(tree, alert.labels)
     kept: set[str] = set()
     for group in alert.groups.select_for_update().exclude(state=GroupState.CLOSED):
         settings = tree.settings_of(group.route_id)
@@ -160,14 +157,16 @@ def _relabel(alert: Alert, old_labels: dict[str, str], old_annotations: dict[str
     _place(alert, now, only={k: v for k, v in wanted.items() if k not in kept})
 
 
+def _routes_of(tree: RouteTree, labels: dict[str, str]) -> dict[str, RouteSettings]:
+    """Group key -> settings of every route the labels match: the groups an alert with these labels belongs in."""
+    return {_group_key(s.route_id, group_labels_of(labels, list(s.group_by))): s for s in tree.match(labels)}
+
+
 def _place(alert: Alert, now: datetime, only: dict[str, RouteSettings] | None = None) -> None:
     """Put a new alert into the group of every route it matches (creating groups as needed); ``only``: into these
     groups (key -> route settings) instead."""
     if only is None:
-        tree = RouteTree.load()
-        only = {}
-        for settings in tree.match(alert.labels):
-            only[_group_key(settings.route_id, group_labels_of(alert.labels, list(settings.group_by)))] = settings
+        only = _routes_of(RouteTree.load(), alert.labels)
     for key, settings in only.items():
         glabels = group_labels_of(alert.labels, list(settings.group_by))
         group = AlertGroup.objects.select_for_update().exclude(state=GroupState.CLOSED).filter(group_key=key).first()
@@ -327,7 +326,8 @@ def escalate_due() -> list[Notification]:
             if group.state != GroupState.ACTIVE or not group.escalation_due_at or group.escalation_due_at > now:
                 continue
             steps = _steps(tree.settings_of(group.route_id).escalation_id)
-            firing = [a for a in group.alerts.filter(status=AlertStatus.FIRING) if a.fingerprint in _notified(group)]
+            notified = _notified(group)
+            firing = [a for a in group.alerts.filter(status=AlertStatus.FIRING) if a.fingerprint in notified]
             if not steps or not firing:
                 group.escalation_due_at = None
                 group.save(update_fields=["escalation_due_at"])
