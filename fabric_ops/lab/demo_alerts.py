@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -97,15 +98,14 @@ class AlertReceiver:
         with self._lock:
             # A notification lists every alert of its group (Alertmanager semantics); the terminal tells only
             # what changed, the log keeps everything.
-            news = [r for r in rows if _key(r) not in {_key(x) for x in self.received}]
+            seen = {_key(x) for x in self.received}
+            news = [r for r in rows if _key(r) not in seen]
             self.received.extend(rows)
             with self.log_path.open("a") as handle:
                 for row in rows:
                     handle.write(json.dumps(row) + "\n")
         if self.say:  # alerts that read the same (one per optic lane, say) on one line
-            lines: dict[str, int] = {}
-            for row in news:
-                lines[describe(row)] = lines.get(describe(row), 0) + 1
+            lines = Counter(describe(row) for row in news)  # in first-seen order
             for line, count in lines.items():
                 self.say(line if count == 1 else f"{line} x{count}")
 
