@@ -31,11 +31,11 @@ def _tree() -> ConfigTree:
 
 
 def test_cold_and_warm_cache_give_the_same_configuration():
-    eos_config._MATCH_CACHE.clear()
-    eos_config._SHORT_NO_CACHE.clear()
+    eos_config._match_in_mode.cache_clear()
+    eos_config._short_no_rule.cache_clear()
     cold = _tree()
     cold.load_text(CONFIG)
-    assert eos_config._MATCH_CACHE  # the lines were looked up through the cache
+    assert eos_config._match_in_mode.cache_info().currsize  # the lines were looked up through the cache
     warm = _tree()
     warm.load_text(CONFIG)
     assert warm.text() == cold.text()
@@ -48,7 +48,7 @@ def test_cold_and_warm_cache_give_the_same_configuration():
 @pytest.mark.parametrize("attempt", [1, 2, 3])
 def test_a_refused_line_gives_the_same_error_every_time(attempt):
     if attempt == 1:
-        eos_config._MATCH_CACHE.clear()
+        eos_config._match_in_mode.cache_clear()
     tree = _tree()
     cursor = tree.cursor()
     tree.apply(cursor, "interface Ethernet1/1")

@@ -11,6 +11,7 @@ is refused with ``Invalid input`` and the tree is left as it was.
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 import re
 from collections.abc import Iterable
@@ -45,7 +46,7 @@ class Node:
         return True
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # each rule is defined once: identity is its equality (and a cheap cache key)
 class Rule:
     spec: Spec
     key_len: int  # how many leading tokens identify the line within its parent
@@ -330,20 +331,15 @@ def _candidates(mode: str, first: str, autocomplete: bool) -> list[Rule]:
     return index[keywords[0]] if len(keywords) == 1 else []
 
 
-# (mode, tokens, autocomplete) -> what _match_in_mode found. Matching is a pure function of these (the rules are
-# fixed), and a pushed configuration repeats the same lines on every port and every switch: most lines are
-# looked up here instead of walking the grammar again. Bounded: emptied when it grows past the limit.
-_MATCH_CACHE: dict[tuple[str, tuple[str, ...], bool], tuple[Rule | None, tuple[str, ...], int]] = {}
-_MATCH_CACHE_LIMIT = 200_000
+# Matching is a pure function of its arguments (the rules are fixed), and a pushed configuration repeats the same
+# lines on every port and every switch: most lines are looked up in these caches instead of walking the grammar.
+CACHE_SIZE = 200_000
 
 
+@functools.lru_cache(maxsize=CACHE_SIZE)
 def _match_in_mode(mode: str, body: tuple[str, ...], autocomplete: bool) -> tuple[Rule | None, tuple[str, ...], int]:
     """The first rule of ``mode`` the whole line matches (None if none), its expanded tokens, the furthest token
     any candidate reached (for the error message)."""
-    cache_key = (mode, body, autocomplete)
-    found = _MATCH_CACHE.get(cache_key)
-    if found is not None:
-        return found
     tokens = list(body)
     best = 0
     result: tuple[Rule | None, tuple[str, ...], int] | None = None
@@ -354,32 +350,18 @@ def _match_in_mode(mode: str, body: tuple[str, ...], autocomplete: bool) -> tupl
         if matched:
             result = (rule, tuple(expanded), best)
             break
-    if result is None:
-        result = (None, (), best)
-    if len(_MATCH_CACHE) >= _MATCH_CACHE_LIMIT:
-        _MATCH_CACHE.clear()
-    _MATCH_CACHE[cache_key] = result
-    return result
+    return result if result is not None else (None, (), best)
 
 
-_SHORT_NO_CACHE: dict[tuple[str, tuple[str, ...], tuple[int, ...]], Rule | None] = {}
-
-
-def _short_no_rule(mode: str, body: tuple[str, ...], candidates: list[Rule]) -> Rule | None:
-    """The rule a ``no`` line with its arguments left out names, if any (pure: cached like ``_match_in_mode``)."""
-    cache_key = (mode, body, tuple(id(rule) for rule in candidates))
-    if cache_key in _SHORT_NO_CACHE:
-        return _SHORT_NO_CACHE[cache_key]
-    found = None
+@functools.lru_cache(maxsize=CACHE_SIZE)
+def _short_no_rule(mode: str, body: tuple[str, ...], autocomplete: bool) -> Rule | None:
+    """The rule a ``no`` line with its arguments left out names, if any."""
+    candidates = _candidates(mode, body[0] if body else "", autocomplete)
     # The longest key wins: "no priority-flow-control priority 0" names one priority, not "priority-flow-control".
     for rule in sorted(candidates, key=lambda r: -r.key_len):
         if len(body) >= rule.key_len and rule.spec.match_prefix(list(body[: rule.key_len])):
-            found = rule
-            break
-    if len(_SHORT_NO_CACHE) >= _MATCH_CACHE_LIMIT:
-        _SHORT_NO_CACHE.clear()
-    _SHORT_NO_CACHE[cache_key] = found
-    return found
+            return rule
+    return None
 
 
 @dataclass
@@ -439,14 +421,14 @@ class ConfigTree:
                 return
             if negate:
                 candidates = _candidates(mode, body[0] if body else "", autocomplete)
-                if self._apply_short_no(cursor, depth, candidates, body):
+                if self._apply_short_no(cursor, depth, candidates, body, autocomplete):
                     return
         raise token_error(tokens, best)
 
-    def _apply_short_no(self, cursor: Cursor, depth: int, candidates, body: list[str]) -> bool:
+    def _apply_short_no(self, cursor: Cursor, depth: int, candidates, body: list[str], autocomplete: bool) -> bool:
         """``no mtu`` / ``no description`` (arguments left out) and ``no neighbor 10.0.0.1`` (every line of it)."""
         parent = cursor.stack[depth]
-        rule = _short_no_rule(parent.mode or "global", tuple(body), candidates)
+        rule = _short_no_rule(parent.mode or "global", tuple(body), autocomplete)  # the same candidates
         if rule is not None:
             del cursor.stack[depth + 1 :]
             self._apply_rule(cursor, parent, rule, body, True)
@@ -604,20 +586,11 @@ def _copy_node(node: Node) -> Node:
     return Node(node.line, node.key, node.rank, node.mode, [_copy_node(c) for c in node.children])
 
 
-_LINE_CACHE: dict[tuple[int, tuple[str, ...]], tuple[str, str]] = {}
-
-
+@functools.lru_cache(maxsize=CACHE_SIZE)
 def _line_and_key(rule: Rule, body: tuple[str, ...]) -> tuple[str, str]:
-    """The stored line (``_normalise``) and its key within the parent (pure: cached like ``_match_in_mode``)."""
-    cache_key = (id(rule), body)
-    found = _LINE_CACHE.get(cache_key)
-    if found is None:
-        line = _normalise(rule, list(body))
-        found = (line, " ".join(t.lower() for t in line.split()[: rule.key_len]))
-        if len(_LINE_CACHE) >= _MATCH_CACHE_LIMIT:
-            _LINE_CACHE.clear()
-        _LINE_CACHE[cache_key] = found
-    return found
+    """The stored line (``_normalise``) and its key within the parent."""
+    line = _normalise(rule, list(body))
+    return line, " ".join(t.lower() for t in line.split()[: rule.key_len])
 
 
 def _normalise(rule: Rule, body: list[str]) -> str:
