@@ -87,7 +87,7 @@ def stage_times(client, prefix: str, faults: list) -> list[dict]:
     as link-down and becomes link-flap in place; a storm's first paused sample), its switch timestamp and when the
     collector published it (the entry id)."""
     wanted = {}
-    for kind, rec, _ in faults:
+    for kind, rec, _, _ in faults:
         ports = {tuple(p.split(":", 1)) for p in rec["ports"] if not p.startswith("host:")}
         wanted[rec["target"]] = (kind, rec["injected_at"], ports, {})
     last = "-"
@@ -284,20 +284,19 @@ def main() -> int:
                 link = link.select_related("a_interface__device", "b_interface").order_by("id")[0]
                 port = link.a_interface if link.a_interface.device_id == leaf.pk else link.b_interface
                 rec = lab.inject("link-flap", f"{leaf.hostname}:{port.name}", period=2)
-                faults.append(("link-flap", rec, {"link_id": link.pk, "pod": pod}))
+                faults.append(("link-flap", rec, {"link_id": link.pk}, pod))
             else:
                 nic = GpuNic.objects.filter(leaf_interface__device=leaf).select_related("leaf_interface").first()
                 rec = lab.inject("pfc-storm", f"{leaf.hostname}:{nic.leaf_interface.name}", priority=3)
-                faults.append(("pfc-storm", rec, {"device": leaf.hostname, "pod": pod}))
+                faults.append(("pfc-storm", rec, {"device": leaf.hostname}, pod))
             time.sleep(args.interval)
 
         def incident_of(kind, where):
-            lookup = {k: v for k, v in where.items() if k != "pod"}  # "pod" is for the report
-            return Incident.objects.filter(kind=kind, **lookup).order_by("pk").first()
+            return Incident.objects.filter(kind=kind, **where).order_by("pk").first()
 
         deadline = time.monotonic() + args.timeout
         while time.monotonic() < deadline:
-            found = [incident_of(k, w) for k, _, w in faults]
+            found = [incident_of(k, w) for k, _, w, _ in faults]
             if all(i is not None and i.verified_at for i in found):
                 break
             settled = (IncidentStatus.FAILED, IncidentStatus.NEEDS_HUMAN, IncidentStatus.MITIGATED)
@@ -329,10 +328,10 @@ def main() -> int:
     by_fault = {st["target"]: st for st in stages}
     detect_s, mitigate_s, rows = [], [], []
     by_kind: dict[str, dict[str, list[float]]] = {}
-    for kind, rec, where in faults:
+    for kind, rec, where, pod in faults:
         inc = incident_of(kind, where)
         injected = rec["injected_at"] / 1e9
-        row = {"kind": kind, "target": rec["target"], "pod": where.get("pod", ""), "incident": inc.pk if inc else None,
+        row = {"kind": kind, "target": rec["target"], "pod": pod, "incident": inc.pk if inc else None,
                "status": inc.status if inc else "not detected"}  # fmt: skip
         if inc:
             row["detect_s"] = round(inc.detected_at.timestamp() - injected, 3)
